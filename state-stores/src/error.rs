@@ -1,0 +1,31 @@
+use thiserror::Error;
+
+/// Errors raised by state stores.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, sled internal error).
+    #[error("store `{store}`: backend error: {source}")]
+    Backend {
+        store: String,
+        #[source]
+        source: sled::Error,
+    },
+    /// The on-disk store could not be opened or read and is considered corrupt.
+    #[error("store at {path}: corrupt or unreadable: {reason}")]
+    Corrupt { path: String, reason: String },
+    /// A value could not be encoded or decoded.
+    #[error("store `{store}`: value for key `{key}` is not valid: {source}")]
+    Codec {
+        store: String,
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Filesystem error outside sled (creating or wiping directories).
+    #[error("state directory {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}

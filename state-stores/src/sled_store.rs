@@ -1,0 +1,326 @@
+//! A [`KeyValueStore`] backed by a sled tree.
+//!
+//! One sled database lives in each task's directory; each store of the task is a tree in
+//! it. The changelog checkpoint is kept **in the same tree** under a reserved key that no
+//! UTF-8 key can collide with (it starts with byte `0xFF`), so a data batch and the
+//! checkpoint it reaches are applied by one atomic `apply_batch`.
+//!
+//! sled 0.34 has known crash-consistency bugs; the runtime treats the local store as a
+//! cache of the changelog. [`SledStore::open_db`] detects a database that cannot be opened
+//! or fails validation, wipes the directory and reports [`OpenOutcome::Rebuilt`] so that the
+//! caller restores it from the changelog.
+//!
+//! ```
+//! use state_stores::{KeyValueStore, SledStore, SledStoreConfig};
+//! let dir = tempfile::tempdir().unwrap();
+//! let (db, _outcome) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
+//! let mut store = SledStore::new(&db, "counts").unwrap();
+//! store.put("k", b"v".to_vec()).unwrap();
+//! assert_eq!(store.get("k").unwrap(), Some(b"v".to_vec()));
+//! ```
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use crate::{Batch, KeyValueStore, StoreError};
+
+/// Reserved key of the checkpoint inside each tree (not valid UTF-8, so never a user key).
+const CHECKPOINT_KEY: &[u8] = b"\xff\x00checkpoint";
+/// First byte of reserved keys; scans stop before it.
+const RESERVED_PREFIX: u8 = 0xff;
+/// Marker written in the default tree of every database this crate creates.
+const FORMAT_KEY: &[u8] = b"\xff\x00orchestra-format";
+const FORMAT_VERSION: &[u8] = b"1";
+
+/// Settings for opening task databases.
+#[derive(Debug, Clone)]
+pub struct SledStoreConfig {
+    /// sled page cache size in bytes (per task database).
+    pub cache_capacity: u64,
+}
+
+impl Default for SledStoreConfig {
+    fn default() -> Self {
+        Self {
+            cache_capacity: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// What happened when a task database was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenOutcome {
+    /// No database existed; a new one was created.
+    Created,
+    /// An existing, valid database was opened.
+    Opened,
+    /// The database was corrupt or unreadable; it was wiped and recreated empty.
+    Rebuilt { reason: String },
+}
+
+/// A store over one sled tree.
+pub struct SledStore {
+    name: String,
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens (or creates) the database in `dir`, wiping it when it is corrupt.
+    pub fn open_db(dir: &Path, config: &SledStoreConfig) -> Result<(sled::Db, OpenOutcome), StoreError> {
+        let existed = dir.join("conf").exists() || dir.join("db").exists();
+        match try_open(dir, config) {
+            Ok(db) => {
+                let outcome = if existed { OpenOutcome::Opened } else { OpenOutcome::Created };
+                Ok((db, outcome))
+            }
+            Err(reason) => {
+                tracing::warn!(path = %dir.display(), %reason, "local store is corrupt; wiping it to rebuild from the changelog");
+                wipe(dir)?;
+                let db = try_open(dir, config).map_err(|reason| StoreError::Corrupt {
+                    path: dir.display().to_string(),
+                    reason,
+                })?;
+                Ok((db, OpenOutcome::Rebuilt { reason }))
+            }
+        }
+    }
+
+    /// The store `name` in database `db` (one tree per store).
+    pub fn new(db: &sled::Db, name: &str) -> Result<Self, StoreError> {
+        let tree = db.open_tree(name).map_err(|e| backend(name, e))?;
+        if let Some(raw) = tree.get(CHECKPOINT_KEY).map_err(|e| backend(name, e))? {
+            if raw.len() != 8 {
+                return Err(StoreError::Corrupt {
+                    path: name.to_string(),
+                    reason: format!("checkpoint has {} bytes, expected 8", raw.len()),
+                });
+            }
+        }
+        Ok(Self {
+            name: name.to_string(),
+            db: db.clone(),
+            tree,
+        })
+    }
+
+    fn collect(&self, iter: sled::Iter) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for item in iter {
+            let (k, v) = item.map_err(|e| backend(&self.name, e))?;
+            if k.first() == Some(&RESERVED_PREFIX) {
+                break;
+            }
+            let key = String::from_utf8(k.to_vec()).map_err(|_| StoreError::Corrupt {
+                path: self.name.clone(),
+                reason: "non UTF-8 key".into(),
+            })?;
+            out.push((key, v.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+fn backend(store: &str, source: sled::Error) -> StoreError {
+    StoreError::Backend {
+        store: store.to_string(),
+        source,
+    }
+}
+
+fn wipe(dir: &Path) -> Result<(), StoreError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Opens and validates; any error or panic inside sled is reported as a reason.
+fn try_open(dir: &Path, config: &SledStoreConfig) -> Result<sled::Db, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let cfg = sled::Config::new()
+        .path(dir)
+        .cache_capacity(config.cache_capacity)
+        .flush_every_ms(None);
+    let opened = catch_unwind(AssertUnwindSafe(|| -> Result<sled::Db, String> {
+        let db = cfg.open().map_err(|e| e.to_string())?;
+        match db.get(FORMAT_KEY).map_err(|e| e.to_string())? {
+            Some(v) if v.as_ref() == FORMAT_VERSION => {}
+            Some(v) => return Err(format!("unknown store format {:?}", String::from_utf8_lossy(&v))),
+            None if db.was_recovered() && !db.tree_names().is_empty() && db.len() > 0 => {
+                return Err("format marker missing from a recovered database".into())
+            }
+            None => {
+                db.insert(FORMAT_KEY, FORMAT_VERSION).map_err(|e| e.to_string())?;
+                db.flush().map_err(|e| e.to_string())?;
+            }
+        }
+        // Touch every tree's checkpoint so unreadable pages surface now, not mid-processing.
+        for name in db.tree_names() {
+            let tree = db.open_tree(&name).map_err(|e| e.to_string())?;
+            if let Some(raw) = tree.get(CHECKPOINT_KEY).map_err(|e| e.to_string())? {
+                if raw.len() != 8 {
+                    return Err("checkpoint record is malformed".into());
+                }
+            }
+        }
+        Ok(db)
+    }));
+    match opened {
+        Ok(r) => r,
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "sled panicked while opening".into())),
+    }
+}
+
+impl KeyValueStore for SledStore {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .tree
+            .get(key.as_bytes())
+            .map_err(|e| backend(&self.name, e))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn put(&mut self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        self.tree
+            .insert(key.as_bytes(), value)
+            .map_err(|e| backend(&self.name, e))?;
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        self.tree
+            .remove(key.as_bytes())
+            .map_err(|e| backend(&self.name, e))?;
+        Ok(())
+    }
+
+    fn range(&self, from: &str, to: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let iter = match to {
+            Some(to) => self.tree.range(from.as_bytes()..to.as_bytes()),
+            None => self.tree.range(from.as_bytes()..),
+        };
+        self.collect(iter)
+    }
+
+    fn prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.collect(self.tree.scan_prefix(prefix.as_bytes()))
+    }
+
+    fn len(&self) -> Result<usize, StoreError> {
+        let has_checkpoint = self
+            .tree
+            .contains_key(CHECKPOINT_KEY)
+            .map_err(|e| backend(&self.name, e))?;
+        Ok(self.tree.len() - usize::from(has_checkpoint))
+    }
+
+    fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for (k, v) in batch.writes {
+            match v {
+                Some(v) => b.insert(k.as_bytes(), v),
+                None => b.remove(k.as_bytes()),
+            }
+        }
+        if let Some(cp) = batch.checkpoint {
+            b.insert(CHECKPOINT_KEY, &cp.to_be_bytes());
+        }
+        self.tree.apply_batch(b).map_err(|e| backend(&self.name, e))
+    }
+
+    fn checkpoint(&self) -> Result<Option<i64>, StoreError> {
+        let Some(raw) = self.tree.get(CHECKPOINT_KEY).map_err(|e| backend(&self.name, e))? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 8] = raw.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            path: self.name.clone(),
+            reason: "checkpoint record is malformed".into(),
+        })?;
+        Ok(Some(i64::from_be_bytes(bytes)))
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.db.flush().map_err(|e| backend(&self.name, e))?;
+        Ok(())
+    }
+
+    fn clear(&mut self) -> Result<(), StoreError> {
+        self.tree.clear().map_err(|e| backend(&self.name, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_is_written_with_its_batch_and_hidden_from_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, outcome) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
+        assert_eq!(outcome, OpenOutcome::Created);
+        let mut s = SledStore::new(&db, "t").unwrap();
+        s.apply(Batch {
+            writes: vec![("a".into(), Some(b"1".to_vec())), ("b".into(), Some(b"2".to_vec()))],
+            checkpoint: Some(7),
+        })
+        .unwrap();
+        assert_eq!(s.checkpoint().unwrap(), Some(7));
+        assert_eq!(s.len().unwrap(), 2);
+        assert_eq!(s.range("", None).unwrap().len(), 2);
+        assert_eq!(s.prefix("a").unwrap(), vec![("a".to_string(), b"1".to_vec())]);
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (db, _) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
+            let mut s = SledStore::new(&db, "t").unwrap();
+            s.apply(Batch {
+                writes: vec![("a".into(), Some(b"1".to_vec()))],
+                checkpoint: Some(3),
+            })
+            .unwrap();
+            s.flush().unwrap();
+        }
+        let (db, outcome) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
+        assert_eq!(outcome, OpenOutcome::Opened);
+        let s = SledStore::new(&db, "t").unwrap();
+        assert_eq!(s.checkpoint().unwrap(), Some(3));
+        assert_eq!(s.get("a").unwrap(), Some(b"1".to_vec()));
+    }
+
+    #[test]
+    fn garbage_directory_is_detected_and_wiped() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (db, _) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
+            let mut s = SledStore::new(&db, "t").unwrap();
+            s.put("a", b"1".to_vec()).unwrap();
+            s.flush().unwrap();
+        }
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_file() {
+                std::fs::write(&p, b"this is not a sled file at all").unwrap();
+            }
+        }
+        let (db, outcome) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
+        assert!(matches!(outcome, OpenOutcome::Rebuilt { .. }), "{outcome:?}");
+        let s = SledStore::new(&db, "t").unwrap();
+        assert_eq!(s.get("a").unwrap(), None);
+        assert_eq!(s.checkpoint().unwrap(), None);
+    }
+}

@@ -1,0 +1,47 @@
+//! The [`KeyValueStore`] trait implemented by every backend.
+
+use crate::StoreError;
+
+/// A batch of writes applied atomically together with a changelog checkpoint.
+///
+/// `None` values are deletes (tombstones in the changelog).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Batch {
+    /// Key → new value (`None` deletes the key).
+    pub writes: Vec<(String, Option<Vec<u8>>)>,
+    /// Next changelog offset to read after this batch, if the store is changelogged.
+    pub checkpoint: Option<i64>,
+}
+
+/// A sorted map of UTF-8 keys to bytes.
+///
+/// Backends must apply [`Batch`]es atomically: after a crash either all of a batch,
+/// including its checkpoint, is visible or none of it is.
+pub trait KeyValueStore: Send {
+    /// Store name (used in errors and metrics).
+    fn name(&self) -> &str;
+    /// Reads one key.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes one key immediately (not batched, no checkpoint).
+    fn put(&mut self, key: &str, value: Vec<u8>) -> Result<(), StoreError>;
+    /// Deletes one key immediately.
+    fn delete(&mut self, key: &str) -> Result<(), StoreError>;
+    /// All entries with `from <= key < to` in key order (`to = None`: to the end).
+    fn range(&self, from: &str, to: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// All entries whose key starts with `prefix`, in key order.
+    fn prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Number of keys (may be approximate for large stores).
+    fn len(&self) -> Result<usize, StoreError>;
+    /// True when the store holds no key.
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+    /// Applies writes and checkpoint atomically.
+    fn apply(&mut self, batch: Batch) -> Result<(), StoreError>;
+    /// The changelog checkpoint recorded with the last batch.
+    fn checkpoint(&self) -> Result<Option<i64>, StoreError>;
+    /// Makes previous writes durable (sled flush); a no-op in memory.
+    fn flush(&mut self) -> Result<(), StoreError>;
+    /// Removes every key and the checkpoint.
+    fn clear(&mut self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,286 @@
+//! Declaring a topology: sources, processors with their stores, sinks.
+//!
+//! ```
+//! use topology::{Context, ProcessError, Processor, ProcessorDef, TopologyBuilder};
+//!
+//! struct Echo;
+//! impl Processor for Echo {
+//!     type Input = serde_json::Value;
+//!     fn process(&mut self, ctx: &mut Context<'_>, key: &str, v: Self::Input) -> Result<(), ProcessError> {
+//!         ctx.forward("out", key, &v)
+//!     }
+//! }
+//!
+//! let mut b = TopologyBuilder::new();
+//! b.add_processor(
+//!     ProcessorDef::new("echo", |_task| Echo)
+//!         .input_json("in", |v: serde_json::Value| v)
+//!         .store("seen")
+//!         .sink("out", "out-topic"),
+//! );
+//! let topology = b.build().unwrap();
+//! assert_eq!(topology.source_topics(), vec!["in".to_string()]);
+//! println!("{}", topology.describe(Some("app")).to_text());
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::node::{Decoder, Node, TypedNode};
+use crate::processor::Processor;
+use crate::task_id::TaskId;
+use crate::{DecodeError, TopologyError};
+
+type Factory = Arc<dyn Fn(&TaskId) -> Box<dyn Node> + Send + Sync>;
+
+/// A typed processor declaration: inputs (topic + decoder), stores, sinks.
+pub struct ProcessorDef<P: Processor> {
+    name: String,
+    make: Arc<dyn Fn(&TaskId) -> P + Send + Sync>,
+    decoders: Vec<(String, Decoder<P::Input>)>,
+    stores: Vec<StoreSpec>,
+    sinks: Vec<(String, String)>,
+}
+
+impl<P: Processor> ProcessorDef<P> {
+    /// A processor named `name`; `make` builds one instance per task.
+    pub fn new(name: &str, make: impl Fn(&TaskId) -> P + Send + Sync + 'static) -> Self {
+        Self {
+            name: name.to_string(),
+            make: Arc::new(make),
+            decoders: Vec::new(),
+            stores: Vec::new(),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// Reads `topic`, decoding values with `decode`.
+    pub fn input(mut self, topic: &str, decode: impl Fn(&[u8]) -> Result<P::Input, DecodeError> + Send + Sync + 'static) -> Self {
+        self.decoders.push((topic.to_string(), Arc::new(decode)));
+        self
+    }
+
+    /// Reads `topic` as JSON `T` and maps it into the processor input.
+    pub fn input_json<T: DeserializeOwned + 'static>(self, topic: &str, map: impl Fn(T) -> P::Input + Send + Sync + 'static) -> Self {
+        self.input(topic, move |bytes| {
+            serde_json::from_slice::<T>(bytes)
+                .map(&map)
+                .map_err(|e| DecodeError::new(format!("invalid JSON for {}: {e}", std::any::type_name::<T>())))
+        })
+    }
+
+    /// Declares a change-logged key-value store owned by this processor.
+    pub fn store(mut self, name: &str) -> Self {
+        self.stores.push(StoreSpec {
+            name: name.to_string(),
+            changelog: true,
+        });
+        self
+    }
+
+    /// Declares a store without changelog (lost on task migration; for caches only).
+    pub fn store_unlogged(mut self, name: &str) -> Self {
+        self.stores.push(StoreSpec {
+            name: name.to_string(),
+            changelog: false,
+        });
+        self
+    }
+
+    /// Declares a sink: `ctx.forward(name, ..)` writes to `topic`.
+    pub fn sink(mut self, name: &str, topic: &str) -> Self {
+        self.sinks.push((name.to_string(), topic.to_string()));
+        self
+    }
+}
+
+/// A declared store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSpec {
+    pub name: String,
+    pub changelog: bool,
+}
+
+/// An erased processor declaration inside a [`Topology`].
+#[derive(Clone)]
+pub struct ProcessorSpec {
+    pub name: String,
+    pub inputs: Vec<String>,
+    pub stores: Vec<StoreSpec>,
+    pub sinks: Vec<(String, String)>,
+    pub(crate) factory: Factory,
+}
+
+/// A group of processors that share input topics: one task per partition.
+#[derive(Debug, Clone)]
+pub struct SubTopology {
+    pub id: u32,
+    /// Source topics, all co-partitioned.
+    pub topics: Vec<String>,
+    /// Indexes into [`Topology::processors`].
+    pub processors: Vec<usize>,
+}
+
+/// Collects declarations and builds a validated [`Topology`].
+#[derive(Default)]
+pub struct TopologyBuilder {
+    processors: Vec<ProcessorSpec>,
+}
+
+impl TopologyBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a processor declaration.
+    pub fn add_processor<P: Processor>(&mut self, def: ProcessorDef<P>) -> &mut Self {
+        let inputs: Vec<String> = def.decoders.iter().map(|(t, _)| t.clone()).collect();
+        let decoders: HashMap<String, Decoder<P::Input>> = def.decoders.into_iter().collect();
+        let make = def.make;
+        let factory: Factory = Arc::new(move |task: &TaskId| {
+            Box::new(TypedNode {
+                processor: make(task),
+                decoders: decoders.clone(),
+            }) as Box<dyn Node>
+        });
+        self.processors.push(ProcessorSpec {
+            name: def.name,
+            inputs,
+            stores: def.stores,
+            sinks: def.sinks,
+            factory,
+        });
+        self
+    }
+
+    /// Validates and groups processors into sub-topologies (connected by shared inputs).
+    pub fn build(self) -> Result<Topology, TopologyError> {
+        let mut names = BTreeSet::new();
+        let mut stores = BTreeSet::new();
+        for p in &self.processors {
+            if !names.insert(p.name.clone()) {
+                return Err(TopologyError::Invalid(format!("duplicate processor name `{}`", p.name)));
+            }
+            if p.inputs.is_empty() {
+                return Err(TopologyError::Invalid(format!("processor `{}` has no input topic", p.name)));
+            }
+            for s in &p.stores {
+                if !stores.insert(s.name.clone()) {
+                    return Err(TopologyError::Invalid(format!("store `{}` declared twice", s.name)));
+                }
+            }
+        }
+        // union-find over processors sharing an input topic
+        let n = self.processors.len();
+        let mut parent: Vec<usize> = (0..n).collect();
+        fn find(parent: &mut [usize], i: usize) -> usize {
+            let mut r = i;
+            while parent[r] != r {
+                r = parent[r];
+            }
+            parent[i] = r;
+            r
+        }
+        let mut owner: HashMap<&str, usize> = HashMap::new();
+        for (i, p) in self.processors.iter().enumerate() {
+            for t in &p.inputs {
+                if let Some(&j) = owner.get(t.as_str()) {
+                    let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                    parent[a] = b;
+                } else {
+                    owner.insert(t, i);
+                }
+            }
+        }
+        let mut groups: Vec<(usize, SubTopology)> = Vec::new();
+        for i in 0..n {
+            let root = find(&mut parent, i);
+            let idx = match groups.iter().position(|(r, _)| *r == root) {
+                Some(idx) => idx,
+                None => {
+                    let id = groups.len() as u32;
+                    groups.push((root, SubTopology { id, topics: Vec::new(), processors: Vec::new() }));
+                    groups.len() - 1
+                }
+            };
+            let g = &mut groups[idx].1;
+            g.processors.push(i);
+            for t in &self.processors[i].inputs {
+                if !g.topics.contains(t) {
+                    g.topics.push(t.clone());
+                }
+            }
+        }
+        Ok(Topology {
+            processors: self.processors,
+            subtopologies: groups.into_iter().map(|(_, g)| g).collect(),
+        })
+    }
+}
+
+/// A validated topology.
+#[derive(Clone)]
+pub struct Topology {
+    pub(crate) processors: Vec<ProcessorSpec>,
+    pub(crate) subtopologies: Vec<SubTopology>,
+}
+
+impl Topology {
+    /// Processor declarations in declaration order.
+    pub fn processors(&self) -> &[ProcessorSpec] {
+        &self.processors
+    }
+
+    /// Sub-topologies (one task per partition of each).
+    pub fn subtopologies(&self) -> &[SubTopology] {
+        &self.subtopologies
+    }
+
+    /// Every source topic, in declaration order.
+    pub fn source_topics(&self) -> Vec<String> {
+        self.subtopologies.iter().flat_map(|s| s.topics.clone()).collect()
+    }
+
+    /// Every sink topic.
+    pub fn sink_topics(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for p in &self.processors {
+            for (_, t) in &p.sinks {
+                if !out.contains(t) {
+                    out.push(t.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The sub-topology reading `topic`.
+    pub fn subtopology_of(&self, topic: &str) -> Option<u32> {
+        self.subtopologies
+            .iter()
+            .find(|s| s.topics.iter().any(|t| t == topic))
+            .map(|s| s.id)
+    }
+
+    /// Changelogged stores of a sub-topology.
+    pub fn stores_of(&self, subtopology: u32) -> Vec<StoreSpec> {
+        self.subtopologies
+            .iter()
+            .filter(|s| s.id == subtopology)
+            .flat_map(|s| s.processors.iter().flat_map(|&i| self.processors[i].stores.clone()))
+            .collect()
+    }
+
+    /// Changelog topic name of a store: `<application.id>-<store>-changelog`.
+    pub fn changelog_topic(application_id: &str, store: &str) -> String {
+        format!("{application_id}-{store}-changelog")
+    }
+
+    /// Dead-letter topic name: `<application.id>-dlq`.
+    pub fn dlq_topic(application_id: &str) -> String {
+        format!("{application_id}-dlq")
+    }
+}

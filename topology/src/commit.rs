@@ -1,0 +1,149 @@
+//! The commit sequence, in the order that makes it safe.
+//!
+//! at_least_once ([`commit`]):
+//! 1. produce each store's buffered changes to its changelog (outputs were produced as
+//!    records were processed);
+//! 2. flush the producer and check every delivery — a failure stops here, offsets stay
+//!    uncommitted, and the records are processed again after restart;
+//! 3. commit the input offsets;
+//! 4. apply each store buffer to sled in one batch with the changelog checkpoint it
+//!    reached, and flush sled. A crash between 3 and 4 leaves an older checkpoint: restore
+//!    reads the changelog tail and catches up.
+//!
+//! exactly_once: one transaction per commit holds the buffered outputs, the changelog
+//! records and the input offsets (`send_offsets_to_transaction`); store buffers are applied
+//! only after `commit_transaction` succeeds and dropped on abort.
+//!
+//! On a real broker `read_committed` consumers (our restore consumer and any downstream
+//! reader) also skip records of aborted transactions. The embedded broker does not filter
+//! them, which is why outputs are buffered until the commit instead of produced eagerly:
+//! a processor failure then leaves nothing in any topic, on any broker.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::producer::Producer;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::output;
+use crate::task_id::TaskId;
+use crate::task_manager::TaskManager;
+use crate::{metrics as m, TopologyError};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Commits every task of the worker (see the module docs).
+pub(crate) fn commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseConsumer<C>) -> Result<(), TopologyError> {
+    tm.last_commit = Instant::now();
+    let dirty = tm.tasks.values().any(|t| t.uncommitted > 0 || !t.out.is_empty() || t.stores.values().any(|s| s.pending_len() > 0));
+    if !dirty {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let eos = tm.eos();
+    if eos {
+        tm.producer.begin_transaction().map_err(|e| TopologyError::kafka("begin transaction", e))?;
+    }
+    let result = produce_and_commit(tm, consumer, eos);
+    if let Err(e) = &result {
+        if eos {
+            tracing::error!(error = %e, "commit failed; aborting transaction");
+            let _ = tm.producer.abort_transaction(TIMEOUT);
+            tm.abort_all();
+        }
+        return result.map(|_| ());
+    }
+    let logged = result?;
+    // Stores: buffered writes + checkpoint in one sled batch per store.
+    for (id, task) in tm.tasks.iter_mut() {
+        let mut checkpoints = HashMap::new();
+        if let Some(stores) = logged.get(id) {
+            for (store, topic) in stores {
+                if let Some(off) = tm.producer.context().changelog_offset(topic, id.partition) {
+                    checkpoints.insert(store.clone(), off + 1);
+                }
+            }
+        }
+        task.commit_stores(&checkpoints, true)?;
+    }
+    tm.buffered = 0;
+    tm.stats.commits.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!(m::COMMITS).increment(1);
+    metrics::histogram!(m::COMMIT_LATENCY).record(started.elapsed().as_secs_f64());
+    report_lag(tm, consumer);
+    Ok(())
+}
+
+type Logged = HashMap<TaskId, HashSet<(String, String)>>;
+
+fn produce_and_commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseConsumer<C>, eos: bool) -> Result<Logged, TopologyError> {
+    let mut logged: Logged = HashMap::new();
+    let mut offsets = TopicPartitionList::new();
+    for (id, task) in tm.tasks.iter_mut() {
+        if eos {
+            for rec in task.out.drain(..) {
+                output::send(&tm.producer, &rec)?;
+            }
+        }
+        for (store, rec) in task.changelog_records() {
+            logged.entry(*id).or_default().insert((store, rec.topic.clone()));
+            output::send(&tm.producer, &rec)?;
+        }
+        for (topic, next) in &task.next_offsets {
+            offsets
+                .add_partition_offset(topic, id.partition, Offset::Offset(*next))
+                .map_err(|e| TopologyError::kafka("offset list", e))?;
+        }
+    }
+    if eos {
+        if offsets.count() > 0 {
+            let meta = consumer
+                .group_metadata()
+                .ok_or_else(|| TopologyError::Config("consumer has no group metadata".into()))?;
+            tm.producer
+                .send_offsets_to_transaction(&offsets, &meta, TIMEOUT)
+                .map_err(|e| TopologyError::kafka("send offsets to transaction", e))?;
+        }
+        tm.producer
+            .commit_transaction(TIMEOUT)
+            .map_err(|e| TopologyError::kafka("commit transaction", e))?;
+    } else {
+        tm.producer.flush(TIMEOUT).map_err(|e| TopologyError::kafka("flush producer", e))?;
+    }
+    let errors = tm.producer.context().take_errors();
+    if !errors.is_empty() {
+        return Err(TopologyError::Delivery(errors.join("; ")));
+    }
+    if !eos && offsets.count() > 0 {
+        consumer
+            .commit(&offsets, CommitMode::Sync)
+            .map_err(|e| TopologyError::kafka("commit offsets", e))?;
+    }
+    Ok(logged)
+}
+
+fn report_lag<C: ConsumerContext>(tm: &TaskManager, consumer: &BaseConsumer<C>) {
+    for (id, task) in &tm.tasks {
+        for (topic, next) in &task.next_offsets {
+            if let Some(high) = cached_high_watermark(consumer, topic, id.partition) {
+                {
+                    metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.clone(), "partition" => id.partition.to_string())
+                        .set((high - next).max(0) as f64);
+                }
+            }
+        }
+    }
+}
+
+/// The high watermark librdkafka last saw in a fetch response (no network round trip).
+fn cached_high_watermark<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: valid client handle and C string; librdkafka writes two i64 values.
+    let err = unsafe {
+        rdkafka_sys::rd_kafka_get_watermark_offsets(consumer.client().native_ptr(), topic.as_ptr(), partition, &mut low, &mut high)
+    };
+    (err == rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+}

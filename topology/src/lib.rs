@@ -1,0 +1,50 @@
+//! RobotOrchestra Streams runtime: a Kafka Streams–style topology runtime in Rust.
+//!
+//! * Declare a [`Topology`] with [`TopologyBuilder`] and [`ProcessorDef`]s: typed inputs,
+//!   change-logged stores, sinks. [`Topology::describe`] renders it as text or Mermaid.
+//! * Run it with [`StreamWorker`] against any Kafka-protocol broker, or in memory with
+//!   [`TopologyTestDriver`]. [`EmbeddedBroker`] starts a broker inside the process.
+//!
+//! Module map: `task` (one partition's processors and stores), `task_manager`
+//! (assignment, revoke), `stream_worker` (the loop), `commit` (the commit sequence and
+//! transactions), `restore` (changelog replay), `punctuate`, `dlq`, `admin` (topics),
+//! `output` (producer), `embedded`, `test_driver`, `metrics`.
+
+mod admin;
+mod builder;
+mod commit;
+mod config;
+mod describe;
+mod dlq;
+mod embedded;
+mod error;
+mod lifecycle;
+pub mod metrics;
+mod node;
+mod output;
+mod processor;
+mod punctuate;
+mod record;
+mod restore;
+mod stream_worker;
+mod task;
+mod task_id;
+mod task_manager;
+mod test_driver;
+
+pub use admin::{internal_topics, InternalTopic};
+pub use builder::{ProcessorDef, ProcessorSpec, StoreSpec, SubTopology, Topology, TopologyBuilder};
+pub use config::{ProcessingGuarantee, StreamsConfig};
+pub use describe::{ProcessorDescription, SubTopologyDescription, TopologyDescription};
+pub use dlq::{dlq_record, ErrorHandling};
+pub use embedded::EmbeddedBroker;
+pub use error::{DecodeError, ProcessError, TopologyError};
+pub use lifecycle::TaskState;
+pub use node::Decoder;
+pub use processor::{Context, Processor, Punctuation, PunctuationType};
+pub use record::{murmur2, partition_for, InRecord, OutRecord};
+pub use state_stores::{KeyValueStore, SledStoreConfig, TypedStore};
+pub use stream_worker::{KeyLocation, StreamWorker, WorkerHandle, WorkerState, WorkerStats};
+pub use task::StoreBackend;
+pub use task_id::TaskId;
+pub use test_driver::{DriverConfig, TopologyTestDriver};

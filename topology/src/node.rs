@@ -1,0 +1,42 @@
+//! Type erasure of processors: a [`Node`] takes raw bytes and decodes them for its typed
+//! processor.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::processor::{Context, Processor, Punctuation};
+use crate::{DecodeError, ProcessError};
+
+/// Decoder from a source topic's value bytes to a processor input.
+pub type Decoder<I> = Arc<dyn Fn(&[u8]) -> Result<I, DecodeError> + Send + Sync>;
+
+/// A processor with its decoders, behind a trait object.
+pub(crate) trait Node: Send {
+    fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError>;
+    fn process(&mut self, ctx: &mut Context<'_>, topic: &str, key: &str, value: &[u8]) -> Result<(), ProcessError>;
+    fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>) -> Result<(), ProcessError>;
+}
+
+pub(crate) struct TypedNode<P: Processor> {
+    pub processor: P,
+    pub decoders: HashMap<String, Decoder<P::Input>>,
+}
+
+impl<P: Processor> Node for TypedNode<P> {
+    fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        self.processor.init(ctx)
+    }
+
+    fn process(&mut self, ctx: &mut Context<'_>, topic: &str, key: &str, value: &[u8]) -> Result<(), ProcessError> {
+        let decoder = self
+            .decoders
+            .get(topic)
+            .ok_or_else(|| ProcessError::Failed(format!("no decoder for topic `{topic}`")))?;
+        let input = decoder(value)?;
+        self.processor.process(ctx, key, input)
+    }
+
+    fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>) -> Result<(), ProcessError> {
+        self.processor.punctuate(ctx, p)
+    }
+}

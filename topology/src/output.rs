@@ -1,0 +1,116 @@
+//! The worker's producer: sends [`OutRecord`]s and tracks delivery (changelog offsets for
+//! checkpoints, failures that must stop a commit).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+
+use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::record::OutRecord;
+use crate::TopologyError;
+
+/// Delivery bookkeeping shared with librdkafka's callback thread.
+#[derive(Default)]
+pub(crate) struct DeliveryContext {
+    changelog_offsets: Mutex<HashMap<(String, i32), i64>>,
+    errors: Mutex<Vec<String>>,
+    pub delivered: AtomicU64,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(m) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                if m.topic().ends_with("-changelog") {
+                    if let Ok(mut map) = self.changelog_offsets.lock() {
+                        let e = map.entry((m.topic().to_string(), m.partition())).or_insert(-1);
+                        *e = (*e).max(m.offset());
+                    }
+                }
+            }
+            Err((e, m)) => {
+                if let Ok(mut errs) = self.errors.lock() {
+                    errs.push(format!("{}[{}]: {e}", m.topic(), m.partition()));
+                }
+            }
+        }
+    }
+}
+
+impl DeliveryContext {
+    /// Last delivered offset of a changelog partition.
+    pub fn changelog_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.changelog_offsets.lock().ok()?.get(&(topic.to_string(), partition)).copied()
+    }
+
+    /// Takes delivery failures seen since the last call.
+    pub fn take_errors(&self) -> Vec<String> {
+        self.errors.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default()
+    }
+}
+
+pub(crate) type OutProducer = ThreadedProducer<DeliveryContext>;
+
+/// Creates the worker's producer (transactional under exactly_once).
+pub(crate) fn create_producer(config: &StreamsConfig) -> Result<OutProducer, TopologyError> {
+    let mut c = config.client_config();
+    c.set("client.id", format!("{}-{}-producer", config.application_id, config.worker_id))
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576");
+    if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
+        c.set("transactional.id", format!("{}-{}", config.application_id, config.worker_id))
+            .set("transaction.timeout.ms", "60000");
+    }
+    c.create_with_context(DeliveryContext::default())
+        .map_err(|e| TopologyError::kafka("creating producer", e))
+}
+
+/// Sends one record, waiting (bounded) while the local queue is full.
+pub(crate) fn send(producer: &OutProducer, rec: &OutRecord) -> Result<(), TopologyError> {
+    let mut headers = OwnedHeaders::new_with_capacity(rec.headers.len());
+    for (k, v) in &rec.headers {
+        headers = headers.insert(Header {
+            key: k,
+            value: Some(v.as_bytes()),
+        });
+    }
+    let mut record: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(&rec.topic).key(&rec.key[..]).timestamp(rec.timestamp);
+    if let Some(v) = &rec.value {
+        record = record.payload(&v[..]);
+    }
+    if !rec.headers.is_empty() {
+        record = record.headers(headers);
+    }
+    if let Some(p) = rec.partition {
+        record = record.partition(p);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                if Instant::now() > deadline {
+                    return Err(TopologyError::Delivery(format!("producer queue full for 60 s writing {}", rec.topic)));
+                }
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => return Err(TopologyError::Delivery(format!("{}: {e}", rec.topic))),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Restore before process: replay each new task's changelog partitions into its stores.
+//!
+//! A task's stores start from their checkpoint (next changelog offset, kept in the same
+//! sled batch as the data). Every changelog partition of every task being restored is
+//! assigned to one restore consumer at once, so partitions are fetched in parallel. Each
+//! batch keeps only the latest value per key before it is written, with the offset it
+//! reaches, in one sled batch. A checkpoint outside the changelog's offsets (the topic was
+//! recreated, or truncated by retention) wipes the store and restores from the start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use state_stores::{Batch, KeyValueStore};
+
+use crate::config::StreamsConfig;
+use crate::task::Task;
+use crate::task_id::TaskId;
+use crate::{metrics as m, TopologyError};
+
+/// Records per store buffered before a batch is written.
+const BATCH: usize = 20_000;
+/// A restore that makes no progress for this long fails.
+const STALL: Duration = Duration::from_secs(60);
+
+/// Owns the restore consumer of a worker.
+pub(crate) struct Restorer {
+    consumer: BaseConsumer,
+}
+
+struct Target {
+    task: TaskId,
+    store: String,
+    end: i64,
+    done: bool,
+    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    last_offset: i64,
+}
+
+impl Restorer {
+    pub fn new(config: &StreamsConfig) -> Result<Self, TopologyError> {
+        let consumer: BaseConsumer = config
+            .client_config()
+            .set("group.id", format!("{}-restore", config.application_id))
+            .set("client.id", format!("{}-{}-restore", config.application_id, config.worker_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("fetch.max.bytes", "104857600")
+            .set("max.partition.fetch.bytes", "10485760")
+            .set("queued.min.messages", "200000")
+            .create()
+            .map_err(|e| TopologyError::kafka("creating restore consumer", e))?;
+        Ok(Self { consumer })
+    }
+
+    /// Restores the stores of `ids`; returns the number of changelog records read.
+    pub fn restore(&self, tasks: &mut BTreeMap<TaskId, Task>, ids: &[TaskId]) -> Result<u64, TopologyError> {
+        let started = Instant::now();
+        let mut targets: HashMap<(String, i32), Target> = HashMap::new();
+        let mut tpl = TopicPartitionList::new();
+        let mut total: i64 = 0;
+        for id in ids {
+            let Some(task) = tasks.get_mut(id) else { continue };
+            for (store, topic, checkpoint) in task.restore_plan()? {
+                let (low, high) = self
+                    .consumer
+                    .fetch_watermarks(&topic, id.partition, Duration::from_secs(10))
+                    .map_err(|e| TopologyError::kafka(format!("watermarks of {topic}[{}]", id.partition), e))?;
+                let s = task.stores.get_mut(&store).ok_or_else(|| TopologyError::Invalid(format!("no store {store}")))?;
+                let start = match checkpoint {
+                    Some(cp) if cp >= low && cp <= high => cp,
+                    Some(cp) => {
+                        tracing::warn!(task = %id, %store, checkpoint = cp, low, high, "checkpoint outside the changelog; wiping the store and restoring from the start");
+                        s.wipe()?;
+                        low
+                    }
+                    None => {
+                        if !s.inner().is_empty()? {
+                            s.wipe()?;
+                        }
+                        low
+                    }
+                };
+                if start >= high {
+                    continue;
+                }
+                total += high - start;
+                tpl.add_partition_offset(&topic, id.partition, Offset::Offset(start))
+                    .map_err(|e| TopologyError::kafka("restore assignment", e))?;
+                targets.insert(
+                    (topic, id.partition),
+                    Target {
+                        task: *id,
+                        store,
+                        end: high,
+                        done: false,
+                        pending: HashMap::new(),
+                        last_offset: start - 1,
+                    },
+                );
+            }
+        }
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        tracing::info!(partitions = targets.len(), records = total, "restoring");
+        self.consumer.assign(&tpl).map_err(|e| TopologyError::kafka("assign restore consumer", e))?;
+        let mut read: u64 = 0;
+        let mut last_progress = Instant::now();
+        let mut last_log = Instant::now();
+        let mut remaining = targets.len();
+        while remaining > 0 {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(msg)) => {
+                    last_progress = Instant::now();
+                    let Some(t) = targets.get_mut(&(msg.topic().to_string(), msg.partition())) else { continue };
+                    if t.done {
+                        continue;
+                    }
+                    read += 1;
+                    if let Some(k) = msg.key() {
+                        t.pending.insert(k.to_vec(), msg.payload().map(<[u8]>::to_vec));
+                    }
+                    t.last_offset = msg.offset();
+                    if t.pending.len() >= BATCH {
+                        flush_target(tasks, t)?;
+                    }
+                    if msg.offset() + 1 >= t.end {
+                        flush_target(tasks, t)?;
+                        t.done = true;
+                        remaining -= 1;
+                    }
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) | None => {
+                    // Transaction markers occupy offsets no message reports: compare positions.
+                    let positions = self.consumer.position().map_err(|e| TopologyError::kafka("restore position", e))?;
+                    for e in positions.elements() {
+                        if let (Some(t), Offset::Offset(pos)) = (targets.get_mut(&(e.topic().to_string(), e.partition())), e.offset()) {
+                            if !t.done && pos >= t.end {
+                                t.last_offset = pos - 1;
+                                flush_target(tasks, t)?;
+                                t.done = true;
+                                remaining -= 1;
+                            }
+                        }
+                    }
+                    if remaining > 0 && last_progress.elapsed() > STALL {
+                        let (topic, partition) = targets.iter().find(|(_, t)| !t.done).map(|(k, _)| k.clone()).unwrap_or_default();
+                        return Err(TopologyError::Restore {
+                            topic,
+                            partition,
+                            reason: format!("no progress for {} s", STALL.as_secs()),
+                        });
+                    }
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "restore consumer error"),
+            }
+            if last_log.elapsed() >= Duration::from_secs(1) {
+                last_log = Instant::now();
+                tracing::info!(done = read, total, "restore progress");
+                metrics::gauge!(m::RESTORE_REMAINING).set((total - read as i64).max(0) as f64);
+            }
+        }
+        self.consumer
+            .assign(&TopicPartitionList::new())
+            .map_err(|e| TopologyError::kafka("unassign restore consumer", e))?;
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        metrics::gauge!(m::RESTORE_REMAINING).set(0.0);
+        metrics::gauge!(m::RESTORE_RATE).set(read as f64 / secs);
+        metrics::counter!(m::RESTORED_RECORDS).increment(read);
+        tracing::info!(records = read, seconds = secs, "restore done");
+        Ok(read)
+    }
+}
+
+fn flush_target(tasks: &mut BTreeMap<TaskId, Task>, t: &mut Target) -> Result<(), TopologyError> {
+    let task = tasks.get_mut(&t.task).ok_or_else(|| TopologyError::Invalid(format!("task {} vanished during restore", t.task)))?;
+    let store = task.stores.get_mut(&t.store).ok_or_else(|| TopologyError::Invalid(format!("no store {}", t.store)))?;
+    let mut writes = Vec::with_capacity(t.pending.len());
+    for (k, v) in t.pending.drain() {
+        match String::from_utf8(k) {
+            Ok(k) => writes.push((k, v)),
+            Err(_) => tracing::warn!(store = %t.store, "changelog record with a non UTF-8 key skipped"),
+        }
+    }
+    store.apply(Batch {
+        writes,
+        checkpoint: Some(t.last_offset + 1),
+    })?;
+    store.flush()?;
+    Ok(())
+}

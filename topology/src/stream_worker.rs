@@ -1,0 +1,412 @@
+//! The stream worker: a consumer-group member that runs the tasks of its partitions.
+//!
+//! The consumer group is the application id; partitions are assigned with the `range`
+//! assignor so that co-partitioned topics land on the same worker (one task per
+//! partition of each sub-topology). On revoke the worker commits and suspends its tasks;
+//! on assign it closes the tasks that moved away and creates and restores the new ones
+//! before any of their records are processed. The loop runs on its own thread.
+//!
+//! ```no_run
+//! # fn topology() -> topology::Topology { unimplemented!() }
+//! use topology::{StreamWorker, StreamsConfig};
+//! let cfg = StreamsConfig::new("my-app", "localhost:9092").state_dir("/var/lib/orchestra");
+//! let worker = StreamWorker::start(topology(), cfg).unwrap();
+//! // ... later
+//! worker.shutdown().unwrap();
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{Message, Timestamp};
+use rdkafka::producer::Producer;
+use rdkafka::ClientContext;
+use state_stores::KeyValueStore;
+
+use crate::builder::Topology;
+use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::record::{partition_for, InRecord};
+use crate::restore::Restorer;
+use crate::task::TaskSettings;
+use crate::task_id::TaskId;
+use crate::task_manager::TaskManager;
+use crate::{admin, commit, output, TopologyError};
+
+/// Worker lifecycle, as shown by `/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerState {
+    Starting,
+    Restoring,
+    Running,
+    Stopped,
+    Failed,
+}
+
+/// Counters and state of a worker, readable while it runs.
+#[derive(Debug)]
+pub struct WorkerStats {
+    pub processed: AtomicU64,
+    pub restored: AtomicU64,
+    pub commits: AtomicU64,
+    pub rebuilt_stores: AtomicU64,
+    state: Mutex<WorkerState>,
+    tasks: Mutex<Vec<TaskId>>,
+}
+
+impl WorkerStats {
+    fn new() -> Self {
+        Self {
+            processed: AtomicU64::new(0),
+            restored: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            rebuilt_stores: AtomicU64::new(0),
+            state: Mutex::new(WorkerState::Starting),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn set_state(&self, s: WorkerState) {
+        if let Ok(mut g) = self.state.lock() {
+            if *g != s {
+                tracing::info!(from = ?*g, to = ?s, "worker state");
+                *g = s;
+            }
+        }
+    }
+
+    pub(crate) fn set_tasks(&self, t: Vec<TaskId>) {
+        if let Ok(mut g) = self.tasks.lock() {
+            *g = t;
+        }
+    }
+
+    /// Current lifecycle state.
+    pub fn state(&self) -> WorkerState {
+        self.state.lock().map(|g| *g).unwrap_or(WorkerState::Failed)
+    }
+
+    /// Tasks owned after the last assignment.
+    pub fn tasks(&self) -> Vec<TaskId> {
+        self.tasks.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+/// The consumer context: owns the tasks so rebalance callbacks can commit and restore.
+pub(crate) struct WorkerContext {
+    tm: Mutex<Option<TaskManager>>,
+    fatal: Mutex<Option<TopologyError>>,
+}
+
+impl WorkerContext {
+    fn lock(&self) -> MutexGuard<'_, Option<TaskManager>> {
+        self.tm.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_fatal(&self, e: TopologyError) {
+        tracing::error!(error = %e, "worker failed in a rebalance callback");
+        if let Ok(mut f) = self.fatal.lock() {
+            f.get_or_insert(e);
+        }
+    }
+}
+
+impl ClientContext for WorkerContext {}
+
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let mut g = self.lock();
+            if let Some(tm) = g.as_mut() {
+                if let Err(e) = tm.on_revoke(consumer, tpl) {
+                    self.set_fatal(e);
+                }
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let mut g = self.lock();
+                if let Some(tm) = g.as_mut() {
+                    if let Err(e) = tm.on_assign(tpl) {
+                        self.set_fatal(e);
+                    }
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+const RUN: u8 = 0;
+const STOP: u8 = 1;
+const KILL: u8 = 2;
+
+/// Where a key of a store lives, for interactive queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLocation {
+    /// This worker owns the key's task; the value (if any) is attached.
+    Local(Option<Vec<u8>>),
+    /// Another worker owns the task for this partition.
+    Remote { task: TaskId },
+}
+
+/// A running worker.
+pub struct WorkerHandle {
+    signal: Arc<AtomicU8>,
+    thread: Option<JoinHandle<Result<(), TopologyError>>>,
+    stats: Arc<WorkerStats>,
+    ctx: Arc<WorkerContext>,
+    topology: Topology,
+}
+
+/// Starts stream workers; see the module docs.
+pub struct StreamWorker;
+
+impl StreamWorker {
+    /// Checks topics, creates internal topics, joins the group and starts the loop thread.
+    pub fn start(topology: Topology, config: StreamsConfig) -> Result<WorkerHandle, TopologyError> {
+        let consumer: BaseConsumer<WorkerContext> = config
+            .client_config()
+            .set("group.id", &config.application_id)
+            .set("client.id", format!("{}-{}", config.application_id, config.worker_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "range")
+            .set("isolation.level", "read_committed")
+            .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
+            .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 4).max(100).to_string())
+            .set("max.poll.interval.ms", "600000")
+            .create_with_context(WorkerContext {
+                tm: Mutex::new(None),
+                fatal: Mutex::new(None),
+            })
+            .map_err(|e| TopologyError::kafka("creating consumer", e))?;
+        let sub_partitions = admin::check_sources(consumer.client(), &topology)?;
+        let internal = admin::internal_topics(&topology, &config.application_id, |s| sub_partitions.get(&s).copied());
+        admin::ensure_internal(consumer.client(), &config, &internal)?;
+        let producer = output::create_producer(&config)?;
+        if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
+            producer
+                .init_transactions(Duration::from_secs(30))
+                .map_err(|e| TopologyError::kafka("init transactions", e))?;
+        }
+        let stats = Arc::new(WorkerStats::new());
+        let mut topic_sub = HashMap::new();
+        for s in topology.subtopologies() {
+            for t in &s.topics {
+                topic_sub.insert(t.clone(), s.id);
+            }
+        }
+        let tm = TaskManager {
+            topology: topology.clone(),
+            settings: TaskSettings {
+                application_id: config.application_id.clone(),
+                backend: config.backend.clone(),
+                deserialization_handler: config.deserialization_handler,
+                processing_handler: config.processing_handler,
+                measure_e2e: true,
+            },
+            restorer: Restorer::new(&config)?,
+            config: config.clone(),
+            tasks: BTreeMap::new(),
+            producer,
+            topic_sub,
+            sub_partitions,
+            stats: stats.clone(),
+            last_commit: Instant::now(),
+            buffered: 0,
+        };
+        *consumer.context().lock() = Some(tm);
+        let topics: Vec<String> = topology.source_topics();
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs).map_err(|e| TopologyError::kafka("subscribe", e))?;
+        let ctx = consumer.context().clone();
+        let signal = Arc::new(AtomicU8::new(RUN));
+        let sig = signal.clone();
+        let st = stats.clone();
+        let name = format!("stream-worker-{}", config.worker_id);
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let r = run_loop(&consumer, &sig);
+                st.set_state(if r.is_ok() { WorkerState::Stopped } else { WorkerState::Failed });
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, "stream worker stopped with an error");
+                }
+                r
+            })
+            .map_err(|e| TopologyError::Config(format!("spawning worker thread: {e}")))?;
+        Ok(WorkerHandle {
+            signal,
+            thread: Some(thread),
+            stats,
+            ctx,
+            topology,
+        })
+    }
+}
+
+fn run_loop(consumer: &BaseConsumer<WorkerContext>, signal: &AtomicU8) -> Result<(), TopologyError> {
+    let ctx = consumer.context().clone();
+    loop {
+        match signal.load(Ordering::Relaxed) {
+            KILL => {
+                tracing::warn!("worker killed: no commit, no store flush");
+                // Drop the task manager (and its producer) without committing anything.
+                ctx.lock().take();
+                return Ok(());
+            }
+            STOP => return shutdown(consumer),
+            _ => {}
+        }
+        if let Some(e) = ctx.fatal.lock().ok().and_then(|mut f| f.take()) {
+            if let Some(tm) = ctx.lock().as_mut() {
+                tm.abort_all();
+            }
+            return Err(e);
+        }
+        let polled = consumer.poll(Duration::from_millis(20));
+        let mut guard = ctx.lock();
+        let Some(tm) = guard.as_mut() else { return Ok(()) };
+        let step = (|| {
+            match polled {
+                Some(Ok(msg)) => {
+                    let ts = match msg.timestamp() {
+                        Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => t,
+                        Timestamp::NotAvailable => 0,
+                    };
+                    let rec = InRecord {
+                        topic: msg.topic(),
+                        partition: msg.partition(),
+                        offset: msg.offset(),
+                        timestamp: ts,
+                        key: msg.key(),
+                        value: msg.payload(),
+                    };
+                    tm.process(&rec)?;
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                None => {}
+            }
+            tm.punctuate_wall_clock()?;
+            tm.maybe_commit(consumer)
+        })();
+        if let Err(e) = step {
+            tm.abort_all();
+            return Err(e);
+        }
+    }
+}
+
+fn shutdown(consumer: &BaseConsumer<WorkerContext>) -> Result<(), TopologyError> {
+    let ctx = consumer.context().clone();
+    {
+        let mut guard = ctx.lock();
+        if let Some(tm) = guard.as_mut() {
+            commit::commit(tm, consumer)?;
+        }
+    }
+    consumer.unsubscribe();
+    // Let librdkafka run the revoke callback (which finds nothing left to commit).
+    let _ = consumer.poll(Duration::from_millis(10));
+    if let Some(tm) = ctx.lock().take() {
+        let _ = tm.producer.flush(Duration::from_secs(10));
+        drop(tm);
+    }
+    tracing::info!("worker shut down cleanly");
+    Ok(())
+}
+
+impl WorkerHandle {
+    /// Live counters and state.
+    pub fn stats(&self) -> &WorkerStats {
+        &self.stats
+    }
+
+    /// Shared stats handle (for an HTTP server).
+    pub fn stats_arc(&self) -> Arc<WorkerStats> {
+        self.stats.clone()
+    }
+
+    /// True while the loop thread runs.
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Commits, closes stores and leaves the group.
+    pub fn shutdown(mut self) -> Result<(), TopologyError> {
+        self.signal.store(STOP, Ordering::Relaxed);
+        self.join()
+    }
+
+    /// Stops without committing or flushing anything (a crash, for tests).
+    pub fn kill(mut self) {
+        self.signal.store(KILL, Ordering::Relaxed);
+        let _ = self.join();
+    }
+
+    /// Waits for the loop to end by itself (after a failure) and returns its result.
+    pub fn wait(mut self) -> Result<(), TopologyError> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<(), TopologyError> {
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| TopologyError::Config("worker thread panicked".into()))?,
+            None => Ok(()),
+        }
+    }
+
+    /// Interactive query: where `key` of `store` lives, and its value if it is local.
+    pub fn query(&self, store: &str, key: &str) -> Result<KeyLocation, TopologyError> {
+        let guard = self.ctx.lock();
+        let tm = guard.as_ref().ok_or_else(|| TopologyError::Config("worker is not running".into()))?;
+        let sub = self
+            .topology
+            .subtopologies()
+            .iter()
+            .find(|s| self.topology.stores_of(s.id).iter().any(|st| st.name == store))
+            .ok_or_else(|| TopologyError::Invalid(format!("no store `{store}`")))?;
+        let partitions = tm.sub_partitions.get(&sub.id).copied().unwrap_or(1);
+        let id = TaskId {
+            subtopology: sub.id,
+            partition: partition_for(key.as_bytes(), partitions),
+        };
+        match tm.tasks.get(&id) {
+            Some(task) => Ok(KeyLocation::Local(task.stores[store].get(key)?)),
+            None => Ok(KeyLocation::Remote { task: id }),
+        }
+    }
+
+    /// Every entry of `store` held by this worker's tasks, sorted by key.
+    pub fn local_entries(&self, store: &str) -> Result<Vec<(String, Vec<u8>)>, TopologyError> {
+        let guard = self.ctx.lock();
+        let Some(tm) = guard.as_ref() else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for task in tm.tasks.values() {
+            if let Some(s) = task.stores.get(store) {
+                out.extend(s.range("", None)?);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.signal.store(STOP, Ordering::Relaxed);
+            let _ = self.join();
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! A task: the processors of one sub-topology for one partition, with their stores.
+//!
+//! The task is the unit both the stream worker and the test driver run: it decodes and
+//! routes records to processors, applies the error handlers (DLQ or fail), keeps stream
+//! time and punctuation, tracks the input offsets it has processed, and exposes its store
+//! buffers to the commit sequence.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use state_stores::{ChangeLoggingStore, KeyValueStore, MemoryStore, OpenOutcome, SledStore, SledStoreConfig};
+
+use crate::builder::{StoreSpec, Topology};
+use crate::dlq::{dlq_record, ErrorHandling};
+use crate::lifecycle::{transition, TaskState};
+use crate::node::Node;
+use crate::processor::{Context, Punctuation, PunctuationType, ScheduleRequest};
+use crate::punctuate::Punctuators;
+use crate::record::{InRecord, OutRecord};
+use crate::task_id::TaskId;
+use crate::{metrics as m, ProcessError, TopologyError};
+
+/// Where task stores live.
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    /// In memory: nothing survives the process; every assignment restores fully.
+    Memory,
+    /// sled databases under `<state_dir>/<application.id>/<task>/`.
+    Sled { state_dir: PathBuf, config: SledStoreConfig },
+}
+
+/// Error handlers and names a task needs.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskSettings {
+    pub application_id: String,
+    pub backend: StoreBackend,
+    pub deserialization_handler: ErrorHandling,
+    pub processing_handler: ErrorHandling,
+    pub measure_e2e: bool,
+}
+
+struct NodeSlot {
+    name: String,
+    node: Box<dyn Node>,
+    stores: Vec<String>,
+    sinks: HashMap<String, String>,
+    processed: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+/// See the module docs.
+pub(crate) struct Task {
+    pub id: TaskId,
+    pub state: TaskState,
+    nodes: Vec<NodeSlot>,
+    routes: HashMap<String, Vec<usize>>,
+    pub stores: HashMap<String, ChangeLoggingStore>,
+    pub store_specs: Vec<StoreSpec>,
+    punctuators: Punctuators,
+    stream_time: i64,
+    /// Next offset to consume per source topic (what a commit records).
+    pub next_offsets: BTreeMap<String, i64>,
+    /// Offsets processed since the last commit (0: nothing to commit).
+    pub uncommitted: u64,
+    pub out: Vec<OutRecord>,
+    settings: TaskSettings,
+    dlq_topic: String,
+    pub open_outcome: Option<OpenOutcome>,
+    dlq_counter: metrics::Counter,
+    e2e: metrics::Histogram,
+    _db: Option<state_stores::SledDb>,
+}
+
+impl Task {
+    /// Opens the task's stores and initialises its processors.
+    pub fn new(topology: &Topology, id: TaskId, settings: TaskSettings, wall_clock: i64) -> Result<Self, TopologyError> {
+        let sub = topology
+            .subtopologies
+            .iter()
+            .find(|s| s.id == id.subtopology)
+            .ok_or_else(|| TopologyError::Invalid(format!("no sub-topology {}", id.subtopology)))?;
+        let store_specs = topology.stores_of(id.subtopology);
+        let (db, open_outcome) = match &settings.backend {
+            StoreBackend::Memory => (None, None),
+            StoreBackend::Sled { state_dir, config } => {
+                let dir = state_dir.join(&settings.application_id).join(id.to_string());
+                let (db, outcome) = SledStore::open_db(&dir, config)?;
+                (Some(db), Some(outcome))
+            }
+        };
+        let mut stores = HashMap::new();
+        for spec in &store_specs {
+            let inner: Box<dyn KeyValueStore> = match &db {
+                None => Box::new(MemoryStore::named(&spec.name)),
+                Some(db) => Box::new(SledStore::new(db, &spec.name)?),
+            };
+            stores.insert(spec.name.clone(), ChangeLoggingStore::new(&spec.name, inner));
+        }
+        let mut nodes = Vec::new();
+        let mut routes: HashMap<String, Vec<usize>> = HashMap::new();
+        for (slot, &pi) in sub.processors.iter().enumerate() {
+            let spec = &topology.processors[pi];
+            for t in &spec.inputs {
+                routes.entry(t.clone()).or_default().push(slot);
+            }
+            nodes.push(NodeSlot {
+                name: spec.name.clone(),
+                node: (spec.factory)(&id),
+                stores: spec.stores.iter().map(|s| s.name.clone()).collect(),
+                sinks: spec.sinks.iter().cloned().collect(),
+                processed: metrics::counter!(m::RECORDS_PROCESSED, "processor" => spec.name.clone()),
+                latency: metrics::histogram!(m::PROCESS_LATENCY, "processor" => spec.name.clone()),
+            });
+        }
+        let dlq_topic = Topology::dlq_topic(&settings.application_id);
+        let mut task = Task {
+            id,
+            state: TaskState::Created,
+            nodes,
+            routes,
+            stores,
+            store_specs,
+            punctuators: Punctuators::default(),
+            stream_time: i64::MIN,
+            next_offsets: BTreeMap::new(),
+            uncommitted: 0,
+            out: Vec::new(),
+            settings,
+            dlq_topic,
+            open_outcome,
+            dlq_counter: metrics::counter!(m::DLQ_RECORDS),
+            e2e: metrics::histogram!(m::E2E_LATENCY),
+            _db: db,
+        };
+        task.init_nodes(wall_clock)?;
+        Ok(task)
+    }
+
+    fn init_nodes(&mut self, wall_clock: i64) -> Result<(), TopologyError> {
+        for i in 0..self.nodes.len() {
+            let mut schedules: Vec<ScheduleRequest> = Vec::new();
+            let slot = &mut self.nodes[i];
+            let mut ctx = Context {
+                task: self.id,
+                processor: &slot.name,
+                stores: &mut self.stores,
+                allowed_stores: &slot.stores,
+                sinks: &slot.sinks,
+                out: &mut self.out,
+                schedules: &mut schedules,
+                timestamp: wall_clock,
+                wall_clock,
+            };
+            slot.node.init(&mut ctx).map_err(|e| TopologyError::Invalid(format!("init of `{}`: {e}", slot.name)))?;
+            for s in schedules {
+                self.punctuators.add(i, s.name, s.interval.as_millis() as i64, s.kind);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves to a new lifecycle state.
+    pub fn set_state(&mut self, to: TaskState) -> Result<(), TopologyError> {
+        transition(self.id, &mut self.state, to).map_err(TopologyError::Invalid)
+    }
+
+    /// The changelog topic of each logged store with its checkpoint.
+    pub fn restore_plan(&self) -> Result<Vec<(String, String, Option<i64>)>, TopologyError> {
+        let mut plan = Vec::new();
+        for spec in self.store_specs.iter().filter(|s| s.changelog) {
+            let store = &self.stores[&spec.name];
+            plan.push((
+                spec.name.clone(),
+                Topology::changelog_topic(&self.settings.application_id, &spec.name),
+                store.checkpoint()?,
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// Processes one input record; failures go through the handlers.
+    pub fn process(&mut self, rec: &InRecord<'_>, wall_clock: i64) -> Result<(), TopologyError> {
+        self.next_offsets.insert(rec.topic.to_string(), rec.offset + 1);
+        self.uncommitted += 1;
+        let key = match rec.key.map(std::str::from_utf8) {
+            Some(Ok(k)) => k,
+            Some(Err(_)) => return self.handle_error(rec, "", ProcessError::Decode(crate::DecodeError::new("record key is not UTF-8"))),
+            None => return self.handle_error(rec, "", ProcessError::Decode(crate::DecodeError::new("record has no key"))),
+        };
+        let Some(value) = rec.value else {
+            return self.handle_error(rec, "", ProcessError::Decode(crate::DecodeError::new("record has no value (tombstone)")));
+        };
+        if rec.timestamp > self.stream_time {
+            self.stream_time = rec.timestamp;
+        }
+        let n_routes = self.routes.get(rec.topic).map_or(0, Vec::len);
+        for r in 0..n_routes {
+            let i = self.routes[rec.topic][r];
+            let started = Instant::now();
+            let slot = &mut self.nodes[i];
+            let mut schedules = Vec::new();
+            let mut ctx = Context {
+                task: self.id,
+                processor: &slot.name,
+                stores: &mut self.stores,
+                allowed_stores: &slot.stores,
+                sinks: &slot.sinks,
+                out: &mut self.out,
+                schedules: &mut schedules,
+                timestamp: rec.timestamp,
+                wall_clock,
+            };
+            let result = slot.node.process(&mut ctx, rec.topic, key, value);
+            slot.processed.increment(1);
+            slot.latency.record(started.elapsed().as_secs_f64());
+            if let Err(e) = result {
+                let name = slot.name.clone();
+                self.handle_error(rec, &name, e)?;
+            }
+        }
+        if self.settings.measure_e2e && rec.timestamp > 0 {
+            self.e2e.record(((wall_clock - rec.timestamp).max(0) as f64) / 1000.0);
+        }
+        if !self.punctuators.is_empty() {
+            self.punctuate(PunctuationType::StreamTime, self.stream_time, wall_clock)?;
+        }
+        Ok(())
+    }
+
+    fn handle_error(&mut self, rec: &InRecord<'_>, processor: &str, err: ProcessError) -> Result<(), TopologyError> {
+        let (kind, handler) = match &err {
+            ProcessError::Decode(_) => ("deserialization", self.settings.deserialization_handler),
+            ProcessError::Rejected { .. } => ("rejected", self.settings.processing_handler),
+            ProcessError::Failed(_) => ("processing", self.settings.processing_handler),
+            ProcessError::Store(_) => ("store", ErrorHandling::Fail),
+        };
+        let message = match &err {
+            ProcessError::Rejected { reason } => reason.clone(),
+            other => other.to_string(),
+        };
+        match handler {
+            ErrorHandling::Continue => {
+                tracing::debug!(task = %self.id, processor, topic = rec.topic, partition = rec.partition, offset = rec.offset, error = %message, "record sent to DLQ");
+                self.dlq_counter.increment(1);
+                self.out.push(dlq_record(&self.dlq_topic, rec, kind, processor, &message));
+                Ok(())
+            }
+            ErrorHandling::Fail => Err(TopologyError::ProcessingFailed {
+                task: self.id.to_string(),
+                processor: processor.to_string(),
+                topic: rec.topic.to_string(),
+                partition: rec.partition,
+                offset: rec.offset,
+                message,
+            }),
+        }
+    }
+
+    /// Runs the punctuators of `kind` due at `now`.
+    pub fn punctuate(&mut self, kind: PunctuationType, now: i64, wall_clock: i64) -> Result<(), TopologyError> {
+        if now == i64::MIN {
+            return Ok(());
+        }
+        for s in self.punctuators.due(kind, now) {
+            let slot = &mut self.nodes[s.node];
+            let mut schedules = Vec::new();
+            let mut ctx = Context {
+                task: self.id,
+                processor: &slot.name,
+                stores: &mut self.stores,
+                allowed_stores: &slot.stores,
+                sinks: &slot.sinks,
+                out: &mut self.out,
+                schedules: &mut schedules,
+                timestamp: now,
+                wall_clock,
+            };
+            let p = Punctuation {
+                name: &s.name,
+                kind,
+                timestamp: now,
+            };
+            if let Err(e) = slot.node.punctuate(&mut ctx, &p) {
+                match e {
+                    ProcessError::Store(e) => return Err(e.into()),
+                    other if self.settings.processing_handler == ErrorHandling::Fail => {
+                        return Err(TopologyError::ProcessingFailed {
+                            task: self.id.to_string(),
+                            processor: slot.name.clone(),
+                            topic: format!("punctuator {}", s.name),
+                            partition: self.id.partition,
+                            offset: -1,
+                            message: other.to_string(),
+                        })
+                    }
+                    other => tracing::warn!(task = %self.id, processor = %slot.name, error = %other, "punctuator failed; continuing"),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Changelog records for every store's buffered changes, on this task's partition.
+    pub fn changelog_records(&self) -> Vec<(String, OutRecord)> {
+        let mut out = Vec::new();
+        for spec in self.store_specs.iter().filter(|s| s.changelog) {
+            let topic = Topology::changelog_topic(&self.settings.application_id, &spec.name);
+            for c in self.stores[&spec.name].pending_changes() {
+                out.push((
+                    spec.name.clone(),
+                    OutRecord {
+                        topic: topic.clone(),
+                        partition: Some(self.id.partition),
+                        key: c.key.as_bytes().to_vec(),
+                        value: c.value.map(<[u8]>::to_vec),
+                        timestamp: self.stream_time.max(0),
+                        headers: Vec::new(),
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    /// Applies every store buffer with its checkpoint (next changelog offset) and flushes.
+    pub fn commit_stores(&mut self, checkpoints: &HashMap<String, i64>, flush: bool) -> Result<(), TopologyError> {
+        for (name, store) in self.stores.iter_mut() {
+            store.commit(checkpoints.get(name).copied())?;
+            if flush {
+                store.flush()?;
+            }
+        }
+        self.uncommitted = 0;
+        Ok(())
+    }
+
+    /// Drops buffered store writes and outputs (transaction abort).
+    pub fn abort(&mut self) {
+        for store in self.stores.values_mut() {
+            store.abort();
+        }
+        self.out.clear();
+    }
+
+    /// Number of keys per store (for metrics and tests).
+    pub fn store_sizes(&self) -> Vec<(String, usize)> {
+        self.stores
+            .iter()
+            .map(|(n, s)| (n.clone(), s.len().unwrap_or(0)))
+            .collect()
+    }
+}

@@ -1,0 +1,174 @@
+//! The tasks of one worker: created on assignment (and restored), suspended on revoke,
+//! closed when their partitions move away. Shared by the worker loop and the rebalance
+//! callbacks that librdkafka runs inside `poll`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::TopicPartitionList;
+
+use crate::builder::Topology;
+use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::lifecycle::TaskState;
+use crate::output::{self, OutProducer};
+use crate::record::InRecord;
+use crate::restore::Restorer;
+use crate::stream_worker::{WorkerState, WorkerStats};
+use crate::task::{Task, TaskSettings};
+use crate::task_id::TaskId;
+use crate::{commit, metrics as m, TopologyError};
+
+pub(crate) struct TaskManager {
+    pub topology: Topology,
+    pub config: StreamsConfig,
+    pub settings: TaskSettings,
+    pub tasks: BTreeMap<TaskId, Task>,
+    pub producer: OutProducer,
+    pub restorer: Restorer,
+    pub topic_sub: HashMap<String, u32>,
+    pub sub_partitions: HashMap<u32, i32>,
+    pub stats: Arc<WorkerStats>,
+    pub last_commit: Instant,
+    pub buffered: usize,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl TaskManager {
+    pub fn eos(&self) -> bool {
+        self.config.processing_guarantee == ProcessingGuarantee::ExactlyOnce
+    }
+
+    /// Routes one consumed record to its task and handles the outputs.
+    pub fn process(&mut self, rec: &InRecord<'_>) -> Result<(), TopologyError> {
+        let Some(&sub) = self.topic_sub.get(rec.topic) else {
+            return Ok(());
+        };
+        let id = TaskId {
+            subtopology: sub,
+            partition: rec.partition,
+        };
+        let Some(task) = self.tasks.get_mut(&id) else {
+            tracing::warn!(task = %id, "record for a task this worker does not own; skipped (offset not committed)");
+            return Ok(());
+        };
+        task.process(rec, now_ms())?;
+        self.stats.processed.fetch_add(1, Ordering::Relaxed);
+        self.drain_outputs(id)
+    }
+
+    /// Sends a task's outputs now (at_least_once) or keeps them for the transaction.
+    fn drain_outputs(&mut self, id: TaskId) -> Result<(), TopologyError> {
+        let eos = self.eos();
+        let Some(task) = self.tasks.get_mut(&id) else { return Ok(()) };
+        if eos {
+            self.buffered = self.buffered.max(task.out.len());
+            return Ok(());
+        }
+        for rec in task.out.drain(..) {
+            output::send(&self.producer, &rec)?;
+        }
+        Ok(())
+    }
+
+    /// Fires due wall-clock punctuators of every running task.
+    pub fn punctuate_wall_clock(&mut self) -> Result<(), TopologyError> {
+        let now = now_ms();
+        let ids: Vec<TaskId> = self.tasks.iter().filter(|(_, t)| t.state == TaskState::Running).map(|(id, _)| *id).collect();
+        for id in ids {
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.punctuate(crate::PunctuationType::WallClock, now, now)?;
+            }
+            self.drain_outputs(id)?;
+        }
+        Ok(())
+    }
+
+    /// Commits when the interval has passed or the transaction buffer is large.
+    pub fn maybe_commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), TopologyError> {
+        if self.last_commit.elapsed() >= self.config.commit_interval || self.buffered >= self.config.max_buffered_records {
+            commit::commit(self, consumer)?;
+        }
+        Ok(())
+    }
+
+    /// Revocation (eager protocol: everything): commit, then suspend the tasks.
+    pub fn on_revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, tpl: &TopicPartitionList) -> Result<(), TopologyError> {
+        tracing::info!(worker = %self.config.worker_id, partitions = tpl.count(), "partitions revoked; committing");
+        commit::commit(self, consumer)?;
+        for task in self.tasks.values_mut() {
+            if task.state == TaskState::Running {
+                task.set_state(TaskState::Suspended)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Assignment: close tasks that moved away, resume kept ones, create and restore new ones.
+    pub fn on_assign(&mut self, tpl: &TopicPartitionList) -> Result<(), TopologyError> {
+        let mut wanted = BTreeSet::new();
+        for e in tpl.elements() {
+            if let Some(&sub) = self.topic_sub.get(e.topic()) {
+                wanted.insert(TaskId {
+                    subtopology: sub,
+                    partition: e.partition(),
+                });
+            }
+        }
+        let gone: Vec<TaskId> = self.tasks.keys().filter(|id| !wanted.contains(id)).copied().collect();
+        for id in gone {
+            if let Some(mut task) = self.tasks.remove(&id) {
+                task.set_state(TaskState::Closed)?;
+                tracing::info!(task = %id, "task closed (partition moved away)");
+            }
+        }
+        let mut fresh = Vec::new();
+        for id in &wanted {
+            match self.tasks.get_mut(id) {
+                Some(task) if task.state == TaskState::Suspended => task.set_state(TaskState::Running)?,
+                Some(_) => {}
+                None => {
+                    let mut task = Task::new(&self.topology, *id, self.settings.clone(), now_ms())?;
+                    if let Some(state_stores::OpenOutcome::Rebuilt { reason }) = &task.open_outcome {
+                        tracing::warn!(task = %id, %reason, "local store was corrupt; rebuilding from the changelog");
+                        self.stats.rebuilt_stores.fetch_add(1, Ordering::Relaxed);
+                    }
+                    task.set_state(TaskState::Restoring)?;
+                    self.tasks.insert(*id, task);
+                    fresh.push(*id);
+                }
+            }
+        }
+        if !fresh.is_empty() {
+            self.stats.set_state(WorkerState::Restoring);
+            let restored = self.restorer.restore(&mut self.tasks, &fresh)?;
+            self.stats.restored.fetch_add(restored, Ordering::Relaxed);
+            for id in &fresh {
+                if let Some(task) = self.tasks.get_mut(id) {
+                    task.set_state(TaskState::Running)?;
+                }
+            }
+        }
+        self.stats.set_tasks(self.tasks.keys().copied().collect());
+        self.stats.set_state(WorkerState::Running);
+        metrics::gauge!(m::ACTIVE_TASKS).set(self.tasks.len() as f64);
+        tracing::info!(worker = %self.config.worker_id, tasks = ?self.tasks.keys().map(|t| t.to_string()).collect::<Vec<_>>(), "assignment done");
+        Ok(())
+    }
+
+    /// Drops every buffered effect (used when the worker fails).
+    pub fn abort_all(&mut self) {
+        for task in self.tasks.values_mut() {
+            task.abort();
+        }
+        self.buffered = 0;
+    }
+}

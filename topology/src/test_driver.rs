@@ -1,0 +1,256 @@
+//! `TopologyTestDriver`: run a topology in memory, no broker.
+//!
+//! Input and output topics are values; the wall clock is manual. Records written to a
+//! topic that the topology also reads are fed back (breadth-first), as Kafka Streams'
+//! driver does, so multi-stage topologies run end to end. Topics have `partitions`
+//! partitions (default 1) and keys are placed with Kafka's murmur2 partitioner, so the
+//! tasks — and per-task punctuation — are those a real cluster would run.
+//!
+//! ```
+//! use topology::{Context, ProcessError, Processor, ProcessorDef, TopologyBuilder, TopologyTestDriver};
+//!
+//! struct Count;
+//! impl Processor for Count {
+//!     type Input = serde_json::Value;
+//!     fn process(&mut self, ctx: &mut Context<'_>, key: &str, _v: Self::Input) -> Result<(), ProcessError> {
+//!         let mut s = ctx.store::<u64>("counts")?;
+//!         let n = s.get(key)?.unwrap_or(0) + 1;
+//!         s.put(key, &n)?;
+//!         ctx.forward("out", key, &n)
+//!     }
+//! }
+//! let mut b = TopologyBuilder::new();
+//! b.add_processor(ProcessorDef::new("count", |_| Count).input_json("in", |v| v).store("counts").sink("out", "counts-out"));
+//! let mut driver = TopologyTestDriver::new(b.build().unwrap(), "app").unwrap();
+//! driver.pipe("in", "k", br#"{"x":1}"#, 1000).unwrap();
+//! driver.pipe("in", "k", br#"{"x":2}"#, 1001).unwrap();
+//! let out = driver.read_output("counts-out");
+//! assert_eq!(out.last().unwrap().value_str().unwrap(), "2");
+//! ```
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use state_stores::KeyValueStore;
+
+use crate::builder::Topology;
+use crate::dlq::ErrorHandling;
+use crate::lifecycle::TaskState;
+use crate::processor::PunctuationType;
+use crate::record::{partition_for, InRecord, OutRecord};
+use crate::task::{StoreBackend, Task, TaskSettings};
+use crate::task_id::TaskId;
+use crate::TopologyError;
+
+/// In-memory runner of a topology; see the module docs.
+pub struct TopologyTestDriver {
+    topology: Topology,
+    application_id: String,
+    partitions: i32,
+    tasks: BTreeMap<TaskId, Task>,
+    outputs: HashMap<String, VecDeque<OutRecord>>,
+    offsets: HashMap<(String, i32), i64>,
+    wall_clock: i64,
+    commit_every: u64,
+    since_commit: u64,
+}
+
+/// Options of the driver.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// Partitions of every topic (default 1).
+    pub partitions: i32,
+    /// Store backend (default in memory).
+    pub backend: StoreBackend,
+    /// Commit (flush store buffers to the backend and emit changelog records) every N
+    /// input records (default 1).
+    pub commit_every: u64,
+    /// Initial wall clock, epoch ms (default 0).
+    pub wall_clock_ms: i64,
+    /// Handlers (default continue → DLQ).
+    pub deserialization_handler: ErrorHandling,
+    pub processing_handler: ErrorHandling,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        Self {
+            partitions: 1,
+            backend: StoreBackend::Memory,
+            commit_every: 1,
+            wall_clock_ms: 0,
+            deserialization_handler: ErrorHandling::Continue,
+            processing_handler: ErrorHandling::Continue,
+        }
+    }
+}
+
+impl TopologyTestDriver {
+    /// A driver with default options.
+    pub fn new(topology: Topology, application_id: &str) -> Result<Self, TopologyError> {
+        Self::with_config(topology, application_id, DriverConfig::default())
+    }
+
+    /// A driver with explicit options.
+    pub fn with_config(topology: Topology, application_id: &str, config: DriverConfig) -> Result<Self, TopologyError> {
+        let settings = TaskSettings {
+            application_id: application_id.to_string(),
+            backend: config.backend.clone(),
+            deserialization_handler: config.deserialization_handler,
+            processing_handler: config.processing_handler,
+            measure_e2e: false,
+        };
+        let mut tasks = BTreeMap::new();
+        for sub in topology.subtopologies() {
+            for p in 0..config.partitions.max(1) {
+                let id = TaskId { subtopology: sub.id, partition: p };
+                let mut task = Task::new(&topology, id, settings.clone(), config.wall_clock_ms)?;
+                task.set_state(TaskState::Restoring)?;
+                task.set_state(TaskState::Running)?;
+                tasks.insert(id, task);
+            }
+        }
+        Ok(Self {
+            topology,
+            application_id: application_id.to_string(),
+            partitions: config.partitions.max(1),
+            tasks,
+            outputs: HashMap::new(),
+            offsets: HashMap::new(),
+            wall_clock: config.wall_clock_ms,
+            commit_every: config.commit_every.max(1),
+            since_commit: 0,
+        })
+    }
+
+    /// Pipes one record into `topic` (and everything it causes downstream).
+    pub fn pipe(&mut self, topic: &str, key: &str, value: &[u8], timestamp: i64) -> Result<(), TopologyError> {
+        self.pipe_record(topic, Some(key.as_bytes()), Some(value), timestamp)
+    }
+
+    /// Pipes a JSON value.
+    pub fn pipe_json<V: serde::Serialize>(&mut self, topic: &str, key: &str, value: &V, timestamp: i64) -> Result<(), TopologyError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| TopologyError::Config(e.to_string()))?;
+        self.pipe(topic, key, &bytes, timestamp)
+    }
+
+    /// Pipes a record with optional key/value (to test malformed input).
+    pub fn pipe_record(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, timestamp: i64) -> Result<(), TopologyError> {
+        let mut queue: VecDeque<(String, Option<Vec<u8>>, Option<Vec<u8>>, i64)> = VecDeque::new();
+        queue.push_back((topic.to_string(), key.map(<[u8]>::to_vec), value.map(<[u8]>::to_vec), timestamp));
+        while let Some((topic, key, value, ts)) = queue.pop_front() {
+            let Some(sub) = self.topology.subtopology_of(&topic) else {
+                continue;
+            };
+            let partition = key.as_deref().map_or(0, |k| partition_for(k, self.partitions));
+            let offset = {
+                let o = self.offsets.entry((topic.clone(), partition)).or_insert(0);
+                *o += 1;
+                *o - 1
+            };
+            let id = TaskId { subtopology: sub, partition };
+            let task = self.tasks.get_mut(&id).ok_or_else(|| TopologyError::Invalid(format!("no task {id}")))?;
+            let rec = InRecord {
+                topic: &topic,
+                partition,
+                offset,
+                timestamp: ts,
+                key: key.as_deref(),
+                value: value.as_deref(),
+            };
+            task.process(&rec, self.wall_clock)?;
+            self.collect(&mut queue);
+            self.since_commit += 1;
+            if self.since_commit >= self.commit_every {
+                self.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn collect(&mut self, queue: &mut VecDeque<(String, Option<Vec<u8>>, Option<Vec<u8>>, i64)>) {
+        for task in self.tasks.values_mut() {
+            for rec in task.out.drain(..) {
+                if self.topology.subtopology_of(&rec.topic).is_some() {
+                    queue.push_back((rec.topic.clone(), Some(rec.key.clone()), rec.value.clone(), rec.timestamp));
+                }
+                self.outputs.entry(rec.topic.clone()).or_default().push_back(rec);
+            }
+        }
+    }
+
+    /// Commits every task: changelog records become readable outputs, buffers go to the stores.
+    pub fn commit(&mut self) -> Result<(), TopologyError> {
+        for task in self.tasks.values_mut() {
+            let mut checkpoints = HashMap::new();
+            for (store, rec) in task.changelog_records() {
+                let o = self.offsets.entry((rec.topic.clone(), task.id.partition)).or_insert(0);
+                *o += 1;
+                checkpoints.insert(store, *o);
+                self.outputs.entry(rec.topic.clone()).or_default().push_back(rec);
+            }
+            task.commit_stores(&checkpoints, false)?;
+        }
+        self.since_commit = 0;
+        Ok(())
+    }
+
+    /// Advances the manual wall clock and fires due wall-clock punctuators.
+    pub fn advance_wall_clock(&mut self, by: Duration) -> Result<(), TopologyError> {
+        self.wall_clock += by.as_millis() as i64;
+        let now = self.wall_clock;
+        let mut queue = VecDeque::new();
+        for task in self.tasks.values_mut() {
+            task.punctuate(PunctuationType::WallClock, now, now)?;
+        }
+        self.collect(&mut queue);
+        while let Some((topic, key, value, ts)) = queue.pop_front() {
+            self.pipe_record(&topic, key.as_deref(), value.as_deref(), ts)?;
+        }
+        self.commit()
+    }
+
+    /// The manual wall clock (epoch ms).
+    pub fn wall_clock_ms(&self) -> i64 {
+        self.wall_clock
+    }
+
+    /// Takes every record written to `topic` so far.
+    pub fn read_output(&mut self, topic: &str) -> Vec<OutRecord> {
+        self.outputs.get_mut(topic).map(|q| q.drain(..).collect()).unwrap_or_default()
+    }
+
+    /// Records written to `topic` so far, without taking them.
+    pub fn peek_output(&self, topic: &str) -> Vec<OutRecord> {
+        self.outputs.get(topic).map(|q| q.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Reads one key of a store (merging every task's copy: keys live in one task).
+    pub fn store_get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, TopologyError> {
+        for task in self.tasks.values() {
+            if let Some(s) = task.stores.get(store) {
+                if let Some(v) = s.get(key)? {
+                    return Ok(Some(v));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every entry of a store across tasks, sorted by key.
+    pub fn store_entries(&self, store: &str) -> Result<Vec<(String, Vec<u8>)>, TopologyError> {
+        let mut all = Vec::new();
+        for task in self.tasks.values() {
+            if let Some(s) = task.stores.get(store) {
+                all.extend(s.range("", None)?);
+            }
+        }
+        all.sort();
+        Ok(all)
+    }
+
+    /// The dead-letter topic name.
+    pub fn dlq_topic(&self) -> String {
+        Topology::dlq_topic(&self.application_id)
+    }
+}
