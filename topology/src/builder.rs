@@ -33,6 +33,9 @@ use crate::processor::Processor;
 use crate::task_id::TaskId;
 use crate::{DecodeError, TopologyError};
 
+/// Prefix of the internal offsets stores; user stores may not start with it.
+pub(crate) const OFFSETS_STORE_PREFIX: &str = "input-offsets-";
+
 type Factory = Arc<dyn Fn(&TaskId) -> Box<dyn Node> + Send + Sync>;
 
 /// A typed processor declaration: inputs (topic + decoder), stores, sinks.
@@ -168,6 +171,9 @@ impl TopologyBuilder {
                 return Err(TopologyError::Invalid(format!("processor `{}` has no input topic", p.name)));
             }
             for s in &p.stores {
+                if s.name.starts_with(OFFSETS_STORE_PREFIX) {
+                    return Err(TopologyError::Invalid(format!("store name `{}` uses the reserved prefix `{OFFSETS_STORE_PREFIX}`", s.name)));
+                }
                 if !stores.insert(s.name.clone()) {
                     return Err(TopologyError::Invalid(format!("store `{}` declared twice", s.name)));
                 }
@@ -265,13 +271,27 @@ impl Topology {
             .map(|s| s.id)
     }
 
-    /// Changelogged stores of a sub-topology.
+    /// Stores of a sub-topology: the declared ones plus the internal input-offsets store.
     pub fn stores_of(&self, subtopology: u32) -> Vec<StoreSpec> {
-        self.subtopologies
+        let mut out: Vec<StoreSpec> = self
+            .subtopologies
             .iter()
             .filter(|s| s.id == subtopology)
             .flat_map(|s| s.processors.iter().flat_map(|&i| self.processors[i].stores.clone()))
-            .collect()
+            .collect();
+        out.push(StoreSpec {
+            name: Self::offsets_store(subtopology),
+            changelog: true,
+        });
+        out
+    }
+
+    /// The internal store holding a task's next input offset per source topic. It is
+    /// written in the same commit (transaction, sled batch) as the other stores, so input
+    /// positions never disagree with state — even on brokers that drop transactional
+    /// offset commits, as the embedded one does.
+    pub fn offsets_store(subtopology: u32) -> String {
+        format!("{OFFSETS_STORE_PREFIX}{subtopology}")
     }
 
     /// Changelog topic name of a store: `<application.id>-<store>-changelog`.

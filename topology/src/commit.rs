@@ -36,9 +36,9 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Commits every task of the worker (see the module docs).
 pub(crate) fn commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseConsumer<C>) -> Result<(), TopologyError> {
-    tm.last_commit = Instant::now();
     let dirty = tm.tasks.values().any(|t| t.uncommitted > 0 || !t.out.is_empty() || t.stores.values().any(|s| s.pending_len() > 0));
     if !dirty {
+        tm.last_commit = Instant::now();
         return Ok(());
     }
     let started = Instant::now();
@@ -69,6 +69,7 @@ pub(crate) fn commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseCo
         task.commit_stores(&checkpoints, true)?;
     }
     tm.buffered = 0;
+    tm.last_commit = Instant::now();
     tm.stats.commits.fetch_add(1, Ordering::Relaxed);
     metrics::counter!(m::COMMITS).increment(1);
     metrics::histogram!(m::COMMIT_LATENCY).record(started.elapsed().as_secs_f64());
@@ -117,11 +118,26 @@ fn produce_and_commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseC
         return Err(TopologyError::Delivery(errors.join("; ")));
     }
     if !eos && offsets.count() > 0 {
-        consumer
-            .commit(&offsets, CommitMode::Sync)
-            .map_err(|e| TopologyError::kafka("commit offsets", e))?;
+        match consumer.commit(&offsets, CommitMode::Sync) {
+            Ok(()) => {}
+            Err(e) if is_rebalancing(&e) => {
+                // The group is rebalancing: the offsets are committed again at the next
+                // commit (kept tasks are re-positioned at their own offsets on assign), or
+                // the partition's new owner re-processes them (at-least-once).
+                tracing::warn!(error = %e, "offset commit refused during a rebalance; will retry");
+            }
+            Err(e) => return Err(TopologyError::kafka("commit offsets", e)),
+        }
     }
     Ok(logged)
+}
+
+fn is_rebalancing(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(C::RebalanceInProgress | C::IllegalGeneration | C::UnknownMemberId | C::NotCoordinator | C::CoordinatorLoadInProgress)
+    )
 }
 
 fn report_lag<C: ConsumerContext>(tm: &TaskManager, consumer: &BaseConsumer<C>) {

@@ -25,12 +25,14 @@ mod output;
 mod processor;
 mod punctuate;
 mod record;
+pub mod reference;
 mod restore;
 mod stream_worker;
 mod task;
 mod task_id;
 mod task_manager;
 mod test_driver;
+pub mod testing;
 
 pub use admin::{internal_topics, InternalTopic};
 pub use builder::{ProcessorDef, ProcessorSpec, StoreSpec, SubTopology, Topology, TopologyBuilder};

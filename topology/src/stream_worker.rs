@@ -129,12 +129,12 @@ impl ConsumerContext for WorkerContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 let mut g = self.lock();
                 if let Some(tm) = g.as_mut() {
-                    if let Err(e) = tm.on_assign(tpl) {
+                    if let Err(e) = tm.on_assign(consumer, tpl) {
                         self.set_fatal(e);
                     }
                 }
@@ -269,9 +269,7 @@ fn run_loop(consumer: &BaseConsumer<WorkerContext>, signal: &AtomicU8) -> Result
             _ => {}
         }
         if let Some(e) = ctx.fatal.lock().ok().and_then(|mut f| f.take()) {
-            if let Some(tm) = ctx.lock().as_mut() {
-                tm.abort_all();
-            }
+            fail(&ctx);
             return Err(e);
         }
         let polled = consumer.poll(Duration::from_millis(20));
@@ -301,8 +299,20 @@ fn run_loop(consumer: &BaseConsumer<WorkerContext>, signal: &AtomicU8) -> Result
             tm.maybe_commit(consumer)
         })();
         if let Err(e) = step {
-            tm.abort_all();
+            drop(guard);
+            fail(&ctx);
             return Err(e);
+        }
+    }
+}
+
+/// Drops every uncommitted effect and removes the tasks, so that the revoke callback run
+/// when the consumer closes finds nothing to commit.
+fn fail(ctx: &WorkerContext) {
+    if let Some(mut tm) = ctx.lock().take() {
+        tm.abort_all();
+        if tm.eos() {
+            let _ = tm.producer.abort_transaction(Duration::from_secs(10));
         }
     }
 }

@@ -237,6 +237,7 @@ impl Task {
         };
         let message = match &err {
             ProcessError::Rejected { reason } => reason.clone(),
+            ProcessError::Decode(d) => d.0.clone(),
             other => other.to_string(),
         };
         match handler {
@@ -301,8 +302,28 @@ impl Task {
         Ok(())
     }
 
-    /// Changelog records for every store's buffered changes, on this task's partition.
-    pub fn changelog_records(&self) -> Vec<(String, OutRecord)> {
+    /// Input offsets recorded in the task's offsets store (after restore).
+    pub fn stored_offsets(&self) -> Result<Vec<(String, i64)>, TopologyError> {
+        let name = Topology::offsets_store(self.id.subtopology);
+        let Some(store) = self.stores.get(&name) else { return Ok(Vec::new()) };
+        Ok(store
+            .range("", None)?
+            .into_iter()
+            .filter_map(|(topic, v)| std::str::from_utf8(&v).ok()?.parse::<i64>().ok().map(|o| (topic, o)))
+            .collect())
+    }
+
+    /// Changelog records for every store's buffered changes, on this task's partition,
+    /// after writing the processed input offsets into the offsets store.
+    pub fn changelog_records(&mut self) -> Vec<(String, OutRecord)> {
+        if self.uncommitted > 0 {
+            let name = Topology::offsets_store(self.id.subtopology);
+            if let Some(store) = self.stores.get_mut(&name) {
+                for (topic, next) in &self.next_offsets {
+                    let _ = store.put(topic, next.to_string().into_bytes());
+                }
+            }
+        }
         let mut out = Vec::new();
         for spec in self.store_specs.iter().filter(|s| s.changelog) {
             let topic = Topology::changelog_topic(&self.settings.application_id, &spec.name);

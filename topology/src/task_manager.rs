@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::TopicPartitionList;
 
 use crate::builder::Topology;
@@ -113,7 +113,7 @@ impl TaskManager {
     }
 
     /// Assignment: close tasks that moved away, resume kept ones, create and restore new ones.
-    pub fn on_assign(&mut self, tpl: &TopicPartitionList) -> Result<(), TopologyError> {
+    pub fn on_assign<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, tpl: &TopicPartitionList) -> Result<(), TopologyError> {
         let mut wanted = BTreeSet::new();
         for e in tpl.elements() {
             if let Some(&sub) = self.topic_sub.get(e.topic()) {
@@ -133,7 +133,16 @@ impl TaskManager {
         let mut fresh = Vec::new();
         for id in &wanted {
             match self.tasks.get_mut(id) {
-                Some(task) if task.state == TaskState::Suspended => task.set_state(TaskState::Running)?,
+                Some(task) if task.state == TaskState::Suspended => {
+                    task.set_state(TaskState::Running)?;
+                    // Continue exactly where this task stopped, even if the last offset
+                    // commit was refused during the rebalance.
+                    for (topic, next) in &task.next_offsets {
+                        if let Err(e) = consumer.seek(topic, id.partition, rdkafka::Offset::Offset(*next), std::time::Duration::from_secs(10)) {
+                            tracing::warn!(task = %id, %topic, error = %e, "could not re-position a kept task");
+                        }
+                    }
+                }
                 Some(_) => {}
                 None => {
                     let mut task = Task::new(&self.topology, *id, self.settings.clone(), now_ms())?;
@@ -154,6 +163,7 @@ impl TaskManager {
             for id in &fresh {
                 if let Some(task) = self.tasks.get_mut(id) {
                     task.set_state(TaskState::Running)?;
+                    position_from_state(consumer, task)?;
                 }
             }
         }
@@ -171,4 +181,37 @@ impl TaskManager {
         }
         self.buffered = 0;
     }
+}
+
+/// Starts a restored task at the later of the group's committed offset and the offset
+/// recorded in its state (see [`Topology::offsets_store`]).
+fn position_from_state<C: ConsumerContext>(consumer: &BaseConsumer<C>, task: &mut Task) -> Result<(), TopologyError> {
+    let stored = task.stored_offsets()?;
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (topic, _) in &stored {
+        tpl.add_partition(topic, task.id.partition);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, std::time::Duration::from_secs(10))
+        .map_err(|e| TopologyError::kafka("committed offsets", e))?;
+    for (topic, offset) in stored {
+        let group = committed
+            .find_partition(&topic, task.id.partition)
+            .and_then(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => Some(o),
+                _ => None,
+            })
+            .unwrap_or(-1);
+        if offset > group {
+            tracing::info!(task = %task.id, %topic, group, state = offset, "starting from the offset recorded in state");
+            consumer
+                .seek(&topic, task.id.partition, rdkafka::Offset::Offset(offset), std::time::Duration::from_secs(10))
+                .map_err(|e| TopologyError::kafka(format!("seek {topic}"), e))?;
+        }
+        task.next_offsets.insert(topic, offset);
+    }
+    Ok(())
 }
