@@ -54,6 +54,8 @@ pub struct WorkerStats {
     pub restored: AtomicU64,
     pub commits: AtomicU64,
     pub rebuilt_stores: AtomicU64,
+    /// Wall time spent restoring, in microseconds.
+    pub restore_micros: AtomicU64,
     state: Mutex<WorkerState>,
     tasks: Mutex<Vec<TaskId>>,
 }
@@ -65,6 +67,7 @@ impl WorkerStats {
             restored: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             rebuilt_stores: AtomicU64::new(0),
+            restore_micros: AtomicU64::new(0),
             state: Mutex::new(WorkerState::Starting),
             tasks: Mutex::new(Vec::new()),
         }

@@ -158,7 +158,9 @@ impl TaskManager {
         }
         if !fresh.is_empty() {
             self.stats.set_state(WorkerState::Restoring);
+            let started = Instant::now();
             let restored = self.restorer.restore(&mut self.tasks, &fresh)?;
+            self.stats.restore_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             self.stats.restored.fetch_add(restored, Ordering::Relaxed);
             for id in &fresh {
                 if let Some(task) = self.tasks.get_mut(id) {

@@ -5,7 +5,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use common::*;
 use state_stores::{KeyValueStore, SledStore, SledStoreConfig};

@@ -1,0 +1,64 @@
+//! Game settings that decisions depend on.
+//!
+//! Windows are frozen into `match.created` at creation, so later decisions (and
+//! [`due_timeouts`](super::due_timeouts)) read them from the match state, not from here.
+//!
+//! ```
+//! use processors::game::GameConfig;
+//! let cfg = GameConfig::default().with_response_window_ms(10_000).with_max_text_chars(500);
+//! assert_eq!(cfg.voting_window_ms, 30_000);
+//! ```
+
+/// Settings of the match processor's decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GameConfig {
+    /// Response phase length (default 60 s).
+    pub response_window_ms: u64,
+    /// Voting phase length (default 30 s).
+    pub voting_window_ms: u64,
+    /// Longest accepted human response, in characters (default 2000). Longer robot
+    /// responses are truncated instead of rejected.
+    pub max_text_chars: usize,
+    /// Longest player display name, in characters (default 64).
+    pub max_name_chars: usize,
+    /// Longest player id, in characters (default 128).
+    pub max_player_id_chars: usize,
+    /// Fewest rounds a match may have (default 1).
+    pub min_rounds: u32,
+    /// Most rounds a match may have (default 20).
+    pub max_rounds: u32,
+}
+
+impl Default for GameConfig {
+    fn default() -> Self {
+        GameConfig {
+            response_window_ms: 60_000,
+            voting_window_ms: 30_000,
+            max_text_chars: 2000,
+            max_name_chars: 64,
+            max_player_id_chars: 128,
+            min_rounds: 1,
+            max_rounds: 20,
+        }
+    }
+}
+
+impl GameConfig {
+    /// Sets the response window.
+    pub fn with_response_window_ms(mut self, ms: u64) -> Self {
+        self.response_window_ms = ms;
+        self
+    }
+
+    /// Sets the voting window.
+    pub fn with_voting_window_ms(mut self, ms: u64) -> Self {
+        self.voting_window_ms = ms;
+        self
+    }
+
+    /// Sets the longest accepted response.
+    pub fn with_max_text_chars(mut self, chars: usize) -> Self {
+        self.max_text_chars = chars;
+        self
+    }
+}

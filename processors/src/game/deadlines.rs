@@ -1,0 +1,59 @@
+//! Deadlines: which timeouts are due at `now`, as events.
+//!
+//! The runtime's wall-clock punctuator calls [`due_timeouts`] for active matches (use
+//! [`MatchStateExt::next_deadline`](super::MatchStateExt::next_deadline) to know when).
+//! The events carry the **deadline** as their timestamp and ids derived from
+//! `deadline:{round}:{phase}`, so they are the same whenever the punctuator fires.
+//! One call handles one phase: a response timeout opens voting (with its own deadline,
+//! counted from the response deadline); call again once that one is due.
+//!
+//! ```
+//! use processors::game::{due_timeouts, MatchStateExt};
+//! # fn demo(state: &schemas::MatchState) {
+//! if let Some(deadline) = state.next_deadline() {
+//!     let events = due_timeouts(state, deadline);
+//!     assert!(!events.is_empty());
+//!     assert!(due_timeouts(state, deadline - 1).is_empty());
+//! }
+//! # }
+//! ```
+
+use schemas::{MatchEvent, MatchState, MatchStatus, ResponseTimedOut, VoteTimedOut};
+
+use super::match_state::{has_response, has_vote};
+use super::transitions::{finish, Emitter};
+
+/// The timeout events due at `now_ms` (and the phase transitions they cause); empty when
+/// nothing is due.
+pub fn due_timeouts(state: &MatchState, now_ms: i64) -> Vec<MatchEvent> {
+    let Some(cur) = state.current.as_ref() else {
+        return Vec::new();
+    };
+    let (deadline, phase) = match state.status {
+        MatchStatus::Responding => (cur.response_deadline, "response"),
+        MatchStatus::Voting => match cur.voting_deadline {
+            Some(d) => (d, "vote"),
+            None => return Vec::new(),
+        },
+        _ => return Vec::new(),
+    };
+    if now_ms < deadline {
+        return Vec::new();
+    }
+    let cause = format!("deadline:{}:{phase}", cur.round);
+    let mut em = Emitter::new(&state.match_id, &cause, &state.match_id, deadline);
+    for seat in &state.seats {
+        if phase == "response" && !has_response(cur, seat.identity) {
+            em.emit(ResponseTimedOut {
+                round: cur.round,
+                identity: seat.identity,
+            });
+        } else if phase == "vote" && !has_vote(cur, seat.identity) {
+            em.emit(VoteTimedOut {
+                round: cur.round,
+                voter: seat.identity,
+            });
+        }
+    }
+    finish(state, em, true)
+}

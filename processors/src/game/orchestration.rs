@@ -1,0 +1,591 @@
+//! Robot orchestration: a pool of robot instances per shard, assigned per round.
+//!
+//! The pool consumes `match-events` (one pool per partition = shard; the shard is part of
+//! every robot id, `robot-s{shard}-{personality}-{n}`) and produces
+//! [`PoolOutput`]s: orchestration events, robot commands and robot documents.
+//!
+//! Rules (seed 002):
+//! * `round.robots_needed` → pick one robot per robot seat, never one robot for two seats,
+//!   honouring `excludeRobots` (relaxed only when no robot is busy, i.e. when waiting could
+//!   never help). Personalities rotate per seat and round. If the pool cannot serve the
+//!   request even after growing to `max_total`, the request waits in a FIFO queue (a new
+//!   request never overtakes a queued one).
+//! * `round.started` → `generate.response` for each assigned robot;
+//!   `round.voting_started` → `generate.vote` (candidates exclude the robot's own seat).
+//! * `round.completed` / `match.completed` → `robot.released`, then the queue is served.
+//! * Scaling: at least `min_idle_per_type` idle robots per personality, grow while
+//!   ≥ `scale_up_busy_percent` of robots are busy, never more than `max_total`;
+//!   [`Pool::on_tick`] retires robots idle for `idle_period_ms` (keeping the minimum).
+//!
+//! Timestamps of outputs are the causing event's (or the tick's `now`), ids derive from
+//! the cause, so reprocessing yields identical outputs.
+//!
+//! ```
+//! use processors::game::orchestration::{Pool, PoolConfig, PoolOutput};
+//! use schemas::{Envelope, MatchEvent, RobotsNeeded, Identity, OrchestrationEventData};
+//! let cfg = PoolConfig::default();
+//! let mut pool = Pool::new();
+//! let needed: MatchEvent = Envelope::new("e1", "m1", 1_000, "c", "r1", RobotsNeeded {
+//!     round: 1, count: 2, exclude_robots: vec![], identities: Identity::ALL[..2].to_vec() });
+//! let out = pool.on_match_event(&cfg, &needed);
+//! let assigned = out.iter().any(|o| matches!(o, PoolOutput::Event(e)
+//!     if matches!(e.data, OrchestrationEventData::RobotsAssigned(_))));
+//! assert!(assigned);
+//! assert_eq!(pool.busy_count(), 2);
+//! assert!(pool.take_dirty());
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+
+use schemas::{
+    Envelope, GenerateResponse, GenerateVote, Identity, MatchEvent, MatchEventData,
+    OrchestrationEvent, OrchestrationEventData, PoolScaled, ResponseContext, RobotAssignment,
+    RobotCommand, RobotCommandData, RobotInstantiated, RobotPoolState, RobotReleased, RobotStatus,
+    RobotsAssigned, SCHEMA_VERSION,
+};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{derive_event_id, fingerprint};
+
+/// The personalities every pool has unless configured otherwise.
+pub const DEFAULT_PERSONALITIES: [&str; 3] =
+    ["curious-student", "skeptical-scientist", "creative-artist"];
+
+/// Pool settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// The shard (partition of `match-events`) this pool serves.
+    pub shard: u32,
+    /// Robot personalities.
+    pub personalities: Vec<String>,
+    /// Idle robots kept per personality (default 2).
+    pub min_idle_per_type: u32,
+    /// Most robots in the pool (default 20; must be ≥ the largest robot count of a
+    /// template, 5).
+    pub max_total: u32,
+    /// Grow when at least this share of robots is busy (default 80).
+    pub scale_up_busy_percent: u32,
+    /// Retire robots idle for this long (default 5 minutes).
+    pub idle_period_ms: i64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            shard: 0,
+            personalities: DEFAULT_PERSONALITIES
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+            min_idle_per_type: 2,
+            max_total: 20,
+            scale_up_busy_percent: 80,
+            idle_period_ms: 300_000,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// The default settings for `shard`.
+    pub fn for_shard(shard: u32) -> Self {
+        PoolConfig {
+            shard,
+            ..PoolConfig::default()
+        }
+    }
+}
+
+/// A `round.robots_needed` waiting for robots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedRequest {
+    /// Match asking.
+    pub match_id: String,
+    /// Round to voice.
+    pub round: u32,
+    /// Robot seats.
+    pub identities: Vec<Identity>,
+    /// Robots to avoid.
+    pub exclude_robots: Vec<String>,
+    /// Correlation id of the request.
+    pub correlation_id: String,
+    /// When it was asked.
+    pub requested_at: i64,
+}
+
+/// Something the pool wants written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PoolOutput {
+    /// To `robot-orchestration-events`, key = `matchId` (or `pool-s{shard}` when empty).
+    Event(OrchestrationEvent),
+    /// To `robot-commands`, key = `matchId`.
+    Command(RobotCommand),
+    /// To `robot-pool-state`, key = `robotId` (a `retired` robot may be tombstoned).
+    Robot(RobotPoolState),
+}
+
+/// The state of one pool shard (store value of `robot-pool`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pool {
+    /// Live robots by id.
+    pub robots: BTreeMap<String, RobotPoolState>,
+    /// Requests waiting for robots, oldest first.
+    pub queue: VecDeque<QueuedRequest>,
+    /// Next instance number per personality (ids are never reused).
+    pub next_index: BTreeMap<String, u32>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+enum Pick {
+    Existing(String),
+    New(usize),
+}
+
+/// Collects outputs with deterministic ids.
+struct Out<'a> {
+    cause_id: &'a str,
+    timestamp: i64,
+    outputs: Vec<PoolOutput>,
+}
+
+impl Out<'_> {
+    fn next_id(&self, match_id: &str) -> String {
+        derive_event_id(match_id, self.cause_id, self.outputs.len())
+    }
+
+    fn event(
+        &mut self,
+        match_id: &str,
+        correlation_id: &str,
+        data: impl Into<OrchestrationEventData>,
+    ) {
+        let id = self.next_id(match_id);
+        self.outputs.push(PoolOutput::Event(Envelope {
+            event_id: id,
+            schema_version: SCHEMA_VERSION,
+            match_id: match_id.to_owned(),
+            timestamp: self.timestamp,
+            correlation_id: correlation_id.to_owned(),
+            causation_id: self.cause_id.to_owned(),
+            data: data.into(),
+        }));
+    }
+
+    fn command(&mut self, ev: &MatchEvent, build: impl FnOnce(String) -> RobotCommandData) {
+        let id = self.next_id(&ev.match_id);
+        self.outputs.push(PoolOutput::Command(Envelope {
+            event_id: id.clone(),
+            schema_version: SCHEMA_VERSION,
+            match_id: ev.match_id.clone(),
+            timestamp: self.timestamp,
+            correlation_id: ev.correlation_id.clone(),
+            causation_id: self.cause_id.to_owned(),
+            data: build(id),
+        }));
+    }
+}
+
+impl Pool {
+    /// An empty pool (it fills itself to the idle minimum on the first event or tick).
+    pub fn new() -> Self {
+        Pool::default()
+    }
+
+    /// Whether the pool changed since the last call (then the store should be written).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Robots currently busy.
+    pub fn busy_count(&self) -> usize {
+        self.robots
+            .values()
+            .filter(|r| r.status == RobotStatus::Busy)
+            .count()
+    }
+
+    /// Idle robots of a personality.
+    pub fn idle_count(&self, personality: &str) -> usize {
+        self.robots
+            .values()
+            .filter(|r| r.status == RobotStatus::Idle && r.personality == personality)
+            .count()
+    }
+
+    /// Reacts to one `match-events` record.
+    pub fn on_match_event(&mut self, cfg: &PoolConfig, ev: &MatchEvent) -> Vec<PoolOutput> {
+        let mut out = Out {
+            cause_id: &ev.event_id,
+            timestamp: ev.timestamp,
+            outputs: Vec::new(),
+        };
+        match &ev.data {
+            MatchEventData::RobotsNeeded(r) => {
+                let known = self
+                    .queue
+                    .iter()
+                    .any(|q| q.match_id == ev.match_id && q.round == r.round)
+                    || self.robots.values().any(|x| {
+                        x.match_id.as_deref() == Some(ev.match_id.as_str())
+                            && x.round == Some(r.round)
+                    });
+                if !known {
+                    self.ensure_min_idle(cfg, &mut out, &ev.match_id);
+                    self.queue.push_back(QueuedRequest {
+                        match_id: ev.match_id.clone(),
+                        round: r.round,
+                        identities: r.identities.clone(),
+                        exclude_robots: r.exclude_robots.clone(),
+                        correlation_id: ev.correlation_id.clone(),
+                        requested_at: ev.timestamp,
+                    });
+                    self.dirty = true;
+                    self.serve_queue(cfg, &mut out);
+                    self.scale_up(cfg, &mut out, &ev.match_id);
+                }
+            }
+            MatchEventData::RoundStarted(r) => {
+                for a in &r.robots {
+                    out.command(ev, |command_id| {
+                        GenerateResponse {
+                            command_id,
+                            robot_id: a.robot_id.clone(),
+                            personality: a.personality.clone(),
+                            identity: a.identity,
+                            round: r.round,
+                            prompt: r.prompt.clone(),
+                            context: ResponseContext {
+                                other_responses_so_far: None,
+                                total_rounds: r.total_rounds,
+                            },
+                            deadline: r.response_deadline,
+                        }
+                        .into()
+                    });
+                }
+            }
+            MatchEventData::VotingStarted(v) => {
+                let mut voters: Vec<(Identity, String, String)> = self
+                    .robots
+                    .values()
+                    .filter(|x| {
+                        x.match_id.as_deref() == Some(ev.match_id.as_str())
+                            && x.round == Some(v.round)
+                    })
+                    .filter_map(|x| {
+                        x.identity
+                            .map(|i| (i, x.robot_id.clone(), x.personality.clone()))
+                    })
+                    .collect();
+                voters.sort();
+                for (identity, robot_id, personality) in voters {
+                    out.command(ev, |command_id| {
+                        GenerateVote {
+                            command_id,
+                            robot_id,
+                            personality,
+                            identity,
+                            round: v.round,
+                            prompt: v.prompt.clone(),
+                            candidates: v
+                                .responses
+                                .iter()
+                                .filter(|c| c.identity != identity)
+                                .cloned()
+                                .collect(),
+                            deadline: v.voting_deadline,
+                        }
+                        .into()
+                    });
+                }
+            }
+            MatchEventData::RoundCompleted(r) => {
+                self.release(&mut out, ev, Some(r.round));
+                self.serve_queue(cfg, &mut out);
+                self.scale_up(cfg, &mut out, &ev.match_id);
+            }
+            MatchEventData::MatchCompleted(_) => {
+                self.release(&mut out, ev, None);
+                let before = self.queue.len();
+                self.queue.retain(|q| q.match_id != ev.match_id);
+                self.dirty |= before != self.queue.len();
+                self.serve_queue(cfg, &mut out);
+                self.scale_up(cfg, &mut out, &ev.match_id);
+            }
+            _ => {}
+        }
+        out.outputs
+    }
+
+    /// Wall-clock punctuation: fills the idle minimum and retires robots idle for at least
+    /// `idle_period_ms` at `now_ms` (never below the minimum). Outputs carry `now_ms` as
+    /// their timestamp and `matchId: ""`.
+    pub fn on_tick(&mut self, cfg: &PoolConfig, now_ms: i64) -> Vec<PoolOutput> {
+        let cause = format!("pool-tick:{}:{now_ms}", cfg.shard);
+        let mut out = Out {
+            cause_id: &cause,
+            timestamp: now_ms,
+            outputs: Vec::new(),
+        };
+        let mut expired: Vec<(i64, String)> = self
+            .robots
+            .values()
+            .filter(|r| r.status == RobotStatus::Idle)
+            .filter_map(|r| r.idle_since.map(|t| (t, r.robot_id.clone())))
+            .filter(|(t, _)| now_ms.saturating_sub(*t) >= cfg.idle_period_ms)
+            .collect();
+        expired.sort();
+        for (_, id) in expired {
+            let Some(p) = self.robots.get(&id).map(|r| r.personality.clone()) else {
+                continue;
+            };
+            if self.idle_count(&p) <= cfg.min_idle_per_type as usize {
+                continue;
+            }
+            let from = self.count_of(&p);
+            if let Some(mut robot) = self.robots.remove(&id) {
+                robot.status = RobotStatus::Retired;
+                robot.idle_since = None;
+                robot.updated_at = now_ms;
+                out.outputs.push(PoolOutput::Robot(robot));
+                out.event("", "", pool_scaled(cfg, &p, from, from - 1, "idle_timeout"));
+                self.dirty = true;
+            }
+        }
+        self.ensure_min_idle(cfg, &mut out, "");
+        out.outputs
+    }
+
+    fn count_of(&self, personality: &str) -> u32 {
+        self.robots
+            .values()
+            .filter(|r| r.personality == personality)
+            .count() as u32
+    }
+
+    fn instantiate(
+        &mut self,
+        cfg: &PoolConfig,
+        out: &mut Out<'_>,
+        p: usize,
+        reason: &str,
+        match_id: &str,
+    ) -> String {
+        let personality = cfg.personalities[p].clone();
+        let n = self.next_index.entry(personality.clone()).or_insert(0);
+        *n += 1;
+        let robot_id = format!("robot-s{}-{personality}-{n}", cfg.shard);
+        let from = self.count_of(&personality);
+        let robot = RobotPoolState {
+            schema_version: SCHEMA_VERSION,
+            robot_id: robot_id.clone(),
+            shard: cfg.shard,
+            personality: personality.clone(),
+            status: RobotStatus::Idle,
+            match_id: None,
+            identity: None,
+            round: None,
+            idle_since: Some(out.timestamp),
+            created_at: out.timestamp,
+            updated_at: out.timestamp,
+            assignments_total: 0,
+        };
+        self.robots.insert(robot_id.clone(), robot.clone());
+        out.event(
+            match_id,
+            "",
+            RobotInstantiated {
+                robot_id: robot_id.clone(),
+                personality: personality.clone(),
+                shard: cfg.shard,
+            },
+        );
+        out.event(
+            match_id,
+            "",
+            pool_scaled(cfg, &personality, from, from + 1, reason),
+        );
+        out.outputs.push(PoolOutput::Robot(robot));
+        self.dirty = true;
+        robot_id
+    }
+
+    fn ensure_min_idle(&mut self, cfg: &PoolConfig, out: &mut Out<'_>, match_id: &str) {
+        for p in 0..cfg.personalities.len() {
+            while self.idle_count(&cfg.personalities[p]) < cfg.min_idle_per_type as usize
+                && (self.robots.len() as u32) < cfg.max_total
+            {
+                self.instantiate(cfg, out, p, "min_idle", match_id);
+            }
+        }
+    }
+
+    fn scale_up(&mut self, cfg: &PoolConfig, out: &mut Out<'_>, match_id: &str) {
+        self.ensure_min_idle(cfg, out, match_id);
+        while (self.robots.len() as u32) < cfg.max_total
+            && !self.robots.is_empty()
+            && self.busy_count() * 100 >= self.robots.len() * cfg.scale_up_busy_percent as usize
+        {
+            let Some(p) = (0..cfg.personalities.len())
+                .min_by_key(|p| (self.count_of(&cfg.personalities[*p]), *p))
+            else {
+                return;
+            };
+            self.instantiate(cfg, out, p, "busy_threshold", match_id);
+        }
+    }
+
+    /// Serves queued requests in order until the head cannot be served.
+    fn serve_queue(&mut self, cfg: &PoolConfig, out: &mut Out<'_>) {
+        while let Some(req) = self.queue.front() {
+            let plan = self.plan(cfg, req, true).or_else(|| {
+                if self.busy_count() == 0 {
+                    self.plan(cfg, req, false)
+                } else {
+                    None
+                }
+            });
+            let Some(plan) = plan else { return };
+            let Some(req) = self.queue.pop_front() else {
+                return;
+            };
+            self.assign(cfg, out, &req, plan);
+        }
+    }
+
+    /// One robot per seat: an idle one (preferred personality first), else a new one.
+    fn plan(
+        &self,
+        cfg: &PoolConfig,
+        req: &QueuedRequest,
+        honour_exclude: bool,
+    ) -> Option<Vec<Pick>> {
+        let n = cfg.personalities.len();
+        if n == 0 {
+            return None;
+        }
+        let room = (cfg.max_total as usize).saturating_sub(self.robots.len());
+        let seed = fingerprint(&req.match_id) as usize;
+        let mut taken: Vec<&str> = Vec::with_capacity(req.identities.len());
+        let mut picks = Vec::with_capacity(req.identities.len());
+        let mut new_robots = 0;
+        for k in 0..req.identities.len() {
+            let start = seed.wrapping_add(req.round as usize).wrapping_add(k) % n;
+            let idle = (0..n).find_map(|i| {
+                let p = &cfg.personalities[(start + i) % n];
+                self.robots
+                    .values()
+                    .filter(|r| r.status == RobotStatus::Idle && &r.personality == p)
+                    .filter(|r| !taken.contains(&r.robot_id.as_str()))
+                    .filter(|r| !honour_exclude || !req.exclude_robots.contains(&r.robot_id))
+                    .min_by_key(|r| (r.idle_since, &r.robot_id))
+            });
+            match idle {
+                Some(r) => {
+                    taken.push(&r.robot_id);
+                    picks.push(Pick::Existing(r.robot_id.clone()));
+                }
+                None if new_robots < room => {
+                    new_robots += 1;
+                    picks.push(Pick::New(start));
+                }
+                None => return None,
+            }
+        }
+        Some(picks)
+    }
+
+    fn assign(
+        &mut self,
+        cfg: &PoolConfig,
+        out: &mut Out<'_>,
+        req: &QueuedRequest,
+        plan: Vec<Pick>,
+    ) {
+        let mut robots = Vec::with_capacity(plan.len());
+        for (pick, identity) in plan.into_iter().zip(&req.identities) {
+            let robot_id = match pick {
+                Pick::Existing(id) => id,
+                Pick::New(p) => self.instantiate(cfg, out, p, "demand", &req.match_id),
+            };
+            let Some(robot) = self.robots.get_mut(&robot_id) else {
+                continue;
+            };
+            robot.status = RobotStatus::Busy;
+            robot.match_id = Some(req.match_id.clone());
+            robot.identity = Some(*identity);
+            robot.round = Some(req.round);
+            robot.idle_since = None;
+            robot.updated_at = out.timestamp;
+            robot.assignments_total += 1;
+            robots.push(RobotAssignment {
+                robot_id: robot_id.clone(),
+                identity: *identity,
+                personality: robot.personality.clone(),
+            });
+            out.outputs.push(PoolOutput::Robot(robot.clone()));
+        }
+        robots.sort_by_key(|r| r.identity);
+        out.event(
+            &req.match_id,
+            &req.correlation_id,
+            RobotsAssigned {
+                round: req.round,
+                robots,
+            },
+        );
+        self.dirty = true;
+    }
+
+    /// Releases the robots busy with the event's match (and `round`, when given).
+    fn release(&mut self, out: &mut Out<'_>, ev: &MatchEvent, round: Option<u32>) {
+        let ids: Vec<String> = self
+            .robots
+            .values()
+            .filter(|r| r.match_id.as_deref() == Some(ev.match_id.as_str()))
+            .filter(|r| round.is_none() || r.round == round)
+            .map(|r| r.robot_id.clone())
+            .collect();
+        for id in ids {
+            let Some(robot) = self.robots.get_mut(&id) else {
+                continue;
+            };
+            let was_round = robot.round;
+            robot.status = RobotStatus::Idle;
+            robot.match_id = None;
+            robot.identity = None;
+            robot.round = None;
+            robot.idle_since = Some(out.timestamp);
+            robot.updated_at = out.timestamp;
+            let doc = robot.clone();
+            out.event(
+                &ev.match_id,
+                &ev.correlation_id,
+                RobotReleased {
+                    robot_id: id,
+                    round: was_round,
+                },
+            );
+            out.outputs.push(PoolOutput::Robot(doc));
+            self.dirty = true;
+        }
+    }
+}
+
+fn pool_scaled(
+    cfg: &PoolConfig,
+    personality: &str,
+    from: u32,
+    to: u32,
+    reason: &str,
+) -> PoolScaled {
+    PoolScaled {
+        personality: personality.to_owned(),
+        from,
+        to,
+        reason: reason.to_owned(),
+        shard: cfg.shard,
+    }
+}

@@ -1,0 +1,108 @@
+use schemas::{HistoryStatus, MatchCreate, PlayerRef, SeatKind};
+
+use super::harness::{diligent_robots, World};
+use crate::game::history::{evolve_history, is_final};
+use crate::game::stats::{apply_history, stat_key, stat_key_for, StatsConfig};
+
+fn duel(m: &str, w: &mut World, pick_robot: bool) {
+    let humans = (0..2)
+        .map(|i| PlayerRef {
+            player_id: format!("{m}-p{i}"),
+            name: "N".into(),
+        })
+        .collect();
+    w.request(
+        m,
+        MatchCreate {
+            template: "duel_2v1".into(),
+            total_rounds: 2,
+            humans,
+        },
+    )
+    .expect("create");
+    let pick = move |s: &schemas::MatchState, me| {
+        let want = if pick_robot {
+            SeatKind::Robot
+        } else {
+            SeatKind::Human
+        };
+        s.seats
+            .iter()
+            .find(|x| x.kind == want && x.identity != me)
+            .map(|x| x.identity)
+            .expect("target")
+    };
+    w.play(m, &mut diligent_robots(), &pick);
+}
+
+#[test]
+fn history_is_final_only_at_match_completion_and_replays_identically() {
+    let mut w = World::new();
+    duel("h", &mut w, false);
+    let events = w.events_of("h");
+    let mut h = None;
+    for (i, e) in events.iter().enumerate() {
+        let next = evolve_history(h, e);
+        assert_eq!(is_final(&next), i + 1 == events.len());
+        h = Some(next);
+    }
+    let h = h.expect("history");
+    assert_eq!(h.status, HistoryStatus::Completed);
+    assert_eq!(
+        serde_json::to_vec(&h).expect("json"),
+        serde_json::to_vec(&w.histories["h"]).expect("json")
+    );
+    assert_eq!(h.rounds.iter().map(|r| r.round).collect::<Vec<_>>(), [1, 2]);
+    assert!(h
+        .rounds
+        .iter()
+        .all(|r| r.duration_ms.is_some() && r.voting_started_at.is_some()));
+    assert_eq!(
+        h.seats
+            .iter()
+            .filter(|s| s.kind == SeatKind::Robot)
+            .map(|s| s.voices.len())
+            .sum::<usize>(),
+        2
+    );
+}
+
+#[test]
+fn stats_aggregate_per_window_and_count_each_match_once() {
+    let cfg = StatsConfig {
+        window_ms: 3_600_000,
+    };
+    let mut w = World::new();
+    duel("s1", &mut w, false); // humans name each other: always right
+    duel("s2", &mut w, true); // humans name the robot: always fooled
+    let h1 = w.histories["s1"].clone();
+    let h2 = w.histories["s2"].clone();
+    let key = stat_key_for(&cfg, &h1).expect("final");
+    assert_eq!(Some(key.clone()), stat_key_for(&cfg, &h2), "same hour");
+    let s = apply_history(None, &h1, &cfg);
+    let s = apply_history(s, &h2, &cfg);
+    let s = apply_history(s, &h1, &cfg).expect("stats"); // duplicate delivery
+    assert_eq!(s.stat_key, key);
+    assert_eq!(s.matches_completed, 2);
+    assert_eq!(s.rounds_completed, 4);
+    assert_eq!(s.human_votes, 8);
+    assert_eq!(s.human_votes_correct, 4);
+    assert!((s.human_detection_accuracy - 0.5).abs() < 1e-9);
+    assert_eq!(s.robot_votes, 4);
+    assert!(s.mean_round_duration_ms > 0.0);
+    let voiced: u64 = s.personalities.values().map(|p| p.rounds_voiced).sum();
+    assert_eq!(voiced, 4);
+    let taken: u64 = s.personalities.values().map(|p| p.taken_for_human).sum();
+    assert_eq!(taken, 4, "both humans named the robot in both rounds of s2");
+    let seen: u64 = s.personalities.values().map(|p| p.human_votes_seen).sum();
+    assert_eq!(seen, 8);
+    assert!(
+        s.window_start <= h1.completed_at.expect("done")
+            && h1.completed_at.expect("done") < s.window_end
+    );
+    // An unfinished history changes nothing.
+    let mut running = h1.clone();
+    running.completed_at = None;
+    assert_eq!(apply_history(None, &running, &cfg), None);
+    assert_eq!(stat_key(&cfg, -1), "window-3600000--3600000");
+}

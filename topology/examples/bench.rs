@@ -1,0 +1,193 @@
+//! The runtime benchmark: the reference job (≈200-byte JSON events, 1,000 keys, 8
+//! partitions, count + last value per key in a change-logged sled store, one output per
+//! input) measured five ways in one run, on one embedded broker, with the same data:
+//!
+//! ```text
+//! cargo run --release -p topology --example bench [-- --records 150000]
+//! ```
+//!
+//! Output, one figure per line (`name: value unit`): `driver`, `embedded`, `passthrough`,
+//! `restore`, `raw read`, and the two ratios the targets are stated in.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use state_stores::SledStoreConfig;
+use topology::reference::{self, Aggregate, RefEvent};
+use topology::{testing, DriverConfig, EmbeddedBroker, StoreBackend, StreamWorker, StreamsConfig, Topology, TopologyTestDriver, WorkerState};
+
+const PARTITIONS: i32 = 8;
+const KEYS: u64 = 1_000;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let records: u64 = std::env::args()
+        .skip_while(|a| a != "--records")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150_000);
+    let events = reference::events(records, KEYS, 0);
+    let encoded: Vec<(String, Vec<u8>)> = events.iter().map(|(k, e)| (k.clone(), serde_json::to_vec(e).unwrap())).collect();
+    let avg = encoded.iter().map(|(_, v)| v.len()).sum::<usize>() / encoded.len().max(1);
+    eprintln!("# {records} records, {KEYS} keys, {PARTITIONS} partitions, {avg} bytes/value");
+
+    // 1. Test driver with sled stores.
+    let dir = tempfile::tempdir()?;
+    let mut driver = TopologyTestDriver::with_config(
+        reference::topology(Default::default()),
+        "bench-driver",
+        DriverConfig {
+            partitions: PARTITIONS,
+            backend: StoreBackend::Sled {
+                state_dir: dir.path().to_path_buf(),
+                config: SledStoreConfig::default(),
+            },
+            commit_every: 10_000,
+            ..Default::default()
+        },
+    )?;
+    let started = Instant::now();
+    for (i, (k, v)) in encoded.iter().enumerate() {
+        driver.pipe(reference::INPUT, k, v, 1_700_000_000_000 + i as i64)?;
+        if i % 10_000 == 0 {
+            driver.read_output(reference::OUTPUT);
+        }
+    }
+    driver.commit()?;
+    let driver_rate = records as f64 / started.elapsed().as_secs_f64();
+    println!("driver: {driver_rate:.0} records/s");
+    drop(driver);
+
+    // Same broker, same data for the rest.
+    let broker = EmbeddedBroker::start()?;
+    let bootstrap = broker.bootstrap_servers();
+    for t in [reference::INPUT, reference::OUTPUT, reference::SUMMARIES, "passthrough-out"] {
+        broker.create_topic(t, PARTITIONS)?;
+    }
+    let topo = reference::topology(Default::default());
+    broker.create_internal_topics(&topo, "bench", PARTITIONS)?;
+    testing::produce(&bootstrap, reference::INPUT, &encoded, 1_700_000_000_000)?;
+
+    // 2. Raw passthrough: consume → decode/encode → produce, no state.
+    let pass_rate = passthrough(&bootstrap, records)?;
+
+    // 3. The stream worker end to end (consume, process, store + changelog, produce, commit).
+    let state = tempfile::tempdir()?;
+    let cfg = StreamsConfig::new("bench", &bootstrap).worker_id("bench-1").state_dir(state.path());
+    let started = Instant::now();
+    let worker = StreamWorker::start(topo.clone(), cfg)?;
+    if !testing::wait_until(Duration::from_secs(600), || worker.stats().processed.load(Ordering::Relaxed) >= records) {
+        return Err("worker did not finish".into());
+    }
+    worker.shutdown()?;
+    let e2e_rate = records as f64 / started.elapsed().as_secs_f64();
+    println!("embedded: {e2e_rate:.0} records/s");
+    println!("passthrough: {pass_rate:.0} records/s");
+    println!("embedded vs passthrough: {:.2} ratio", e2e_rate / pass_rate);
+
+    // 4. Restore: a big changelog (every update, as a store without caching would log it).
+    let restore_app = "bench-restore";
+    let changelog = Topology::changelog_topic(restore_app, reference::STORE);
+    broker.create_internal_topics(&topo, restore_app, PARTITIONS)?;
+    let mut agg = std::collections::HashMap::<String, Aggregate>::new();
+    let log: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .map(|(k, e): &(String, RefEvent)| {
+            let a = agg.entry(k.clone()).or_default();
+            a.count += 1;
+            a.last_seq = e.seq;
+            a.last = e.payload.clone();
+            (k.clone(), serde_json::to_vec(a).unwrap())
+        })
+        .collect();
+    testing::produce(&bootstrap, &changelog, &log, 1_700_000_000_000)?;
+    let raw_rate = raw_read(&bootstrap, &changelog, log.len() as u64)?;
+    let state = tempfile::tempdir()?;
+    let cfg = StreamsConfig::new(restore_app, &bootstrap).worker_id("bench-restore").state_dir(state.path());
+    let worker = StreamWorker::start(topo, cfg)?;
+    if !testing::wait_until(Duration::from_secs(600), || worker.stats().state() == WorkerState::Running && !worker.stats().tasks().is_empty()) {
+        return Err("restore did not finish".into());
+    }
+    let restored = worker.stats().restored.load(Ordering::Relaxed);
+    let secs = worker.stats().restore_micros.load(Ordering::Relaxed) as f64 / 1e6;
+    worker.shutdown()?;
+    let restore_rate = restored as f64 / secs.max(1e-9);
+    println!("restore: {restore_rate:.0} records/s");
+    println!("raw read: {raw_rate:.0} records/s");
+    println!("restore vs raw read: {:.2} ratio", restore_rate / raw_rate);
+    eprintln!("# restored {restored} changelog records in {secs:.3} s");
+    Ok(())
+}
+
+fn passthrough(bootstrap: &str, records: u64) -> Result<f64, Box<dyn std::error::Error>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench-passthrough")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let started = Instant::now();
+    consumer.subscribe(&[reference::INPUT])?;
+    let mut n = 0u64;
+    while n < records {
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let m = m?;
+            let ev: RefEvent = serde_json::from_slice(m.payload().unwrap_or_default())?;
+            let out = serde_json::to_vec(&ev)?;
+            let mut rec = BaseRecord::<[u8], [u8]>::to("passthrough-out").key(m.key().unwrap_or_default()).payload(&out[..]);
+            loop {
+                match producer.send(rec) {
+                    Ok(()) => break,
+                    Err((_, r)) => {
+                        rec = r;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+            n += 1;
+        }
+    }
+    producer.flush(Duration::from_secs(60))?;
+    consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
+    Ok(records as f64 / started.elapsed().as_secs_f64())
+}
+
+fn raw_read(bootstrap: &str, topic: &str, records: u64) -> Result<f64, Box<dyn std::error::Error>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "bench-raw-read")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "104857600")
+        .set("max.partition.fetch.bytes", "10485760")
+        .set("queued.min.messages", "200000")
+        .create()?;
+    // Warm the connection (the restore consumer is connected too when restore starts).
+    for p in 0..PARTITIONS {
+        consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+    }
+    let started = Instant::now();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let mut n = 0u64;
+    while n < records {
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let _ = m?.payload().map(<[u8]>::len);
+            n += 1;
+        }
+    }
+    Ok(records as f64 / started.elapsed().as_secs_f64())
+}
