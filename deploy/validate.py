@@ -45,7 +45,7 @@ DEPLOY = Path(__file__).resolve().parent
 # ---------------------------------------------------------------------------- expected
 TOPICS = {
     "match-requests", "robot-responses", "robot-orchestration-events", "match-events",
-    "robot-commands", "match-state", "robot-pool-state", "match-history", "match-stats",
+    "robot-commands", "match-state", "robot-pool-state", "match-history", "match-stats", "match-stats-repartition",
 }
 CO_PARTITIONED = ["match-requests", "robot-responses", "robot-orchestration-events"]
 COMPACTED = {"match-state", "robot-pool-state", "match-history", "match-stats"}

@@ -164,7 +164,7 @@ pub enum KeyLocation {
 /// A running worker.
 pub struct WorkerHandle {
     signal: Arc<AtomicU8>,
-    thread: Option<JoinHandle<Result<(), TopologyError>>>,
+    thread: Mutex<Option<JoinHandle<Result<(), TopologyError>>>>,
     stats: Arc<WorkerStats>,
     ctx: Arc<WorkerContext>,
     topology: Topology,
@@ -250,7 +250,7 @@ impl StreamWorker {
             .map_err(|e| TopologyError::Config(format!("spawning worker thread: {e}")))?;
         Ok(WorkerHandle {
             signal,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
             stats,
             ctx,
             topology,
@@ -352,28 +352,29 @@ impl WorkerHandle {
 
     /// True while the loop thread runs.
     pub fn is_running(&self) -> bool {
-        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+        self.thread.lock().map(|t| t.as_ref().is_some_and(|t| !t.is_finished())).unwrap_or(false)
     }
 
-    /// Commits, closes stores and leaves the group.
-    pub fn shutdown(mut self) -> Result<(), TopologyError> {
+    /// Commits, closes stores and leaves the group. Later calls return `Ok`.
+    pub fn shutdown(&self) -> Result<(), TopologyError> {
         self.signal.store(STOP, Ordering::Relaxed);
         self.join()
     }
 
     /// Stops without committing or flushing anything (a crash, for tests).
-    pub fn kill(mut self) {
+    pub fn kill(&self) {
         self.signal.store(KILL, Ordering::Relaxed);
         let _ = self.join();
     }
 
     /// Waits for the loop to end by itself (after a failure) and returns its result.
-    pub fn wait(mut self) -> Result<(), TopologyError> {
+    pub fn wait(&self) -> Result<(), TopologyError> {
         self.join()
     }
 
-    fn join(&mut self) -> Result<(), TopologyError> {
-        match self.thread.take() {
+    fn join(&self) -> Result<(), TopologyError> {
+        let handle = self.thread.lock().map_err(|_| TopologyError::Config("worker handle poisoned".into()))?.take();
+        match handle {
             Some(t) => t.join().map_err(|_| TopologyError::Config("worker thread panicked".into()))?,
             None => Ok(()),
         }
@@ -417,7 +418,7 @@ impl WorkerHandle {
 
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
-        if self.thread.is_some() {
+        if self.thread.lock().map(|t| t.is_some()).unwrap_or(false) {
             self.signal.store(STOP, Ordering::Relaxed);
             let _ = self.join();
         }

@@ -1,0 +1,109 @@
+//! The RobotOrchestra topology: the game domain plugged into the runtime.
+//!
+//! [`game_topology`] declares everything in one place (sources, processors, stores,
+//! sinks), the way Goka's `DefineGroup` does; `orchestra describe` prints it.
+//!
+//! ```
+//! let t = processors::streams::game_topology(&processors::streams::GameSettings::default());
+//! let text = t.describe(Some("robotorchestra")).to_text();
+//! assert!(text.contains("Processor: match"));
+//! assert!(text.contains("robotorchestra-matches-changelog"));
+//! ```
+
+mod codec;
+mod history_processor;
+mod match_processor;
+mod orchestration_processor;
+mod stats_processor;
+pub mod topics;
+
+use std::time::Duration;
+
+use topology::{ProcessorDef, Topology, TopologyBuilder};
+
+use crate::game::stats::StatsConfig;
+use crate::game::{GameConfig, MatchInput, PoolConfig};
+pub use history_processor::HistoryProcessor;
+pub use match_processor::MatchProcessor;
+pub use orchestration_processor::OrchestrationProcessor;
+pub use stats_processor::StatsProcessor;
+
+/// Store names.
+pub mod stores {
+    /// Match state per match id (match processor).
+    pub const MATCHES: &str = "matches";
+    /// Deadline index `"{deadline:020}|{matchId}"` (match processor).
+    pub const DEADLINES: &str = "match-deadlines";
+    /// The robot pool shard of the task (orchestration), key `pool`.
+    pub const ROBOT_POOL: &str = "robot-pool";
+    /// History documents being built (history view).
+    pub const HISTORY: &str = "match-history-view";
+    /// Stats windows (stats).
+    pub const STATS: &str = "match-stats-windows";
+}
+
+/// Settings of the game topology.
+#[derive(Debug, Clone)]
+pub struct GameSettings {
+    pub game: GameConfig,
+    pub pool: PoolConfig,
+    pub stats: StatsConfig,
+    /// How often deadlines are checked (wall clock).
+    pub deadline_check: Duration,
+    /// How often the pool's idle scale-down runs (wall clock).
+    pub pool_tick: Duration,
+}
+
+impl Default for GameSettings {
+    fn default() -> Self {
+        Self {
+            game: GameConfig::default(),
+            pool: PoolConfig::for_shard(0),
+            stats: StatsConfig::default(),
+            deadline_check: Duration::from_millis(500),
+            pool_tick: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The whole RobotOrchestra topology.
+pub fn game_topology(settings: &GameSettings) -> Topology {
+    use topics::*;
+    let mut b = TopologyBuilder::new();
+    let s = settings.clone();
+    b.add_processor(
+        ProcessorDef::new("match", move |_| MatchProcessor::new(s.game.clone(), s.deadline_check))
+            .input(MATCH_REQUESTS, |b| codec::decode(b).map(MatchInput::Request))
+            .input(ROBOT_RESPONSES, |b| codec::decode(b).map(MatchInput::Robot))
+            .input(ROBOT_ORCHESTRATION_EVENTS, |b| codec::decode(b).map(MatchInput::Orchestration))
+            .store(stores::MATCHES)
+            .store(stores::DEADLINES)
+            .sink("events", MATCH_EVENTS)
+            .sink("state", MATCH_STATE),
+    );
+    let s = settings.clone();
+    b.add_processor(
+        ProcessorDef::new("robot-orchestration", move |task| OrchestrationProcessor::new(s.pool.clone(), task.partition as u32, s.pool_tick))
+            .input(MATCH_EVENTS, codec::decode)
+            .store(stores::ROBOT_POOL)
+            .sink("events", ROBOT_ORCHESTRATION_EVENTS)
+            .sink("commands", ROBOT_COMMANDS)
+            .sink("pool", ROBOT_POOL_STATE),
+    );
+    let s = settings.clone();
+    b.add_processor(
+        ProcessorDef::new("history", move |_| HistoryProcessor::new(s.stats.clone()))
+            .input(MATCH_EVENTS, codec::decode)
+            .store(stores::HISTORY)
+            .sink("history", MATCH_HISTORY)
+            .sink("by-window", STATS_REPARTITION),
+    );
+    let s = settings.clone();
+    b.add_processor(
+        ProcessorDef::new("stats", move |_| StatsProcessor::new(s.stats.clone()))
+            .input(STATS_REPARTITION, codec::decode_document)
+            .store(stores::STATS)
+            .sink("stats", MATCH_STATS),
+    );
+    b.build().expect("the game topology is valid")
+}

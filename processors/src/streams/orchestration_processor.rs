@@ -1,0 +1,80 @@
+//! Robot orchestration: one pool shard per task (the shard is the task's partition of
+//! `match-events`, so the pool scales with partitions and the shard is in each robot id).
+
+use std::time::Duration;
+
+use schemas::{MatchEvent, RobotStatus};
+use topology::{Context, ProcessError, Processor, Punctuation, PunctuationType};
+
+use super::stores::ROBOT_POOL;
+use crate::game::{Pool, PoolConfig, PoolOutput};
+
+const POOL_KEY: &str = "pool";
+
+/// See the module docs.
+pub struct OrchestrationProcessor {
+    cfg: PoolConfig,
+    tick: Duration,
+    pool: Option<Pool>,
+}
+
+impl OrchestrationProcessor {
+    /// The processor of shard `shard`.
+    pub fn new(mut cfg: PoolConfig, shard: u32, tick: Duration) -> Self {
+        cfg.shard = shard;
+        Self { cfg, tick, pool: None }
+    }
+
+    fn pool(&mut self, ctx: &mut Context<'_>) -> Result<&mut Pool, ProcessError> {
+        if self.pool.is_none() {
+            self.pool = Some(ctx.store::<Pool>(ROBOT_POOL)?.get(POOL_KEY)?.unwrap_or_default());
+        }
+        self.pool.as_mut().ok_or_else(|| ProcessError::Failed("pool not loaded".into()))
+    }
+
+    fn emit(&mut self, ctx: &mut Context<'_>, outputs: Vec<PoolOutput>) -> Result<(), ProcessError> {
+        let shard_key = format!("pool-s{}", self.cfg.shard);
+        for out in outputs {
+            match out {
+                PoolOutput::Event(ev) => {
+                    let key = if ev.match_id.is_empty() { shard_key.clone() } else { ev.match_id.clone() };
+                    ctx.forward_raw("events", &key, Some(ev.to_json_vec().map_err(|e| ProcessError::Failed(e.to_string()))?))?;
+                }
+                PoolOutput::Command(c) => {
+                    ctx.forward_raw("commands", &c.match_id.clone(), Some(c.to_json_vec().map_err(|e| ProcessError::Failed(e.to_string()))?))?;
+                }
+                PoolOutput::Robot(r) if r.status == RobotStatus::Retired => ctx.forward_raw("pool", &r.robot_id, None)?,
+                PoolOutput::Robot(r) => ctx.forward("pool", &r.robot_id.clone(), &r)?,
+            }
+        }
+        let pool = self.pool(ctx)?;
+        if pool.take_dirty() {
+            let snapshot = pool.clone();
+            metrics::gauge!("orchestra_pool_utilization_ratio", "shard" => self.cfg.shard.to_string())
+                .set(snapshot.busy_count() as f64 / snapshot.robots.len().max(1) as f64);
+            ctx.store::<Pool>(ROBOT_POOL)?.put(POOL_KEY, &snapshot)?;
+        }
+        Ok(())
+    }
+}
+
+impl Processor for OrchestrationProcessor {
+    type Input = MatchEvent;
+
+    fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        ctx.schedule("pool-scaling", self.tick, PunctuationType::WallClock);
+        Ok(())
+    }
+
+    fn process(&mut self, ctx: &mut Context<'_>, _key: &str, ev: MatchEvent) -> Result<(), ProcessError> {
+        let cfg = self.cfg.clone();
+        let outputs = self.pool(ctx)?.on_match_event(&cfg, &ev);
+        self.emit(ctx, outputs)
+    }
+
+    fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>) -> Result<(), ProcessError> {
+        let cfg = self.cfg.clone();
+        let outputs = self.pool(ctx)?.on_tick(&cfg, p.timestamp);
+        self.emit(ctx, outputs)
+    }
+}

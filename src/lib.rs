@@ -1,0 +1,20 @@
+//! `orchestra`: the RobotOrchestra Streams binary as a library, so the end-to-end tests
+//! drive the same code the CLI runs.
+//!
+//! * [`demo`] — the main job on the embedded broker (workers, robots, simulator, API).
+//! * [`run`] — a stream worker / robot worker against a real cluster.
+//! * [`topics`] — the topic specs of `deploy/topics.json`, create and list.
+//! * [`robot_worker`] — consumers of `robot-commands` answering through the robot engine.
+//! * [`simulator`] — plays the humans of many matches.
+//! * [`api`] — the read API (axum).
+//! * [`views`] — latest-value views of compacted topics, `tail`, `history`, `stats`.
+//! * [`replay`] — rebuilds `match-state` and `match-history` from `match-events` and compares.
+
+pub mod api;
+pub mod demo;
+pub mod replay;
+pub mod robot_worker;
+pub mod run;
+pub mod simulator;
+pub mod topics;
+pub mod views;

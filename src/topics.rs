@@ -1,0 +1,87 @@
+//! Topic specs shared by `orchestra topics create` and the docs: `deploy/topics.json`,
+//! compiled into the binary so it works from any directory.
+//!
+//! ```
+//! let specs = orchestra::topics::specs().unwrap();
+//! assert!(specs.iter().any(|t| t.name == "match-events"));
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+/// The spec file, as shipped.
+pub const TOPICS_JSON: &str = include_str!("../deploy/topics.json");
+
+/// One topic of `deploy/topics.json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Parses the shipped spec file.
+pub fn specs() -> Result<Vec<TopicSpec>> {
+    serde_json::from_str(TOPICS_JSON).context("deploy/topics.json is not valid")
+}
+
+/// Creates every topic on the embedded broker with `partitions` each (replication 1).
+pub fn create_embedded(broker: &topology::EmbeddedBroker, partitions: i32) -> Result<()> {
+    for t in specs()? {
+        broker.create_topic(&t.name, partitions)?;
+    }
+    Ok(())
+}
+
+/// Creates every missing topic through the admin API; existing topics are left alone.
+/// Returns `(created, existing)` names.
+pub fn create(client: &ClientConfig, replication_factor: Option<i32>, partitions: Option<i32>) -> Result<(Vec<String>, Vec<String>)> {
+    let admin: AdminClient<DefaultClientContext> = client.create().context("admin client")?;
+    let specs = specs()?;
+    let new: Vec<NewTopic<'_>> = specs
+        .iter()
+        .map(|t| {
+            let mut nt = NewTopic::new(
+                &t.name,
+                partitions.unwrap_or(t.partitions),
+                TopicReplication::Fixed(replication_factor.unwrap_or(t.replication_factor)),
+            );
+            for (k, v) in &t.config {
+                nt = nt.set(k, v);
+            }
+            nt
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = futures::executor::block_on(admin.create_topics(new.iter(), &opts)).context("CreateTopics")?;
+    let (mut created, mut existing) = (Vec::new(), Vec::new());
+    for r in results {
+        match r {
+            Ok(name) => created.push(name),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => existing.push(name),
+            Err((name, code)) => bail!("creating topic {name}: {code:?}"),
+        }
+    }
+    Ok((created, existing))
+}
+
+/// `(name, partitions)` of every topic the cluster has.
+pub fn list(client: &ClientConfig) -> Result<Vec<(String, usize)>> {
+    let consumer: BaseConsumer = client.create().context("client")?;
+    let md = consumer.fetch_metadata(None, Duration::from_secs(10)).context("metadata")?;
+    let mut out: Vec<(String, usize)> = md.topics().iter().map(|t| (t.name().to_string(), t.partitions().len())).collect();
+    out.sort();
+    Ok(out)
+}
