@@ -88,6 +88,7 @@ impl RobotWorker {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1500")
+            .set("fetch.wait.max.ms", "20")
             .create()
             .context("robot worker consumer")?;
         consumer.subscribe(&[ROBOT_COMMANDS]).context("subscribe robot-commands")?;
@@ -120,7 +121,11 @@ async fn run(consumer: StreamConsumer, producer: FutureProducer, engine: RobotEn
     let consumer = Arc::new(consumer);
     let progress = Arc::new(Mutex::new(Progress::default()));
     let limit = Arc::new(Semaphore::new(1024));
+    // In-flight answers live in this set: if the worker is killed (this future dropped),
+    // they are aborted with it and their offsets are never stored.
+    let mut in_flight = tokio::task::JoinSet::new();
     loop {
+        while in_flight.try_join_next().is_some() {}
         let msg = tokio::select! {
             _ = stop.changed() => break,
             m = consumer.recv() => m,
@@ -142,14 +147,14 @@ async fn run(consumer: StreamConsumer, producer: FutureProducer, engine: RobotEn
         }
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("orchestra_robot_commands_in_flight").increment(1.0);
-        let (engine, producer, consumer, progress, stats, dlq) = (engine.clone(), producer.clone(), consumer.clone(), progress.clone(), stats.clone(), dlq.clone());
-        tokio::spawn(async move {
+        let (engine, producer, consumer, progress, stats, dlq) = (engine.clone(), producer.clone(), Arc::downgrade(&consumer), progress.clone(), stats.clone(), dlq.clone());
+        in_flight.spawn(async move {
             let delivered = answer_one(&engine, &producer, &key, &payload, partition, offset, &stats, &dlq).await;
             stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             metrics::gauge!("orchestra_robot_commands_in_flight").decrement(1.0);
             if delivered {
                 let next = progress.lock().map(|mut p| p.finish(partition, offset)).ok();
-                if let Some(next) = next {
+                if let (Some(next), Some(consumer)) = (next, consumer.upgrade()) {
                     let mut tpl = TopicPartitionList::new();
                     if tpl.add_partition_offset(ROBOT_COMMANDS, partition, Offset::Offset(next)).is_ok() {
                         if let Err(e) = consumer.store_offsets(&tpl) {
@@ -162,7 +167,7 @@ async fn run(consumer: StreamConsumer, producer: FutureProducer, engine: RobotEn
         });
     }
     // Wait for in-flight answers, then commit what is stored.
-    let _ = limit.acquire_many(1024).await;
+    while in_flight.join_next().await.is_some() {}
     if let Err(e) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
         tracing::debug!(error = %e, "final robot offset commit");
     }

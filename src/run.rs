@@ -1,1 +1,124 @@
-//! TODO
+//! `orchestra run`: stream workers and/or robot workers against a real Kafka cluster.
+//!
+//! Start several processes with the same application id and they share the work: the
+//! consumer group spreads partitions, and state follows partitions through the changelogs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use processors::robots::{Personalities, RobotEngine, RobotEngineConfig, RobotLlmConfig};
+use processors::streams::{game_topology, topics, GameSettings};
+use rdkafka::producer::FutureProducer;
+use rdkafka::ClientConfig;
+use topology::{ProcessingGuarantee, StreamWorker, StreamsConfig, Topology, WorkerHandle};
+
+use crate::api::{self, ApiState};
+use crate::robot_worker::RobotWorker;
+use crate::views::LatestView;
+
+/// Which parts this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// The stream processing topology (match, orchestration, history, stats).
+    Topology,
+    /// Robot workers answering `robot-commands`.
+    Robots,
+    /// Both.
+    All,
+}
+
+/// Options of `orchestra run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub client: ClientConfig,
+    pub bootstrap: String,
+    pub kafka: Vec<(String, String)>,
+    pub application_id: String,
+    pub worker_id: String,
+    pub state_dir: PathBuf,
+    pub processing_guarantee: ProcessingGuarantee,
+    pub role: Role,
+    pub http: Option<SocketAddr>,
+    pub llm: RobotLlmConfig,
+    pub robot_concurrency: usize,
+    pub think_time_scale: f64,
+    pub replication_factor: i32,
+}
+
+/// Runs until Ctrl-C (or SIGTERM), then commits and leaves the group.
+pub async fn run(opts: RunOptions, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Result<()> {
+    let topology = game_topology(&GameSettings::default());
+    let mut workers: Vec<Arc<WorkerHandle>> = Vec::new();
+    if matches!(opts.role, Role::Topology | Role::All) {
+        let mut cfg = StreamsConfig::new(&opts.application_id, &opts.bootstrap)
+            .worker_id(&opts.worker_id)
+            .processing_guarantee(opts.processing_guarantee)
+            .state_dir(&opts.state_dir);
+        cfg.replication_factor = opts.replication_factor;
+        for (k, v) in &opts.kafka {
+            cfg = cfg.kafka(k, v);
+        }
+        let topo = topology.clone();
+        let handle = tokio::task::spawn_blocking(move || StreamWorker::start(topo, cfg)).await??;
+        workers.push(Arc::new(handle));
+    }
+    let mut robots = Vec::new();
+    if matches!(opts.role, Role::Robots | Role::All) {
+        let engine = RobotEngine::new(
+            RobotEngineConfig {
+                llm: opts.llm.clone(),
+                max_concurrency: opts.robot_concurrency,
+                think_time_scale: opts.think_time_scale,
+                ..RobotEngineConfig::default()
+            },
+            Personalities::builtin(),
+        )?;
+        robots.push(RobotWorker::start(&opts.client, &format!("{}-robots", opts.application_id), &Topology::dlq_topic(&opts.application_id), engine)?);
+    }
+    let mut api_task = None;
+    if let Some(addr) = opts.http {
+        let requests: FutureProducer = opts.client.clone().set("partitioner", "murmur2_random").set("message.timeout.ms", "10000").create()?;
+        let state = Arc::new(ApiState {
+            application_id: opts.application_id.clone(),
+            workers: workers.clone(),
+            topology: topology.clone(),
+            requests,
+            history: LatestView::start(&opts.client, topics::MATCH_HISTORY)?,
+            pool: LatestView::start(&opts.client, topics::ROBOT_POOL_STATE)?,
+            metrics,
+        });
+        let (bound, task) = api::serve(addr, state).await?;
+        tracing::info!(%bound, "read API listening");
+        api_task = Some(task);
+    }
+    wait_for_shutdown_signal().await;
+    tracing::info!("shutting down: committing and closing stores");
+    for r in robots {
+        r.stop().await;
+    }
+    for w in &workers {
+        let w = w.clone();
+        tokio::task::spawn_blocking(move || w.shutdown()).await??;
+    }
+    if let Some(t) = api_task {
+        t.abort();
+    }
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

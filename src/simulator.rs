@@ -111,6 +111,7 @@ impl Simulator {
             .set("group.id", format!("orchestra-simulator-{}", cfg.run_id))
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "20")
             .create()
             .context("simulator consumer")?;
         consumer.subscribe(&[MATCH_EVENTS]).context("subscribe match-events")?;

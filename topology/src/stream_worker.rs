@@ -36,6 +36,20 @@ use crate::task_id::TaskId;
 use crate::task_manager::TaskManager;
 use crate::{admin, commit, output, TopologyError};
 
+/// Re-applies the user's `--kafka-config` settings after the runtime's defaults.
+trait UserOverrides {
+    fn set_user_overrides(&mut self, config: &StreamsConfig) -> &mut Self;
+}
+
+impl UserOverrides for rdkafka::ClientConfig {
+    fn set_user_overrides(&mut self, config: &StreamsConfig) -> &mut Self {
+        for (k, v) in &config.kafka {
+            self.set(k, v);
+        }
+        self
+    }
+}
+
 /// Worker lifecycle, as shown by `/health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -188,6 +202,9 @@ impl StreamWorker {
             .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
             .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 4).max(100).to_string())
             .set("max.poll.interval.ms", "600000")
+            // A game waits on every hop: fetch as soon as data is there.
+            .set("fetch.wait.max.ms", "20")
+            .set_user_overrides(&config)
             .create_with_context(WorkerContext {
                 tm: Mutex::new(None),
                 fatal: Mutex::new(None),

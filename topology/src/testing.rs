@@ -129,19 +129,21 @@ pub fn read_topic(bootstrap: &str, topic: &str, min_records: usize, timeout: Dur
                 headers,
             });
         }
-        let consumed_to_end = partitions.iter().all(|p| {
-            consumer
-                .position()
-                .ok()
-                .and_then(|pos| pos.find_partition(topic, *p).map(|e| e.offset()))
-                .is_some_and(|o| match o {
-                    Offset::Offset(o) => {
-                        let (_, high) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(5)).unwrap_or((0, 0));
-                        o >= high
-                    }
-                    _ => false,
-                })
-        });
+        let positions = consumer.position().map_err(|e| TopologyError::kafka("position", e))?;
+        let mut consumed_to_end = true;
+        for p in &partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, *p, Duration::from_secs(5))
+                .map_err(|e| TopologyError::kafka("watermarks", e))?;
+            let at = match positions.find_partition(topic, *p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => low,
+            };
+            // An empty partition (low == high) has no position to report: it is at its end.
+            if at < high {
+                consumed_to_end = false;
+            }
+        }
         if out.len() >= min_records && consumed_to_end {
             return Ok(out);
         }

@@ -1,23 +1,91 @@
 //! The history view: folds `match-events` into one document per match and publishes it
 //! to `match-history` when the match is final; final histories are also re-keyed by
 //! stats window for the stats processor.
+//!
+//! Store layout (`match-history-view`): while a match runs, its events are kept as a
+//! newline-delimited JSON log, one chunk per round under
+//! `log/{len(matchId):04}/{matchId}/{chunk:04}` (chunk `n` starts at the `n`-th
+//! `round.started`), and the document being built is kept in memory only; a final
+//! document is stored under `doc/{matchId}` and the log is deleted. Rewriting the whole
+//! growing document as JSON on every event made the view quadratic in JSON work (a third
+//! of the topology's time); appending the event to the round's chunk costs a small copy,
+//! and the write buffer keeps one write per chunk per commit. A new processor (task
+//! assignment, restore) rebuilds a running match's document from its log on the match's
+//! next event.
 
-use schemas::{MatchEvent, MatchHistory};
+use std::collections::HashMap;
+
+use schemas::{MatchEvent, MatchEventData, MatchHistory};
 use topology::{Context, ProcessError, Processor};
 
 use super::stores::HISTORY;
 use crate::game::history::{evolve_history, is_final};
 use crate::game::stats::{stat_key_for, StatsConfig};
 
+/// Most running matches whose document is kept in memory per task (emptied when full;
+/// documents are then rebuilt from their logs).
+const OPEN_CAP: usize = 10_000;
+
+/// A running match: its document and the current chunk of its log.
+struct Open {
+    doc: MatchHistory,
+    chunk: u32,
+    log: Vec<u8>,
+}
+
 /// See the module docs.
 pub struct HistoryProcessor {
     stats: StatsConfig,
+    open: HashMap<String, Open>,
+}
+
+fn log_prefix(match_id: &str) -> String {
+    format!("log/{:04}/{match_id}/", match_id.len())
+}
+
+fn log_key(match_id: &str, chunk: u32) -> String {
+    format!("{}{chunk:04}", log_prefix(match_id))
+}
+
+fn doc_key(match_id: &str) -> String {
+    format!("doc/{match_id}")
+}
+
+fn failed(e: impl std::fmt::Display) -> ProcessError {
+    ProcessError::Failed(format!("history log: {e}"))
 }
 
 impl HistoryProcessor {
     /// A history view feeding stats windows of `stats`.
     pub fn new(stats: StatsConfig) -> Self {
-        Self { stats }
+        Self {
+            stats,
+            open: HashMap::new(),
+        }
+    }
+
+    /// The running match's document, from memory or rebuilt from its log.
+    fn open(&mut self, ctx: &mut Context<'_>, match_id: &str) -> Result<Option<Open>, ProcessError> {
+        if let Some(open) = self.open.remove(match_id) {
+            return Ok(Some(open));
+        }
+        let chunks = ctx.raw_store(HISTORY)?.prefix(&log_prefix(match_id))?;
+        let Some(last) = chunks.len().checked_sub(1) else {
+            return Ok(None);
+        };
+        let mut doc = None;
+        for (_, log) in &chunks {
+            for line in log.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let ev: MatchEvent = schemas::decode(line).map_err(failed)?;
+                doc = Some(evolve_history(doc, &ev));
+            }
+        }
+        let log = chunks.into_iter().nth(last).map(|(_, log)| log).unwrap_or_default();
+        Ok(doc.map(|doc| Open {
+            doc,
+            chunk: last as u32,
+            log,
+        }))
     }
 }
 
@@ -25,12 +93,38 @@ impl Processor for HistoryProcessor {
     type Input = MatchEvent;
 
     fn process(&mut self, ctx: &mut Context<'_>, _key: &str, ev: MatchEvent) -> Result<(), ProcessError> {
-        let mut store = ctx.store::<MatchHistory>(HISTORY)?;
-        let before = store.get(&ev.match_id)?;
+        let match_id = ev.match_id.clone();
+        let final_key = doc_key(&match_id);
+        let open = self.open(ctx, &match_id)?;
+        let (before, chunk, log) = match open {
+            Some(o) => (Some(o.doc), Some(o.chunk), o.log),
+            None => (ctx.store::<MatchHistory>(HISTORY)?.get(&final_key)?, None, Vec::new()),
+        };
         let was_final = before.as_ref().is_some_and(is_final);
         let after = evolve_history(before, &ev);
-        store.put(&ev.match_id, &after)?;
-        if is_final(&after) && !was_final {
+        if !is_final(&after) {
+            let (chunk, mut log) = match (chunk, &ev.data) {
+                (Some(c), MatchEventData::RoundStarted(_)) => (c + 1, Vec::new()),
+                (Some(c), _) => (c, log),
+                (None, _) => (0, Vec::new()),
+            };
+            log.extend_from_slice(&ev.to_json_vec().map_err(failed)?);
+            log.push(b'\n');
+            ctx.raw_store(HISTORY)?.put(&log_key(&match_id, chunk), log.clone())?;
+            if self.open.len() >= OPEN_CAP {
+                self.open.clear();
+            }
+            self.open.insert(match_id, Open { doc: after, chunk, log });
+            return Ok(());
+        }
+        ctx.store::<MatchHistory>(HISTORY)?.put(&final_key, &after)?;
+        if let Some(last) = chunk {
+            let store = ctx.raw_store(HISTORY)?;
+            for c in 0..=last {
+                store.delete(&log_key(&match_id, c))?;
+            }
+        }
+        if !was_final {
             ctx.forward("history", &after.match_id, &after)?;
             if let Some(window) = stat_key_for(&self.stats, &after) {
                 ctx.forward("by-window", &window, &after)?;

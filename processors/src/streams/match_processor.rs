@@ -3,19 +3,31 @@
 //! Emits every event to `match-events` and the new snapshot to `match-state`. Deadlines
 //! are kept in an index store (`{deadline}|{matchId}`) that a wall-clock punctuator
 //! scans: only due matches are loaded.
+//!
+//! The decoded states of the task's running matches are kept in memory, write-through:
+//! the store is written on every change exactly as before, the cache only saves decoding
+//! the state again on the next input (a JSON decode of the whole state per input was a
+//! fifth of the topology's time). A new processor (task assignment, restore) starts with
+//! an empty cache and reads the store.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use schemas::{MatchEvent, MatchState};
 use topology::{Context, ProcessError, Processor, Punctuation, PunctuationType};
 
 use super::stores::{DEADLINES, MATCHES};
-use crate::game::{due_timeouts, evolve, handle, GameConfig, MatchInput, MatchStateExt};
+use crate::game::{decide, due_timeouts, evolve, GameConfig, MatchInput, MatchStateExt};
+
+/// Most match states kept decoded per task (the cache is emptied when full).
+const CACHE_CAP: usize = 10_000;
 
 /// See the module docs.
 pub struct MatchProcessor {
     cfg: GameConfig,
     check_every: Duration,
+    /// Running matches of this task, as last written to the store.
+    cache: HashMap<String, MatchState>,
 }
 
 fn deadline_key(deadline: i64, match_id: &str) -> String {
@@ -25,7 +37,29 @@ fn deadline_key(deadline: i64, match_id: &str) -> String {
 impl MatchProcessor {
     /// A processor with game rules `cfg`, checking deadlines every `check_every`.
     pub fn new(cfg: GameConfig, check_every: Duration) -> Self {
-        Self { cfg, check_every }
+        Self {
+            cfg,
+            check_every,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The state of `match_id`: from the cache (taken out of it) or the store.
+    fn load(&mut self, ctx: &mut Context<'_>, match_id: &str) -> Result<Option<MatchState>, ProcessError> {
+        if let Some(state) = self.cache.remove(match_id) {
+            return Ok(Some(state));
+        }
+        Ok(ctx.store::<MatchState>(MATCHES)?.get(match_id)?)
+    }
+
+    /// Puts a state that equals the stored one back in the cache (completed matches are
+    /// left to the store: they rarely see input again).
+    fn keep(&mut self, state: Option<MatchState>) {
+        let Some(state) = state.filter(|s| !s.is_completed()) else { return };
+        if self.cache.len() >= CACHE_CAP {
+            self.cache.clear();
+        }
+        self.cache.insert(state.match_id.clone(), state);
     }
 
     fn save(ctx: &mut Context<'_>, before: Option<i64>, state: &MatchState, events: &[MatchEvent]) -> Result<(), ProcessError> {
@@ -65,32 +99,41 @@ impl Processor for MatchProcessor {
                 input.match_id()
             )));
         }
-        let state = ctx.store::<MatchState>(MATCHES)?.get(input.match_id())?;
+        let state = self.load(ctx, input.match_id())?;
         let before = state.as_ref().filter(|s| !s.is_completed()).and_then(|s| s.next_deadline());
-        let (state, events) = handle(state, &input, &self.cfg).map_err(|r| ProcessError::rejected(format!("{}: {}", r.code.as_str(), r.message)))?;
-        match state {
-            Some(state) if !events.is_empty() => Self::save(ctx, before, &state, &events),
-            _ => Ok(()),
+        let events = match decide(state.as_ref(), &input, &self.cfg) {
+            Ok(events) => events,
+            Err(r) => {
+                self.keep(state);
+                return Err(ProcessError::rejected(format!("{}: {}", r.code.as_str(), r.message)));
+            }
+        };
+        let mut state = state;
+        for e in &events {
+            state = Some(evolve(state, e));
         }
+        if let (Some(s), false) = (&state, events.is_empty()) {
+            Self::save(ctx, before, s, &events)?;
+        }
+        self.keep(state);
+        Ok(())
     }
 
     fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>) -> Result<(), ProcessError> {
         let now = p.timestamp;
         let due = ctx.store::<String>(DEADLINES)?.range("", Some(&deadline_key(now + 1, "")))?;
         for (_, match_id) in due {
-            let Some(state) = ctx.store::<MatchState>(MATCHES)?.get(&match_id)? else { continue };
+            let Some(state) = self.load(ctx, &match_id)? else { continue };
             let before = state.next_deadline();
             let events = due_timeouts(&state, now);
-            if events.is_empty() {
-                continue;
-            }
-            let mut s = Some(state);
+            let mut s = state;
             for e in &events {
-                s = Some(evolve(s, e));
+                s = evolve(Some(s), e);
             }
-            if let Some(s) = s {
+            if !events.is_empty() {
                 Self::save(ctx, before, &s, &events)?;
             }
+            self.keep(Some(s));
         }
         Ok(())
     }

@@ -47,12 +47,12 @@ impl OrchestrationProcessor {
                 PoolOutput::Robot(r) => ctx.forward("pool", &r.robot_id.clone(), &r)?,
             }
         }
+        let shard = self.cfg.shard;
         let pool = self.pool(ctx)?;
         if pool.take_dirty() {
-            let snapshot = pool.clone();
-            metrics::gauge!("orchestra_pool_utilization_ratio", "shard" => self.cfg.shard.to_string())
-                .set(snapshot.busy_count() as f64 / snapshot.robots.len().max(1) as f64);
-            ctx.store::<Pool>(ROBOT_POOL)?.put(POOL_KEY, &snapshot)?;
+            metrics::gauge!("orchestra_pool_utilization_ratio", "shard" => shard.to_string())
+                .set(pool.busy_count() as f64 / pool.robots.len().max(1) as f64);
+            ctx.store::<Pool>(ROBOT_POOL)?.put(POOL_KEY, pool)?;
         }
         Ok(())
     }

@@ -1,0 +1,259 @@
+//! Benchmark: events/s of full simulated matches through the topology test driver with
+//! the sled store (8 partitions, commit every 1,000 records).
+//!
+//! Every match is a `classic_1v3` of 5 rounds created with its human seated; robots answer
+//! every command at once with a scripted text (first candidate for votes) and the human
+//! responds and votes as soon as the round's robot commands appear. Everything the
+//! topology produces is drained between batches; every `match-events` record is counted.
+//!
+//! ```text
+//! cargo run --release -p processors --example bench_match [-- <matches> [<in-flight>]]
+//! ```
+//!
+//! Prints `name: value unit` lines, e.g. `match events: 123456 events/s`.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use processors::streams::{game_topology, topics, GameSettings};
+use schemas::{
+    Envelope, MatchCreate, MatchRequest, PlayerRef, ResponseSubmit, ResponseSubmitted,
+    RobotCommand, RobotCommandData, RobotResponse, VoteSubmit, VoteSubmitted,
+};
+use topology::{DriverConfig, SledStoreConfig, StoreBackend, TopologyTestDriver};
+
+const APP: &str = "orchestra-bench";
+const T0: i64 = 1_700_000_000_000;
+const PARTITIONS: i32 = 8;
+const ROUNDS: u32 = 5;
+
+struct Bench {
+    driver: TopologyTestDriver,
+    drain: Vec<String>,
+    seq: u64,
+    now: i64,
+    /// `(match, round, phase)` the human already acted in.
+    acted: HashSet<(String, u32, bool)>,
+    events: u64,
+    completed: u64,
+}
+
+impl Bench {
+    fn new(backend: StoreBackend) -> Self {
+        let settings = GameSettings::default();
+        let topology = game_topology(&settings);
+        let mut drain: Vec<String> = topics::ALL.iter().map(|t| (*t).to_owned()).collect();
+        drain.extend(
+            topology::internal_topics(&topology, APP, |_| Some(PARTITIONS))
+                .into_iter()
+                .map(|t| t.name),
+        );
+        let config = DriverConfig {
+            partitions: PARTITIONS,
+            backend,
+            commit_every: 1_000,
+            wall_clock_ms: T0,
+            ..DriverConfig::default()
+        };
+        let driver = TopologyTestDriver::with_config(topology, APP, config).expect("driver");
+        Bench {
+            driver,
+            drain,
+            seq: 0,
+            now: T0,
+            acted: HashSet::new(),
+            events: 0,
+            completed: 0,
+        }
+    }
+
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.seq += 1;
+        format!("{prefix}-{}", self.seq)
+    }
+
+    fn request(&mut self, match_id: &str, data: impl Into<schemas::MatchRequestData>) {
+        let id = self.next_id("req");
+        let env: MatchRequest = Envelope::new(id.clone(), match_id, self.now, id.clone(), id, data);
+        let bytes = env.to_json_vec().expect("encode");
+        self.driver
+            .pipe(topics::MATCH_REQUESTS, match_id, &bytes, self.now)
+            .expect("pipe");
+    }
+
+    fn create(&mut self, match_id: &str) {
+        self.request(
+            match_id,
+            MatchCreate {
+                template: "classic_1v3".into(),
+                total_rounds: ROUNDS,
+                humans: vec![PlayerRef {
+                    player_id: format!("{match_id}-human"),
+                    name: "Human".into(),
+                }],
+            },
+        );
+    }
+
+    /// Answers a robot command (and lets the human act the first time a round's phase is
+    /// seen). Returns whether anything was piped.
+    fn answer(&mut self, cmd: RobotCommand) {
+        let m = cmd.match_id.clone();
+        let player = format!("{m}-human");
+        let data: schemas::RobotResponseData = match cmd.data {
+            RobotCommandData::GenerateResponse(g) => {
+                if self.acted.insert((m.clone(), g.round, false)) {
+                    self.request(
+                        &m,
+                        ResponseSubmit {
+                            player_id: player,
+                            round: g.round,
+                            text: "the sea, every time".into(),
+                        },
+                    );
+                }
+                ResponseSubmitted {
+                    command_id: g.command_id,
+                    robot_id: g.robot_id,
+                    identity: g.identity.to_string(),
+                    round: g.round,
+                    text: format!("{} says: it depends on the weather", g.personality),
+                    model: "scripted".into(),
+                    latency_ms: 0,
+                    tokens: 0,
+                }
+                .into()
+            }
+            RobotCommandData::GenerateVote(g) => {
+                if self.acted.insert((m.clone(), g.round, true)) {
+                    // A robot seat is never the human's seat: vote for this robot.
+                    self.request(
+                        &m,
+                        VoteSubmit {
+                            player_id: player,
+                            round: g.round,
+                            voted_for: g.identity.to_string(),
+                        },
+                    );
+                }
+                VoteSubmitted {
+                    command_id: g.command_id,
+                    robot_id: g.robot_id,
+                    identity: g.identity.to_string(),
+                    round: g.round,
+                    voted_for: g
+                        .candidates
+                        .first()
+                        .map(|c| c.identity.to_string())
+                        .unwrap_or_default(),
+                }
+                .into()
+            }
+        };
+        let id = self.next_id("rr");
+        let env: RobotResponse = Envelope::new(
+            id,
+            m.clone(),
+            self.now,
+            cmd.correlation_id,
+            cmd.event_id,
+            data,
+        );
+        let bytes = env.to_json_vec().expect("encode");
+        self.driver
+            .pipe(topics::ROBOT_RESPONSES, &m, &bytes, self.now)
+            .expect("pipe");
+    }
+
+    /// Runs robot commands until none are left; counts and drains every output.
+    fn settle(&mut self) {
+        loop {
+            let commands = self.driver.read_output(topics::ROBOT_COMMANDS);
+            if commands.is_empty() {
+                break;
+            }
+            for rec in commands {
+                let cmd: RobotCommand =
+                    schemas::decode(rec.value.as_deref().expect("command")).expect("command");
+                self.answer(cmd);
+            }
+        }
+        for rec in self.driver.read_output(topics::MATCH_EVENTS) {
+            self.events += 1;
+            let v = rec.value.as_deref().unwrap_or_default();
+            if memfind(&v[..v.len().min(96)], br#""eventType":"match.completed""#) {
+                self.completed += 1;
+            }
+        }
+        let dlq = self.driver.dlq_topic();
+        let dead = self.driver.read_output(&dlq);
+        assert!(
+            dead.is_empty(),
+            "DLQ records: {:?}",
+            dead.iter().map(|r| r.header("error")).collect::<Vec<_>>()
+        );
+        for t in &self.drain {
+            self.driver.read_output(t);
+        }
+    }
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+struct Figures {
+    events: u64,
+    matches: u64,
+    elapsed: Duration,
+}
+
+fn run(backend: StoreBackend, matches: u64, in_flight: u64) -> Figures {
+    let mut b = Bench::new(backend);
+    let started = Instant::now();
+    let mut created = 0;
+    while created < matches {
+        let batch = in_flight.min(matches - created);
+        for i in created..created + batch {
+            b.create(&format!("bench-{i:06}"));
+        }
+        created += batch;
+        b.settle();
+        b.now += 1_000;
+    }
+    b.driver.commit().expect("commit");
+    let elapsed = started.elapsed();
+    assert_eq!(b.completed, matches, "every match completed");
+    Figures {
+        events: b.events,
+        matches: b.completed,
+        elapsed,
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let matches: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(2_000);
+    let in_flight: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(40);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sled = StoreBackend::Sled {
+        state_dir: dir.path().to_path_buf(),
+        config: SledStoreConfig::default(),
+    };
+    let f = run(sled, matches, in_flight);
+    let secs = f.elapsed.as_secs_f64();
+    println!("store: sled");
+    println!("matches played: {} matches", f.matches);
+    println!("match events total: {} events", f.events);
+    println!("elapsed: {secs:.3} s");
+    println!("match events: {:.0} events/s", f.events as f64 / secs);
+    println!("matches: {:.0} matches/s", f.matches as f64 / secs);
+
+    let m = run(StoreBackend::Memory, matches, in_flight);
+    let msecs = m.elapsed.as_secs_f64();
+    println!(
+        "match events (memory store): {:.0} events/s",
+        m.events as f64 / msecs
+    );
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond Rust: kcat (an outside Kafka client the end-to-end
+# test reads the demo's topics with) and PyYAML (deploy/validate.py). Idempotent.
+set -euo pipefail
+need_apt=()
+command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "setup: installing ${need_apt[*]} (Debian packages)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+  echo "setup: installing PyYAML"
+  python3 -m pip install --quiet pyyaml
+fi
