@@ -22,11 +22,12 @@ fn commands(n: usize) -> Vec<(String, Vec<u8>)> {
     (0..n)
         .map(|i| {
             let match_id = format!("m-{i}");
+            let personality = ["curious-student", "skeptical-scientist", "creative-artist"][i % 3];
             let v = json!({
                 "eventId": format!("cmd-{i}"), "eventType": "generate.response", "schemaVersion": 1,
                 "matchId": match_id, "timestamp": 1_700_000_000_000i64, "correlationId": "c", "causationId": "c",
                 "data": {"commandId": format!("cmd-{i}"), "robotId": format!("robot-s0-curious-student-{}", i % 7),
-                         "personality": ["curious-student", "skeptical-scientist", "creative-artist"][i % 3],
+                         "personality": personality,
                          "identity": "B", "round": 1, "prompt": "What is the best meal you have ever had?",
                          "context": {"totalRounds": 3}, "deadline": 0}
             });

@@ -234,6 +234,7 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
         .install_recorder()
         .ok()?;
     topology::metrics::describe();
+    processors::robots::describe_metrics();
     Some(handle)
 }
 

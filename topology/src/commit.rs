@@ -33,6 +33,8 @@ use crate::task_manager::TaskManager;
 use crate::{metrics as m, TopologyError};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// How often committed store batches are fsynced to disk.
+const FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Commits every task of the worker (see the module docs).
 pub(crate) fn commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseConsumer<C>) -> Result<(), TopologyError> {
@@ -56,7 +58,15 @@ pub(crate) fn commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseCo
         return result.map(|_| ());
     }
     let logged = result?;
-    // Stores: buffered writes + checkpoint in one sled batch per store.
+    // Stores: buffered writes + checkpoint in one sled batch per store. Batches are atomic
+    // (data and checkpoint together); making them durable with an fsync is only needed
+    // now and then: after a crash sled recovers a consistent prefix of batches, and
+    // restore reads the changelog from that older checkpoint.
+    let flush = tm.last_flush.elapsed() >= FLUSH_INTERVAL;
+    if flush {
+        tm.last_flush = Instant::now();
+        report_store_sizes(tm);
+    }
     for (id, task) in tm.tasks.iter_mut() {
         let mut checkpoints = HashMap::new();
         if let Some(stores) = logged.get(id) {
@@ -66,7 +76,7 @@ pub(crate) fn commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseCo
                 }
             }
         }
-        task.commit_stores(&checkpoints, true)?;
+        task.commit_stores(&checkpoints, flush)?;
     }
     tm.buffered = 0;
     tm.last_commit = Instant::now();
@@ -130,6 +140,19 @@ fn produce_and_commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseC
         }
     }
     Ok(logged)
+}
+
+/// Keys per store across this worker's tasks (an O(keys) scan, so only every flush).
+fn report_store_sizes(tm: &TaskManager) {
+    let mut sizes: HashMap<String, usize> = HashMap::new();
+    for task in tm.tasks.values() {
+        for (store, n) in task.store_sizes() {
+            *sizes.entry(store).or_default() += n;
+        }
+    }
+    for (store, n) in sizes {
+        metrics::gauge!(m::STORE_KEYS, "store" => store).set(n as f64);
+    }
 }
 
 fn is_rebalancing(e: &rdkafka::error::KafkaError) -> bool {

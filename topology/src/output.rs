@@ -82,18 +82,18 @@ pub(crate) fn create_producer(config: &StreamsConfig) -> Result<OutProducer, Top
 
 /// Sends one record, waiting (bounded) while the local queue is full.
 pub(crate) fn send(producer: &OutProducer, rec: &OutRecord) -> Result<(), TopologyError> {
-    let mut headers = OwnedHeaders::new_with_capacity(rec.headers.len());
-    for (k, v) in &rec.headers {
-        headers = headers.insert(Header {
-            key: k,
-            value: Some(v.as_bytes()),
-        });
-    }
     let mut record: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(&rec.topic).key(&rec.key[..]).timestamp(rec.timestamp);
     if let Some(v) = &rec.value {
         record = record.payload(&v[..]);
     }
     if !rec.headers.is_empty() {
+        let mut headers = OwnedHeaders::new_with_capacity(rec.headers.len());
+        for (k, v) in &rec.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
         record = record.headers(headers);
     }
     if let Some(p) = rec.partition {

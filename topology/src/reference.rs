@@ -84,9 +84,10 @@ impl Processor for AggregateProcessor {
         agg.count += 1;
         agg.last_seq = ev.seq;
         agg.last = ev.payload;
-        store.put(key, &agg)?;
+        let bytes = serde_json::to_vec(&agg).map_err(|e| ProcessError::Failed(e.to_string()))?;
+        store.put_raw(key, bytes.clone())?;
         self.updates += 1;
-        ctx.forward("aggregates", key, &agg)
+        ctx.forward_raw("aggregates", key, Some(bytes))
     }
 
     fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>) -> Result<(), ProcessError> {

@@ -32,6 +32,8 @@ pub(crate) struct Restorer {
 }
 
 struct Target {
+    topic: String,
+    partition: i32,
     task: TaskId,
     store: String,
     end: i64,
@@ -60,54 +62,73 @@ impl Restorer {
     /// Restores the stores of `ids`; returns the number of changelog records read.
     pub fn restore(&self, tasks: &mut BTreeMap<TaskId, Task>, ids: &[TaskId]) -> Result<u64, TopologyError> {
         let started = Instant::now();
-        let mut targets: HashMap<(String, i32), Target> = HashMap::new();
         let mut tpl = TopicPartitionList::new();
         let mut total: i64 = 0;
+        // Every changelog partition's offsets, fetched in parallel.
+        let mut plan = Vec::new();
         for id in ids {
-            let Some(task) = tasks.get_mut(id) else { continue };
+            let Some(task) = tasks.get(id) else { continue };
             for (store, topic, checkpoint) in task.restore_plan()? {
-                let (low, high) = self
-                    .consumer
-                    .fetch_watermarks(&topic, id.partition, Duration::from_secs(10))
-                    .map_err(|e| TopologyError::kafka(format!("watermarks of {topic}[{}]", id.partition), e))?;
-                let s = task.stores.get_mut(&store).ok_or_else(|| TopologyError::Invalid(format!("no store {store}")))?;
-                let start = match checkpoint {
-                    Some(cp) if cp >= low && cp <= high => cp,
-                    Some(cp) => {
-                        tracing::warn!(task = %id, %store, checkpoint = cp, low, high, "checkpoint outside the changelog; wiping the store and restoring from the start");
-                        s.wipe()?;
-                        low
-                    }
-                    None => {
-                        if !s.inner().is_empty()? {
-                            s.wipe()?;
-                        }
-                        low
-                    }
-                };
-                if start >= high {
-                    continue;
-                }
-                total += high - start;
-                tpl.add_partition_offset(&topic, id.partition, Offset::Offset(start))
-                    .map_err(|e| TopologyError::kafka("restore assignment", e))?;
-                targets.insert(
-                    (topic, id.partition),
-                    Target {
-                        task: *id,
-                        store,
-                        end: high,
-                        done: false,
-                        pending: HashMap::new(),
-                        last_offset: start - 1,
-                    },
-                );
+                plan.push((*id, store, topic, checkpoint));
             }
+        }
+        let consumer = &self.consumer;
+        let marks: Vec<Result<(i64, i64), TopologyError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = plan
+                .iter()
+                .map(|(id, _, topic, _)| {
+                    scope.spawn(move || {
+                        consumer
+                            .fetch_watermarks(topic, id.partition, Duration::from_secs(10))
+                            .map_err(|e| TopologyError::kafka(format!("watermarks of {topic}[{}]", id.partition), e))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(TopologyError::Config("watermark thread panicked".into()))))
+                .collect()
+        });
+        let mut targets: Vec<Target> = Vec::new();
+        for ((id, store, topic, checkpoint), marks) in plan.into_iter().zip(marks) {
+            let (low, high) = marks?;
+            let Some(task) = tasks.get_mut(&id) else { continue };
+            let s = task.stores.get_mut(&store).ok_or_else(|| TopologyError::Invalid(format!("no store {store}")))?;
+            let start = match checkpoint {
+                Some(cp) if cp >= low && cp <= high => cp,
+                Some(cp) => {
+                    tracing::warn!(task = %id, %store, checkpoint = cp, low, high, "checkpoint outside the changelog; wiping the store and restoring from the start");
+                    s.wipe()?;
+                    low
+                }
+                None => {
+                    if !s.inner().is_empty()? {
+                        s.wipe()?;
+                    }
+                    low
+                }
+            };
+            if start >= high {
+                continue;
+            }
+            total += high - start;
+            tpl.add_partition_offset(&topic, id.partition, Offset::Offset(start))
+                .map_err(|e| TopologyError::kafka("restore assignment", e))?;
+            targets.push(Target {
+                topic,
+                partition: id.partition,
+                task: id,
+                store,
+                end: high,
+                done: false,
+                pending: HashMap::new(),
+                last_offset: start - 1,
+            });
         }
         if targets.is_empty() {
             return Ok(0);
         }
-        tracing::info!(partitions = targets.len(), records = total, "restoring");
+        tracing::info!(partitions = targets.len(), records = total, planning_ms = started.elapsed().as_millis() as u64, "restoring");
         self.consumer.assign(&tpl).map_err(|e| TopologyError::kafka("assign restore consumer", e))?;
         let mut read: u64 = 0;
         let mut last_progress = Instant::now();
@@ -117,7 +138,8 @@ impl Restorer {
             match self.consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(msg)) => {
                     last_progress = Instant::now();
-                    let Some(t) = targets.get_mut(&(msg.topic().to_string(), msg.partition())) else { continue };
+                    let (topic, partition) = (msg.topic(), msg.partition());
+                    let Some(t) = targets.iter_mut().find(|t| t.partition == partition && t.topic == topic) else { continue };
                     if t.done {
                         continue;
                     }
@@ -139,7 +161,8 @@ impl Restorer {
                     // Transaction markers occupy offsets no message reports: compare positions.
                     let positions = self.consumer.position().map_err(|e| TopologyError::kafka("restore position", e))?;
                     for e in positions.elements() {
-                        if let (Some(t), Offset::Offset(pos)) = (targets.get_mut(&(e.topic().to_string(), e.partition())), e.offset()) {
+                        let t = targets.iter_mut().find(|t| t.partition == e.partition() && t.topic == e.topic());
+                        if let (Some(t), Offset::Offset(pos)) = (t, e.offset()) {
                             if !t.done && pos >= t.end {
                                 t.last_offset = pos - 1;
                                 flush_target(tasks, t)?;
@@ -149,7 +172,7 @@ impl Restorer {
                         }
                     }
                     if remaining > 0 && last_progress.elapsed() > STALL {
-                        let (topic, partition) = targets.iter().find(|(_, t)| !t.done).map(|(k, _)| k.clone()).unwrap_or_default();
+                        let (topic, partition) = targets.iter().find(|t| !t.done).map(|t| (t.topic.clone(), t.partition)).unwrap_or_default();
                         return Err(TopologyError::Restore {
                             topic,
                             partition,
@@ -191,6 +214,7 @@ fn flush_target(tasks: &mut BTreeMap<TaskId, Task>, t: &mut Target) -> Result<()
         writes,
         checkpoint: Some(t.last_offset + 1),
     })?;
-    store.flush()?;
+    // No fsync here: the next commit's periodic flush makes it durable, and a crash
+    // before that only means restoring from the older checkpoint again.
     Ok(())
 }

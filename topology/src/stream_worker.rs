@@ -243,6 +243,8 @@ impl StreamWorker {
             sub_partitions,
             stats: stats.clone(),
             last_commit: Instant::now(),
+            last_punctuation_check: Instant::now(),
+            last_flush: Instant::now(),
             buffered: 0,
         };
         *consumer.context().lock() = Some(tm);
@@ -343,6 +345,7 @@ fn shutdown(consumer: &BaseConsumer<WorkerContext>) -> Result<(), TopologyError>
         let mut guard = ctx.lock();
         if let Some(tm) = guard.as_mut() {
             commit::commit(tm, consumer)?;
+            tm.flush_all()?;
         }
     }
     consumer.unsubscribe();

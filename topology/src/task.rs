@@ -181,7 +181,12 @@ impl Task {
 
     /// Processes one input record; failures go through the handlers.
     pub fn process(&mut self, rec: &InRecord<'_>, wall_clock: i64) -> Result<(), TopologyError> {
-        self.next_offsets.insert(rec.topic.to_string(), rec.offset + 1);
+        match self.next_offsets.get_mut(rec.topic) {
+            Some(o) => *o = rec.offset + 1,
+            None => {
+                self.next_offsets.insert(rec.topic.to_string(), rec.offset + 1);
+            }
+        }
         self.uncommitted += 1;
         let key = match rec.key.map(std::str::from_utf8) {
             Some(Ok(k)) => k,
@@ -353,6 +358,14 @@ impl Task {
             }
         }
         self.uncommitted = 0;
+        Ok(())
+    }
+
+    /// Makes every committed store batch durable (sled fsync).
+    pub fn flush_stores(&mut self) -> Result<(), TopologyError> {
+        for store in self.stores.values_mut() {
+            store.flush()?;
+        }
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! are kept in an index store (`{deadline}|{matchId}`) that a wall-clock punctuator
 //! scans: only due matches are loaded.
 //!
-//! The decoded states of the task's running matches are kept in memory, write-through:
+//! The decoded states of the task's recent matches are kept in memory, write-through:
 //! the store is written on every change exactly as before, the cache only saves decoding
 //! the state again on the next input (a JSON decode of the whole state per input was a
 //! fifth of the topology's time). A new processor (task assignment, restore) starts with
@@ -26,7 +26,7 @@ const CACHE_CAP: usize = 10_000;
 pub struct MatchProcessor {
     cfg: GameConfig,
     check_every: Duration,
-    /// Running matches of this task, as last written to the store.
+    /// Recent matches of this task, as last written to the store.
     cache: HashMap<String, MatchState>,
 }
 
@@ -45,32 +45,52 @@ impl MatchProcessor {
     }
 
     /// The state of `match_id`: from the cache (taken out of it) or the store.
-    fn load(&mut self, ctx: &mut Context<'_>, match_id: &str) -> Result<Option<MatchState>, ProcessError> {
+    fn load(
+        &mut self,
+        ctx: &mut Context<'_>,
+        match_id: &str,
+    ) -> Result<Option<MatchState>, ProcessError> {
         if let Some(state) = self.cache.remove(match_id) {
             return Ok(Some(state));
         }
         Ok(ctx.store::<MatchState>(MATCHES)?.get(match_id)?)
     }
 
-    /// Puts a state that equals the stored one back in the cache (completed matches are
-    /// left to the store: they rarely see input again).
+    /// Puts a state that equals the stored one back in the cache. Completed matches stay
+    /// too: the pool's `robot.released` events for them arrive right after the end.
     fn keep(&mut self, state: Option<MatchState>) {
-        let Some(state) = state.filter(|s| !s.is_completed()) else { return };
+        let Some(state) = state else {
+            return;
+        };
         if self.cache.len() >= CACHE_CAP {
             self.cache.clear();
         }
         self.cache.insert(state.match_id.clone(), state);
     }
 
-    fn save(ctx: &mut Context<'_>, before: Option<i64>, state: &MatchState, events: &[MatchEvent]) -> Result<(), ProcessError> {
+    fn save(
+        ctx: &mut Context<'_>,
+        before: Option<i64>,
+        state: &MatchState,
+        events: &[MatchEvent],
+    ) -> Result<(), ProcessError> {
         for ev in events {
-            let bytes = ev.to_json_vec().map_err(|e| ProcessError::Failed(format!("encoding event: {e}")))?;
+            record_metrics(ev);
+            let bytes = ev
+                .to_json_vec()
+                .map_err(|e| ProcessError::Failed(format!("encoding event: {e}")))?;
             ctx.forward_raw("events", &ev.match_id, Some(bytes))?;
         }
-        let raw = serde_json::to_vec(state).map_err(|e| ProcessError::Failed(format!("encoding state: {e}")))?;
-        ctx.store::<MatchState>(MATCHES)?.put_raw(&state.match_id, raw.clone())?;
+        let raw = serde_json::to_vec(state)
+            .map_err(|e| ProcessError::Failed(format!("encoding state: {e}")))?;
+        ctx.store::<MatchState>(MATCHES)?
+            .put_raw(&state.match_id, raw.clone())?;
         ctx.forward_raw("state", &state.match_id, Some(raw))?;
-        let after = if state.is_completed() { None } else { state.next_deadline() };
+        let after = if state.is_completed() {
+            None
+        } else {
+            state.next_deadline()
+        };
         if before != after {
             let mut idx = ctx.store::<String>(DEADLINES)?;
             if let Some(d) = before {
@@ -84,6 +104,17 @@ impl MatchProcessor {
     }
 }
 
+/// Domain metrics: active matches (gauge, per process) and round duration.
+fn record_metrics(ev: &MatchEvent) {
+    use schemas::MatchEventData as D;
+    match &ev.data {
+        D::MatchCreated(_) => metrics::gauge!("orchestra_active_matches").increment(1.0),
+        D::MatchCompleted(_) => metrics::gauge!("orchestra_active_matches").decrement(1.0),
+        D::RoundCompleted(r) => metrics::histogram!("orchestra_round_duration_seconds").record(r.duration_ms as f64 / 1000.0),
+        _ => {}
+    }
+}
+
 impl Processor for MatchProcessor {
     type Input = MatchInput;
 
@@ -92,7 +123,12 @@ impl Processor for MatchProcessor {
         Ok(())
     }
 
-    fn process(&mut self, ctx: &mut Context<'_>, key: &str, input: MatchInput) -> Result<(), ProcessError> {
+    fn process(
+        &mut self,
+        ctx: &mut Context<'_>,
+        key: &str,
+        input: MatchInput,
+    ) -> Result<(), ProcessError> {
         if key != input.match_id() && !input.match_id().is_empty() {
             return Err(ProcessError::rejected(format!(
                 "key_mismatch: record key `{key}` is not the event's matchId `{}`",
@@ -100,12 +136,19 @@ impl Processor for MatchProcessor {
             )));
         }
         let state = self.load(ctx, input.match_id())?;
-        let before = state.as_ref().filter(|s| !s.is_completed()).and_then(|s| s.next_deadline());
+        let before = state
+            .as_ref()
+            .filter(|s| !s.is_completed())
+            .and_then(|s| s.next_deadline());
         let events = match decide(state.as_ref(), &input, &self.cfg) {
             Ok(events) => events,
             Err(r) => {
                 self.keep(state);
-                return Err(ProcessError::rejected(format!("{}: {}", r.code.as_str(), r.message)));
+                return Err(ProcessError::rejected(format!(
+                    "{}: {}",
+                    r.code.as_str(),
+                    r.message
+                )));
             }
         };
         let mut state = state;
@@ -119,11 +162,19 @@ impl Processor for MatchProcessor {
         Ok(())
     }
 
-    fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>) -> Result<(), ProcessError> {
+    fn punctuate(
+        &mut self,
+        ctx: &mut Context<'_>,
+        p: &Punctuation<'_>,
+    ) -> Result<(), ProcessError> {
         let now = p.timestamp;
-        let due = ctx.store::<String>(DEADLINES)?.range("", Some(&deadline_key(now + 1, "")))?;
+        let due = ctx
+            .store::<String>(DEADLINES)?
+            .range("", Some(&deadline_key(now + 1, "")))?;
         for (_, match_id) in due {
-            let Some(state) = self.load(ctx, &match_id)? else { continue };
+            let Some(state) = self.load(ctx, &match_id)? else {
+                continue;
+            };
             let before = state.next_deadline();
             let events = due_timeouts(&state, now);
             let mut s = state;

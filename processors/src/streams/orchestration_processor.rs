@@ -22,28 +22,62 @@ impl OrchestrationProcessor {
     /// The processor of shard `shard`.
     pub fn new(mut cfg: PoolConfig, shard: u32, tick: Duration) -> Self {
         cfg.shard = shard;
-        Self { cfg, tick, pool: None }
+        Self {
+            cfg,
+            tick,
+            pool: None,
+        }
     }
 
     fn pool(&mut self, ctx: &mut Context<'_>) -> Result<&mut Pool, ProcessError> {
         if self.pool.is_none() {
-            self.pool = Some(ctx.store::<Pool>(ROBOT_POOL)?.get(POOL_KEY)?.unwrap_or_default());
+            self.pool = Some(
+                ctx.store::<Pool>(ROBOT_POOL)?
+                    .get(POOL_KEY)?
+                    .unwrap_or_default(),
+            );
         }
-        self.pool.as_mut().ok_or_else(|| ProcessError::Failed("pool not loaded".into()))
+        self.pool
+            .as_mut()
+            .ok_or_else(|| ProcessError::Failed("pool not loaded".into()))
     }
 
-    fn emit(&mut self, ctx: &mut Context<'_>, outputs: Vec<PoolOutput>) -> Result<(), ProcessError> {
+    fn emit(
+        &mut self,
+        ctx: &mut Context<'_>,
+        outputs: Vec<PoolOutput>,
+    ) -> Result<(), ProcessError> {
         let shard_key = format!("pool-s{}", self.cfg.shard);
         for out in outputs {
             match out {
                 PoolOutput::Event(ev) => {
-                    let key = if ev.match_id.is_empty() { shard_key.clone() } else { ev.match_id.clone() };
-                    ctx.forward_raw("events", &key, Some(ev.to_json_vec().map_err(|e| ProcessError::Failed(e.to_string()))?))?;
+                    let key = if ev.match_id.is_empty() {
+                        shard_key.clone()
+                    } else {
+                        ev.match_id.clone()
+                    };
+                    ctx.forward_raw(
+                        "events",
+                        &key,
+                        Some(
+                            ev.to_json_vec()
+                                .map_err(|e| ProcessError::Failed(e.to_string()))?,
+                        ),
+                    )?;
                 }
                 PoolOutput::Command(c) => {
-                    ctx.forward_raw("commands", &c.match_id.clone(), Some(c.to_json_vec().map_err(|e| ProcessError::Failed(e.to_string()))?))?;
+                    ctx.forward_raw(
+                        "commands",
+                        &c.match_id.clone(),
+                        Some(
+                            c.to_json_vec()
+                                .map_err(|e| ProcessError::Failed(e.to_string()))?,
+                        ),
+                    )?;
                 }
-                PoolOutput::Robot(r) if r.status == RobotStatus::Retired => ctx.forward_raw("pool", &r.robot_id, None)?,
+                PoolOutput::Robot(r) if r.status == RobotStatus::Retired => {
+                    ctx.forward_raw("pool", &r.robot_id, None)?
+                }
                 PoolOutput::Robot(r) => ctx.forward("pool", &r.robot_id.clone(), &r)?,
             }
         }
@@ -66,13 +100,27 @@ impl Processor for OrchestrationProcessor {
         Ok(())
     }
 
-    fn process(&mut self, ctx: &mut Context<'_>, _key: &str, ev: MatchEvent) -> Result<(), ProcessError> {
+    fn process(
+        &mut self,
+        ctx: &mut Context<'_>,
+        _key: &str,
+        ev: MatchEvent,
+    ) -> Result<(), ProcessError> {
         let cfg = self.cfg.clone();
         let outputs = self.pool(ctx)?.on_match_event(&cfg, &ev);
+        if outputs.iter().any(|o| matches!(o, PoolOutput::Event(e) if matches!(e.data, schemas::OrchestrationEventData::RobotsAssigned(_)))) {
+            // Wall-clock time from the match asking for robots to their assignment.
+            let latency = (ctx.wall_clock_ms() - ev.timestamp).max(0) as f64 / 1000.0;
+            metrics::histogram!("orchestra_assignment_latency_seconds").record(latency);
+        }
         self.emit(ctx, outputs)
     }
 
-    fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>) -> Result<(), ProcessError> {
+    fn punctuate(
+        &mut self,
+        ctx: &mut Context<'_>,
+        p: &Punctuation<'_>,
+    ) -> Result<(), ProcessError> {
         let cfg = self.cfg.clone();
         let outputs = self.pool(ctx)?.on_tick(&cfg, p.timestamp);
         self.emit(ctx, outputs)
