@@ -58,13 +58,23 @@ async fn measure(n: usize, llm: RobotLlmConfig, concurrency: usize) -> anyhow::R
     let started = Instant::now();
     let worker = RobotWorker::start(&client, "bench-robots", "bench-dlq", engine)?;
     let stats = worker.stats.clone();
-    while stats.answered.load(std::sync::atomic::Ordering::Relaxed) + stats.failed.load(std::sync::atomic::Ordering::Relaxed) < n as u64 {
+    while stats.answered.load(std::sync::atomic::Ordering::Relaxed)
+        + stats.failed.load(std::sync::atomic::Ordering::Relaxed)
+        < n as u64
+    {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     worker.stop().await;
     let b = bootstrap.clone();
-    let delivered = tokio::task::spawn_blocking(move || testing::read_topic(&b, topics::ROBOT_RESPONSES, n, Duration::from_secs(60))).await??;
-    anyhow::ensure!(delivered.len() >= n, "only {} answers delivered", delivered.len());
+    let delivered = tokio::task::spawn_blocking(move || {
+        testing::read_topic(&b, topics::ROBOT_RESPONSES, n, Duration::from_secs(60))
+    })
+    .await??;
+    anyhow::ensure!(
+        delivered.len() >= n,
+        "only {} answers delivered",
+        delivered.len()
+    );
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 

@@ -19,7 +19,9 @@ use processors::robots::{Personalities, RobotEngine, RobotEngineConfig, RobotLlm
 use processors::streams::{game_topology, topics, GameSettings};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
-use topology::{EmbeddedBroker, ProcessingGuarantee, StreamWorker, StreamsConfig, Topology, WorkerHandle};
+use topology::{
+    EmbeddedBroker, ProcessingGuarantee, StreamWorker, StreamsConfig, Topology, WorkerHandle,
+};
 
 use crate::api::{self, ApiState};
 use crate::robot_worker::RobotWorker;
@@ -126,7 +128,10 @@ pub fn topic_size(client: &ClientConfig, topic: &str) -> Result<i64> {
 }
 
 /// Runs the demo; see the module docs.
-pub async fn run(opts: DemoOptions, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Result<DemoSummary> {
+pub async fn run(
+    opts: DemoOptions,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Result<DemoSummary> {
     let started = Instant::now();
     let broker = EmbeddedBroker::start()?;
     let bootstrap = broker.bootstrap_servers();
@@ -168,13 +173,22 @@ pub async fn run(opts: DemoOptions, metrics: Option<metrics_exporter_prometheus:
     let mut robots = Vec::new();
     for _ in 0..opts.robot_workers.max(1) {
         let engine = RobotEngine::new(engine_cfg.clone(), Personalities::builtin())?;
-        robots.push(RobotWorker::start(&client, &format!("{}-robots", opts.application_id), &Topology::dlq_topic(&opts.application_id), engine)?);
+        robots.push(RobotWorker::start(
+            &client,
+            &format!("{}-robots", opts.application_id),
+            &Topology::dlq_topic(&opts.application_id),
+            engine,
+        )?);
     }
     let history = LatestView::start(&client, topics::MATCH_HISTORY)?;
     let mut api_addr = None;
     let mut api_task = None;
     if let Some(addr) = opts.http {
-        let requests: FutureProducer = client.clone().set("partitioner", "murmur2_random").set("message.timeout.ms", "5000").create()?;
+        let requests: FutureProducer = client
+            .clone()
+            .set("partitioner", "murmur2_random")
+            .set("message.timeout.ms", "5000")
+            .create()?;
         let state = Arc::new(ApiState {
             application_id: opts.application_id.clone(),
             workers: workers.clone(),
@@ -206,8 +220,10 @@ pub async fn run(opts: DemoOptions, metrics: Option<metrics_exporter_prometheus:
     let bar = opts.progress.then(|| {
         let b = indicatif::ProgressBar::new(opts.matches.unwrap_or(0));
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} matches {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} matches {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     });
@@ -238,15 +254,30 @@ pub async fn run(opts: DemoOptions, metrics: Option<metrics_exporter_prometheus:
         }
         if let Some(b) = &bar {
             let events = topic_size(&client, topics::MATCH_EVENTS).unwrap_or(0);
-            let rate = (events - last_events.1) as f64 / last_events.0.elapsed().as_secs_f64().max(1e-3);
+            let rate =
+                (events - last_events.1) as f64 / last_events.0.elapsed().as_secs_f64().max(1e-3);
             last_events = (Instant::now(), events);
             b.set_position(done);
-            b.set_message(format!("running {} | events {events} ({rate:.0}/s)", sim.stats.created.load(Ordering::Relaxed).saturating_sub(done)));
+            b.set_message(format!(
+                "running {} | events {events} ({rate:.0}/s)",
+                sim.stats
+                    .created
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(done)
+            ));
         } else if last_log.elapsed() >= Duration::from_secs(5) {
             last_log = Instant::now();
             let events = topic_size(&client, topics::MATCH_EVENTS).unwrap_or(0);
-            tracing::info!(created = sim.stats.created.load(Ordering::Relaxed), completed = done, events, "demo progress");
-            println!("progress: {} created, {done} completed, {events} match events", sim.stats.created.load(Ordering::Relaxed));
+            tracing::info!(
+                created = sim.stats.created.load(Ordering::Relaxed),
+                completed = done,
+                events,
+                "demo progress"
+            );
+            println!(
+                "progress: {} created, {done} completed, {events} match events",
+                sim.stats.created.load(Ordering::Relaxed)
+            );
         }
     }
     if let Some(b) = &bar {
@@ -267,7 +298,9 @@ pub async fn run(opts: DemoOptions, metrics: Option<metrics_exporter_prometheus:
     let dlq_records = topic_size(&client, &Topology::dlq_topic(&opts.application_id))?;
     if let Some(path) = &opts.history_out {
         use std::io::Write;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
         for (_, entry) in history.snapshot() {
             f.write_all(&entry.value)?;
             f.write_all(b"\n")?;

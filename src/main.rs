@@ -14,7 +14,11 @@ use rdkafka::ClientConfig;
 use topology::ProcessingGuarantee;
 
 #[derive(Parser)]
-#[command(name = "orchestra", version, about = "RobotOrchestra Streams: a Kafka Streams-style stream processor for the RobotOrchestra game")]
+#[command(
+    name = "orchestra",
+    version,
+    about = "RobotOrchestra Streams: a Kafka Streams-style stream processor for the RobotOrchestra game"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,7 +39,11 @@ enum Command {
     Describe {
         #[arg(long, value_enum, default_value = "text")]
         format: DescribeFormat,
-        #[arg(long, env = "ORCHESTRA_APPLICATION_ID", default_value = "robotorchestra")]
+        #[arg(
+            long,
+            env = "ORCHESTRA_APPLICATION_ID",
+            default_value = "robotorchestra"
+        )]
         application_id: String,
     },
     /// Rebuild match-state and match-history from match-events and compare with the live topics.
@@ -100,7 +108,11 @@ enum TopicsAction {
 #[derive(Args, Clone)]
 struct KafkaArgs {
     /// Kafka bootstrap servers.
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "localhost:9092")]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "localhost:9092"
+    )]
     bootstrap_servers: String,
     /// librdkafka setting passed to every client (repeatable): TLS, SASL, ...
     #[arg(long = "kafka-config", value_name = "KEY=VALUE", value_parser = parse_kv)]
@@ -131,7 +143,11 @@ struct LlmArgs {
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     openai_api_key: Option<String>,
     /// OpenAI-compatible base URL.
-    #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1"
+    )]
     openai_base_url: String,
     /// Model robots use.
     #[arg(long, env = "ORCHESTRA_ROBOT_MODEL", default_value = "gpt-4o-mini")]
@@ -203,14 +219,22 @@ struct DemoArgs {
 struct RunArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
-    #[arg(long, env = "ORCHESTRA_APPLICATION_ID", default_value = "robotorchestra")]
+    #[arg(
+        long,
+        env = "ORCHESTRA_APPLICATION_ID",
+        default_value = "robotorchestra"
+    )]
     application_id: String,
     /// Unique per process (default: hostname-pid).
     #[arg(long, env = "ORCHESTRA_WORKER_ID")]
     worker_id: Option<String>,
     #[arg(long, env = "ORCHESTRA_STATE_DIR", default_value = "state")]
     state_dir: PathBuf,
-    #[arg(long, env = "ORCHESTRA_PROCESSING_GUARANTEE", default_value = "at_least_once")]
+    #[arg(
+        long,
+        env = "ORCHESTRA_PROCESSING_GUARANTEE",
+        default_value = "at_least_once"
+    )]
     processing_guarantee: ProcessingGuarantee,
     #[arg(long, value_enum, default_value = "all")]
     role: Role,
@@ -229,7 +253,9 @@ struct RunArgs {
 
 fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0])
+        .set_buckets(&[
+            0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
+        ])
         .ok()?
         .install_recorder()
         .ok()?;
@@ -244,7 +270,9 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async_main(cli))
 }
 
@@ -304,8 +332,15 @@ async fn async_main(cli: Cli) -> Result<()> {
             run::run(opts, install_metrics()).await
         }
         Command::Topics { action } => match action {
-            TopicsAction::Create { kafka, replication_factor, partitions } => {
-                let (created, existing) = tokio::task::spawn_blocking(move || orchestra::topics::create(&kafka.client(), replication_factor, partitions)).await??;
+            TopicsAction::Create {
+                kafka,
+                replication_factor,
+                partitions,
+            } => {
+                let (created, existing) = tokio::task::spawn_blocking(move || {
+                    orchestra::topics::create(&kafka.client(), replication_factor, partitions)
+                })
+                .await??;
                 for t in &created {
                     println!("created {t}");
                 }
@@ -315,13 +350,19 @@ async fn async_main(cli: Cli) -> Result<()> {
                 Ok(())
             }
             TopicsAction::List { kafka } => {
-                for (name, partitions) in tokio::task::spawn_blocking(move || orchestra::topics::list(&kafka.client())).await?? {
+                for (name, partitions) in
+                    tokio::task::spawn_blocking(move || orchestra::topics::list(&kafka.client()))
+                        .await??
+                {
                     println!("{name}\t{partitions}");
                 }
                 Ok(())
             }
         },
-        Command::Describe { format, application_id } => {
+        Command::Describe {
+            format,
+            application_id,
+        } => {
             let d = game_topology(&GameSettings::default()).describe(Some(&application_id));
             match format {
                 DescribeFormat::Text => print!("{}", d.to_text()),
@@ -330,19 +371,54 @@ async fn async_main(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Replay(kafka) => {
-            let report = tokio::task::spawn_blocking(move || orchestra::replay::replay(&kafka.client())).await??;
+            let report =
+                tokio::task::spawn_blocking(move || orchestra::replay::replay(&kafka.client()))
+                    .await??;
             println!("{report}");
             if !report.is_clean() {
                 bail!("replay found mismatches");
             }
             Ok(())
         }
-        Command::Tail { topic, from_beginning, table, limit, kafka } => {
-            tokio::task::spawn_blocking(move || orchestra::views::tail(&kafka.client(), &topic, from_beginning, table, limit, &mut std::io::stdout().lock())).await?
+        Command::Tail {
+            topic,
+            from_beginning,
+            table,
+            limit,
+            kafka,
+        } => {
+            tokio::task::spawn_blocking(move || {
+                orchestra::views::tail(
+                    &kafka.client(),
+                    &topic,
+                    from_beginning,
+                    table,
+                    limit,
+                    &mut std::io::stdout().lock(),
+                )
+            })
+            .await?
         }
-        Command::History { limit, table, kafka } => {
-            tokio::task::spawn_blocking(move || orchestra::views::history(&kafka.client(), limit, table, &mut std::io::stdout().lock())).await?
+        Command::History {
+            limit,
+            table,
+            kafka,
+        } => {
+            tokio::task::spawn_blocking(move || {
+                orchestra::views::history(
+                    &kafka.client(),
+                    limit,
+                    table,
+                    &mut std::io::stdout().lock(),
+                )
+            })
+            .await?
         }
-        Command::Stats { table, kafka } => tokio::task::spawn_blocking(move || orchestra::views::stats(&kafka.client(), table, &mut std::io::stdout().lock())).await?,
+        Command::Stats { table, kafka } => {
+            tokio::task::spawn_blocking(move || {
+                orchestra::views::stats(&kafka.client(), table, &mut std::io::stdout().lock())
+            })
+            .await?
+        }
     }
 }

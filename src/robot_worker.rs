@@ -31,7 +31,10 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use schemas::{CommandKind, Envelope, ResponseFailed, ResponseSubmitted, RobotCommand, RobotCommandData, RobotResponseData, VoteSubmitted};
+use schemas::{
+    CommandKind, Envelope, ResponseFailed, ResponseSubmitted, RobotCommand, RobotCommandData,
+    RobotResponseData, VoteSubmitted,
+};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -78,7 +81,12 @@ pub struct RobotWorker {
 
 impl RobotWorker {
     /// Joins group `group` on `robot-commands` and starts answering.
-    pub fn start(client: &ClientConfig, group: &str, dlq_topic: &str, engine: RobotEngine) -> Result<Self> {
+    pub fn start(
+        client: &ClientConfig,
+        group: &str,
+        dlq_topic: &str,
+        engine: RobotEngine,
+    ) -> Result<Self> {
         let consumer: StreamConsumer = client
             .clone()
             .set("group.id", group)
@@ -91,7 +99,9 @@ impl RobotWorker {
             .set("fetch.wait.max.ms", "20")
             .create()
             .context("robot worker consumer")?;
-        consumer.subscribe(&[ROBOT_COMMANDS]).context("subscribe robot-commands")?;
+        consumer
+            .subscribe(&[ROBOT_COMMANDS])
+            .context("subscribe robot-commands")?;
         let producer: FutureProducer = client
             .clone()
             .set("partitioner", "murmur2_random")
@@ -101,7 +111,14 @@ impl RobotWorker {
             .context("robot worker producer")?;
         let stats = Arc::new(RobotWorkerStats::default());
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(consumer, producer, engine, stats.clone(), stop_rx, dlq_topic.to_string()));
+        let task = tokio::spawn(run(
+            consumer,
+            producer,
+            engine,
+            stats.clone(),
+            stop_rx,
+            dlq_topic.to_string(),
+        ));
         Ok(Self { stop, task, stats })
     }
 
@@ -117,7 +134,14 @@ impl RobotWorker {
     }
 }
 
-async fn run(consumer: StreamConsumer, producer: FutureProducer, engine: RobotEngine, stats: Arc<RobotWorkerStats>, mut stop: watch::Receiver<bool>, dlq: String) {
+async fn run(
+    consumer: StreamConsumer,
+    producer: FutureProducer,
+    engine: RobotEngine,
+    stats: Arc<RobotWorkerStats>,
+    mut stop: watch::Receiver<bool>,
+    dlq: String,
+) {
     let consumer = Arc::new(consumer);
     let progress = Arc::new(Mutex::new(Progress::default()));
     let limit = Arc::new(Semaphore::new(1024));
@@ -141,13 +165,22 @@ async fn run(consumer: StreamConsumer, producer: FutureProducer, engine: RobotEn
         let key = msg.key().map(<[u8]>::to_vec).unwrap_or_default();
         let payload = msg.payload().map(<[u8]>::to_vec).unwrap_or_default();
         drop(msg);
-        let Ok(permit) = limit.clone().acquire_owned().await else { break };
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
         if let Ok(mut p) = progress.lock() {
             p.begin(partition, offset);
         }
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("orchestra_robot_commands_in_flight").increment(1.0);
-        let (engine, producer, consumer, progress, stats, dlq) = (engine.clone(), producer.clone(), Arc::downgrade(&consumer), progress.clone(), stats.clone(), dlq.clone());
+        let (engine, producer, consumer, progress, stats, dlq) = (
+            engine.clone(),
+            producer.clone(),
+            Arc::downgrade(&consumer),
+            progress.clone(),
+            stats.clone(),
+            dlq.clone(),
+        );
         in_flight.spawn(async move {
             let delivered = answer_one(&engine, &producer, &key, &payload, partition, offset, &stats, &dlq).await;
             stats.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -175,18 +208,42 @@ async fn run(consumer: StreamConsumer, producer: FutureProducer, engine: RobotEn
 
 /// Answers one command; returns whether its result was delivered (so its offset may commit).
 #[allow(clippy::too_many_arguments)]
-async fn answer_one(engine: &RobotEngine, producer: &FutureProducer, key: &[u8], payload: &[u8], partition: i32, offset: i64, stats: &RobotWorkerStats, dlq: &str) -> bool {
+async fn answer_one(
+    engine: &RobotEngine,
+    producer: &FutureProducer,
+    key: &[u8],
+    payload: &[u8],
+    partition: i32,
+    offset: i64,
+    stats: &RobotWorkerStats,
+    dlq: &str,
+) -> bool {
     let cmd: RobotCommand = match schemas::decode::<RobotCommandData>(payload) {
         Ok(c) => c,
         Err(e) => {
             stats.invalid.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(partition, offset, error = %e, "undecodable robot command sent to the DLQ");
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "error", value: Some(e.to_string().as_bytes()) })
-                .insert(Header { key: "source.topic", value: Some(ROBOT_COMMANDS.as_bytes()) })
-                .insert(Header { key: "source.partition", value: Some(partition.to_string().as_bytes()) })
-                .insert(Header { key: "source.offset", value: Some(offset.to_string().as_bytes()) });
-            let rec = FutureRecord::to(dlq).key(key).payload(payload).headers(headers);
+                .insert(Header {
+                    key: "error",
+                    value: Some(e.to_string().as_bytes()),
+                })
+                .insert(Header {
+                    key: "source.topic",
+                    value: Some(ROBOT_COMMANDS.as_bytes()),
+                })
+                .insert(Header {
+                    key: "source.partition",
+                    value: Some(partition.to_string().as_bytes()),
+                })
+                .insert(Header {
+                    key: "source.offset",
+                    value: Some(offset.to_string().as_bytes()),
+                });
+            let rec = FutureRecord::to(dlq)
+                .key(key)
+                .payload(payload)
+                .headers(headers);
             return producer.send(rec, Duration::from_secs(30)).await.is_ok();
         }
     };
@@ -229,11 +286,25 @@ async fn answer_one(engine: &RobotEngine, producer: &FutureProducer, key: &[u8],
             .into()
         }
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     // Deterministic id: a second answer to the same command is a duplicate by id.
-    let response: Envelope<RobotResponseData> = Envelope::new(format!("{}-answer", cmd.event_id), &cmd.match_id, now, &cmd.correlation_id, &cmd.event_id, data);
-    let Ok(bytes) = response.to_json_vec() else { return false };
-    let rec = FutureRecord::to(ROBOT_RESPONSES).key(cmd.match_id.as_bytes()).payload(&bytes);
+    let response: Envelope<RobotResponseData> = Envelope::new(
+        format!("{}-answer", cmd.event_id),
+        &cmd.match_id,
+        now,
+        &cmd.correlation_id,
+        &cmd.event_id,
+        data,
+    );
+    let Ok(bytes) = response.to_json_vec() else {
+        return false;
+    };
+    let rec = FutureRecord::to(ROBOT_RESPONSES)
+        .key(cmd.match_id.as_bytes())
+        .payload(&bytes);
     match producer.send(rec, Duration::from_secs(30)).await {
         Ok(_) => true,
         Err((e, _)) => {

@@ -48,7 +48,10 @@ pub struct RunOptions {
 }
 
 /// Runs until Ctrl-C (or SIGTERM), then commits and leaves the group.
-pub async fn run(opts: RunOptions, metrics: Option<metrics_exporter_prometheus::PrometheusHandle>) -> Result<()> {
+pub async fn run(
+    opts: RunOptions,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Result<()> {
     let topology = game_topology(&GameSettings::default());
     let mut workers: Vec<Arc<WorkerHandle>> = Vec::new();
     if matches!(opts.role, Role::Topology | Role::All) {
@@ -75,11 +78,21 @@ pub async fn run(opts: RunOptions, metrics: Option<metrics_exporter_prometheus::
             },
             Personalities::builtin(),
         )?;
-        robots.push(RobotWorker::start(&opts.client, &format!("{}-robots", opts.application_id), &Topology::dlq_topic(&opts.application_id), engine)?);
+        robots.push(RobotWorker::start(
+            &opts.client,
+            &format!("{}-robots", opts.application_id),
+            &Topology::dlq_topic(&opts.application_id),
+            engine,
+        )?);
     }
     let mut api_task = None;
     if let Some(addr) = opts.http {
-        let requests: FutureProducer = opts.client.clone().set("partitioner", "murmur2_random").set("message.timeout.ms", "10000").create()?;
+        let requests: FutureProducer = opts
+            .client
+            .clone()
+            .set("partitioner", "murmur2_random")
+            .set("message.timeout.ms", "10000")
+            .create()?;
         let state = Arc::new(ApiState {
             application_id: opts.application_id.clone(),
             workers: workers.clone(),

@@ -26,7 +26,10 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
-use schemas::{Envelope, Identity, MatchCreate, MatchEventData, MatchRequestData, PlayerRef, ResponseSubmit, SeatKind, VoteSubmit};
+use schemas::{
+    Envelope, Identity, MatchCreate, MatchEventData, MatchRequestData, PlayerRef, ResponseSubmit,
+    SeatKind, VoteSubmit,
+};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -80,7 +83,10 @@ pub struct Simulator {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A deterministic chance in [0, 1) from a string.
@@ -114,7 +120,9 @@ impl Simulator {
             .set("fetch.wait.max.ms", "20")
             .create()
             .context("simulator consumer")?;
-        consumer.subscribe(&[MATCH_EVENTS]).context("subscribe match-events")?;
+        consumer
+            .subscribe(&[MATCH_EVENTS])
+            .context("subscribe match-events")?;
         let producer: FutureProducer = client
             .clone()
             .set("partitioner", "murmur2_random")
@@ -143,7 +151,11 @@ impl Simulator {
 }
 
 impl Player {
-    async fn run(mut self, consumer: StreamConsumer, mut stop: watch::Receiver<bool>) -> Result<()> {
+    async fn run(
+        mut self,
+        consumer: StreamConsumer,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<()> {
         for _ in 0..self.cfg.concurrency {
             self.create_next();
         }
@@ -159,8 +171,12 @@ impl Player {
                     continue;
                 }
             };
-            let Some(payload) = msg.payload() else { continue };
-            let Ok(ev) = schemas::decode::<MatchEventData>(payload) else { continue };
+            let Some(payload) = msg.payload() else {
+                continue;
+            };
+            let Ok(ev) = schemas::decode::<MatchEventData>(payload) else {
+                continue;
+            };
             if !self.matches.contains_key(&ev.match_id) {
                 continue;
             }
@@ -183,10 +199,18 @@ impl Player {
                 name: format!("Player {}", i + 1),
             })
             .collect();
-        self.matches.insert(match_id.clone(), SimMatch { humans: HashMap::new() });
+        self.matches.insert(
+            match_id.clone(),
+            SimMatch {
+                humans: HashMap::new(),
+            },
+        );
         if chance(&format!("{match_id}/malformed")) < self.cfg.bad_input_rate {
             self.stats.bad_inputs.fetch_add(1, Ordering::Relaxed);
-            self.send_raw(&match_id, b"{\"eventType\": \"match.create\", oops".to_vec());
+            self.send_raw(
+                &match_id,
+                b"{\"eventType\": \"match.create\", oops".to_vec(),
+            );
         }
         self.send(
             &match_id,
@@ -213,7 +237,11 @@ impl Player {
                 }
             }
             MatchEventData::RoundStarted(r) => {
-                let humans: Vec<(Identity, String)> = self.matches.get(match_id).map(|m| m.humans.iter().map(|(i, p)| (*i, p.clone())).collect()).unwrap_or_default();
+                let humans: Vec<(Identity, String)> = self
+                    .matches
+                    .get(match_id)
+                    .map(|m| m.humans.iter().map(|(i, p)| (*i, p.clone())).collect())
+                    .unwrap_or_default();
                 for (identity, player) in humans {
                     let seed = format!("{match_id}/{}/{}/respond", r.round, identity.as_str());
                     if chance(&seed) < self.cfg.silence_rate {
@@ -234,14 +262,23 @@ impl Player {
                 }
             }
             MatchEventData::VotingStarted(v) => {
-                let humans: Vec<(Identity, String)> = self.matches.get(match_id).map(|m| m.humans.iter().map(|(i, p)| (*i, p.clone())).collect()).unwrap_or_default();
+                let humans: Vec<(Identity, String)> = self
+                    .matches
+                    .get(match_id)
+                    .map(|m| m.humans.iter().map(|(i, p)| (*i, p.clone())).collect())
+                    .unwrap_or_default();
                 for (identity, player) in humans {
                     let seed = format!("{match_id}/{}/{}/vote", v.round, identity.as_str());
                     if chance(&seed) < self.cfg.silence_rate {
                         self.stats.silences.fetch_add(1, Ordering::Relaxed);
                         continue;
                     }
-                    let others: Vec<Identity> = v.responses.iter().map(|r| r.identity).filter(|i| *i != identity).collect();
+                    let others: Vec<Identity> = v
+                        .responses
+                        .iter()
+                        .map(|r| r.identity)
+                        .filter(|i| *i != identity)
+                        .collect();
                     if others.is_empty() {
                         continue;
                     }
@@ -258,7 +295,9 @@ impl Player {
                             .into(),
                         );
                     }
-                    let pick = others[(chance(&format!("{seed}/pick")) * others.len() as f64) as usize % others.len()];
+                    let pick = others[(chance(&format!("{seed}/pick")) * others.len() as f64)
+                        as usize
+                        % others.len()];
                     self.send(
                         match_id,
                         format!("{match_id}-{}-{}-vote", v.round, identity.as_str()),
@@ -282,7 +321,9 @@ impl Player {
 
     fn human_text(&self, match_id: &str, round: u32, identity: Identity, prompt: &str) -> String {
         let names: Vec<&str> = self.personalities.iter().map(|p| p.name.as_str()).collect();
-        let name = names[(chance(&format!("{match_id}/{round}/{}", identity.as_str())) * names.len() as f64) as usize % names.len().max(1)];
+        let name = names[(chance(&format!("{match_id}/{round}/{}", identity.as_str()))
+            * names.len() as f64) as usize
+            % names.len().max(1)];
         let task = RobotTask {
             command_id: format!("{match_id}-{round}-{}", identity.as_str()),
             robot_id: format!("human-{}", identity.as_str()),
@@ -297,7 +338,14 @@ impl Player {
     }
 
     fn send(&self, match_id: &str, request_id: String, data: MatchRequestData) {
-        let env: Envelope<MatchRequestData> = Envelope::new(request_id.clone(), match_id, now_ms(), &request_id, &request_id, data);
+        let env: Envelope<MatchRequestData> = Envelope::new(
+            request_id.clone(),
+            match_id,
+            now_ms(),
+            &request_id,
+            &request_id,
+            data,
+        );
         match env.to_json_vec() {
             Ok(bytes) => self.send_raw(match_id, bytes),
             Err(e) => tracing::error!(error = %e, "encoding a simulated request"),

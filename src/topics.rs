@@ -47,7 +47,11 @@ pub fn create_embedded(broker: &topology::EmbeddedBroker, partitions: i32) -> Re
 
 /// Creates every missing topic through the admin API; existing topics are left alone.
 /// Returns `(created, existing)` names.
-pub fn create(client: &ClientConfig, replication_factor: Option<i32>, partitions: Option<i32>) -> Result<(Vec<String>, Vec<String>)> {
+pub fn create(
+    client: &ClientConfig,
+    replication_factor: Option<i32>,
+    partitions: Option<i32>,
+) -> Result<(Vec<String>, Vec<String>)> {
     let admin: AdminClient<DefaultClientContext> = client.create().context("admin client")?;
     let specs = specs()?;
     let new: Vec<NewTopic<'_>> = specs
@@ -65,7 +69,8 @@ pub fn create(client: &ClientConfig, replication_factor: Option<i32>, partitions
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = futures::executor::block_on(admin.create_topics(new.iter(), &opts)).context("CreateTopics")?;
+    let results = futures::executor::block_on(admin.create_topics(new.iter(), &opts))
+        .context("CreateTopics")?;
     let (mut created, mut existing) = (Vec::new(), Vec::new());
     for r in results {
         match r {
@@ -80,8 +85,14 @@ pub fn create(client: &ClientConfig, replication_factor: Option<i32>, partitions
 /// `(name, partitions)` of every topic the cluster has.
 pub fn list(client: &ClientConfig) -> Result<Vec<(String, usize)>> {
     let consumer: BaseConsumer = client.create().context("client")?;
-    let md = consumer.fetch_metadata(None, Duration::from_secs(10)).context("metadata")?;
-    let mut out: Vec<(String, usize)> = md.topics().iter().map(|t| (t.name().to_string(), t.partitions().len())).collect();
+    let md = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .context("metadata")?;
+    let mut out: Vec<(String, usize)> = md
+        .topics()
+        .iter()
+        .map(|t| (t.name().to_string(), t.partitions().len()))
+        .collect();
     out.sort();
     Ok(out)
 }

@@ -13,7 +13,17 @@ fn demo_plays_20_matches_to_history_and_replay_finds_no_mismatch() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("history.jsonl");
     let output = Command::new(env!("CARGO_BIN_EXE_orchestra"))
-        .args(["demo", "--matches", "20", "--exit-when-done", "--replay-check", "--http", "off", "--rounds", "3"])
+        .args([
+            "demo",
+            "--matches",
+            "20",
+            "--exit-when-done",
+            "--replay-check",
+            "--http",
+            "off",
+            "--rounds",
+            "3",
+        ])
         .args(["--response-window-ms", "2000", "--voting-window-ms", "2000"])
         .arg("--history-out")
         .arg(&out)
@@ -21,8 +31,15 @@ fn demo_plays_20_matches_to_history_and_replay_finds_no_mismatch() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("mismatches: 0") || stdout.to_lowercase().contains("0 mismatch"), "replay summary: {stdout}");
+    assert!(
+        output.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("mismatches: 0") || stdout.to_lowercase().contains("0 mismatch"),
+        "replay summary: {stdout}"
+    );
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 20, "{text}");
@@ -31,18 +48,29 @@ fn demo_plays_20_matches_to_history_and_replay_finds_no_mismatch() {
         let h: serde_json::Value = serde_json::from_str(line).unwrap();
         let rounds = h["rounds"].as_array().unwrap();
         assert_eq!(rounds.len(), 3, "every round is in the history: {h}");
-        assert!(h["completedAt"].is_i64() || h["completedAt"].is_u64(), "{h}");
+        assert!(
+            h["completedAt"].is_i64() || h["completedAt"].is_u64(),
+            "{h}"
+        );
         templates.insert(h["template"].as_str().unwrap_or_default().to_string());
     }
-    assert_eq!(templates.len(), 6, "matches across all templates: {templates:?}");
+    assert_eq!(
+        templates.len(),
+        6,
+        "matches across all templates: {templates:?}"
+    );
 }
 
 /// While the demo runs, kcat (an outside client) reads `match-history` from the printed
 /// bootstrap address and `GET /matches/history` returns the same matches.
 #[test]
 fn an_outside_client_and_the_read_api_see_the_same_history_while_the_demo_runs() {
-    let kcat = which("kcat").expect("kcat is required: run scripts/setup.sh (the README's test command does)");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let kcat = which("kcat")
+        .expect("kcat is required: run scripts/setup.sh (the README's test command does)");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let opts = DemoOptions {
@@ -62,24 +90,59 @@ fn an_outside_client_and_the_read_api_see_the_same_history_while_the_demo_runs()
     let http = reqwest::blocking::Client::new();
     let mut from_api = BTreeSet::new();
     let ok = topology::testing::wait_until(Duration::from_secs(120), || {
-        let Ok(resp) = http.get(format!("http://{api}/matches/history?limit=100")).send() else { return false };
-        let Ok(docs) = resp.json::<Vec<serde_json::Value>>() else { return false };
-        from_api = docs.iter().filter_map(|d| d["matchId"].as_str().map(str::to_string)).collect();
+        let Ok(resp) = http
+            .get(format!("http://{api}/matches/history?limit=100"))
+            .send()
+        else {
+            return false;
+        };
+        let Ok(docs) = resp.json::<Vec<serde_json::Value>>() else {
+            return false;
+        };
+        from_api = docs
+            .iter()
+            .filter_map(|d| d["matchId"].as_str().map(str::to_string))
+            .collect();
         from_api.len() >= 8
     });
     assert!(ok, "the API saw {} matches", from_api.len());
     let out = Command::new(kcat)
-        .args(["-b", &bootstrap, "-C", "-t", "match-history", "-e", "-q", "-f", "%k\n"])
+        .args([
+            "-b",
+            &bootstrap,
+            "-C",
+            "-t",
+            "match-history",
+            "-e",
+            "-q",
+            "-f",
+            "%k\n",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let from_kcat: BTreeSet<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_kcat: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect();
     stop_tx.send(true).unwrap();
     let summary = rt.block_on(demo).unwrap().unwrap();
-    assert_eq!(from_kcat, from_api, "kcat and GET /matches/history see the same matches");
+    assert_eq!(
+        from_kcat, from_api,
+        "kcat and GET /matches/history see the same matches"
+    );
     assert!(summary.matches >= 8);
 }
 
 fn which(bin: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(bin)).find(|p| p.is_file()))
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(bin))
+            .find(|p| p.is_file())
+    })
 }

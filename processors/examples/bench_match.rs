@@ -36,6 +36,8 @@ struct Bench {
     acted: HashSet<(String, u32, bool)>,
     events: u64,
     completed: u64,
+    snapshots: u64,
+    snapshot_bytes: u64,
 }
 
 impl Bench {
@@ -64,6 +66,8 @@ impl Bench {
             acted: HashSet::new(),
             events: 0,
             completed: 0,
+            snapshots: 0,
+            snapshot_bytes: 0,
         }
     }
 
@@ -96,7 +100,7 @@ impl Bench {
     }
 
     /// Answers a robot command (and lets the human act the first time a round's phase is
-    /// seen). Returns whether anything was piped.
+    /// seen).
     fn answer(&mut self, cmd: RobotCommand) {
         let m = cmd.match_id.clone();
         let player = format!("{m}-human");
@@ -185,6 +189,10 @@ impl Bench {
                 self.completed += 1;
             }
         }
+        for rec in self.driver.read_output(topics::MATCH_STATE) {
+            self.snapshots += 1;
+            self.snapshot_bytes += rec.value.map_or(0, |v| v.len() as u64);
+        }
         let dlq = self.driver.dlq_topic();
         let dead = self.driver.read_output(&dlq);
         assert!(
@@ -205,6 +213,8 @@ fn memfind(hay: &[u8], needle: &[u8]) -> bool {
 struct Figures {
     events: u64,
     matches: u64,
+    snapshots: u64,
+    snapshot_bytes: u64,
     elapsed: Duration,
 }
 
@@ -227,6 +237,8 @@ fn run(backend: StoreBackend, matches: u64, in_flight: u64) -> Figures {
     Figures {
         events: b.events,
         matches: b.completed,
+        snapshots: b.snapshots,
+        snapshot_bytes: b.snapshot_bytes,
         elapsed,
     }
 }
@@ -247,6 +259,11 @@ fn main() {
     println!("matches played: {} matches", f.matches);
     println!("match events total: {} events", f.events);
     println!("elapsed: {secs:.3} s");
+    println!("match-state snapshots: {} records", f.snapshots);
+    println!(
+        "match-state snapshot size: {} bytes",
+        f.snapshot_bytes / f.snapshots.max(1)
+    );
     println!("match events: {:.0} events/s", f.events as f64 / secs);
     println!("matches: {:.0} matches/s", f.matches as f64 / secs);
 

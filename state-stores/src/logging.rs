@@ -80,7 +80,13 @@ impl ChangeLoggingStore {
         self.inner.as_ref()
     }
 
-    fn merged(&self, base: Vec<(String, Vec<u8>)>, lo: Bound<&str>, hi: Bound<&str>, prefix: Option<&str>) -> Vec<(String, Vec<u8>)> {
+    fn merged(
+        &self,
+        base: Vec<(String, Vec<u8>)>,
+        lo: Bound<&str>,
+        hi: Bound<&str>,
+        prefix: Option<&str>,
+    ) -> Vec<(String, Vec<u8>)> {
         let overlay = self
             .buffer
             .range::<str, _>((lo, hi))
@@ -135,7 +141,12 @@ impl KeyValueStore for ChangeLoggingStore {
 
     fn prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let base = self.inner.prefix(prefix)?;
-        Ok(self.merged(base, Bound::Included(prefix), Bound::Unbounded, Some(prefix)))
+        Ok(self.merged(
+            base,
+            Bound::Included(prefix),
+            Bound::Unbounded,
+            Some(prefix),
+        ))
     }
 
     fn len(&self) -> Result<usize, StoreError> {
@@ -200,8 +211,14 @@ mod tests {
         assert_eq!(
             changes,
             vec![
-                Change { key: "gone", value: None },
-                Change { key: "hot", value: Some(b"99") }
+                Change {
+                    key: "gone",
+                    value: None
+                },
+                Change {
+                    key: "hot",
+                    value: Some(b"99")
+                }
             ]
         );
     }
@@ -217,7 +234,12 @@ mod tests {
         s.put("a3", b"4".to_vec()).unwrap();
         let keys: Vec<String> = s.prefix("a").unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec!["a2", "a3"]);
-        let keys: Vec<String> = s.range("a2", Some("b1")).unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = s
+            .range("a2", Some("b1"))
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(keys, vec!["a2", "a3"]);
         assert_eq!(s.len().unwrap(), 3);
     }

@@ -67,11 +67,18 @@ pub struct SledStore {
 
 impl SledStore {
     /// Opens (or creates) the database in `dir`, wiping it when it is corrupt.
-    pub fn open_db(dir: &Path, config: &SledStoreConfig) -> Result<(sled::Db, OpenOutcome), StoreError> {
+    pub fn open_db(
+        dir: &Path,
+        config: &SledStoreConfig,
+    ) -> Result<(sled::Db, OpenOutcome), StoreError> {
         let existed = dir.join("conf").exists() || dir.join("db").exists();
         match try_open(dir, config) {
             Ok(db) => {
-                let outcome = if existed { OpenOutcome::Opened } else { OpenOutcome::Created };
+                let outcome = if existed {
+                    OpenOutcome::Opened
+                } else {
+                    OpenOutcome::Created
+                };
                 Ok((db, outcome))
             }
             Err(reason) => {
@@ -149,12 +156,18 @@ fn try_open(dir: &Path, config: &SledStoreConfig) -> Result<sled::Db, String> {
         let db = cfg.open().map_err(|e| e.to_string())?;
         match db.get(FORMAT_KEY).map_err(|e| e.to_string())? {
             Some(v) if v.as_ref() == FORMAT_VERSION => {}
-            Some(v) => return Err(format!("unknown store format {:?}", String::from_utf8_lossy(&v))),
-            None if db.was_recovered() && !db.tree_names().is_empty() && db.len() > 0 => {
+            Some(v) => {
+                return Err(format!(
+                    "unknown store format {:?}",
+                    String::from_utf8_lossy(&v)
+                ))
+            }
+            None if db.was_recovered() && !db.tree_names().is_empty() && !db.is_empty() => {
                 return Err("format marker missing from a recovered database".into())
             }
             None => {
-                db.insert(FORMAT_KEY, FORMAT_VERSION).map_err(|e| e.to_string())?;
+                db.insert(FORMAT_KEY, FORMAT_VERSION)
+                    .map_err(|e| e.to_string())?;
                 db.flush().map_err(|e| e.to_string())?;
             }
         }
@@ -241,7 +254,11 @@ impl KeyValueStore for SledStore {
     }
 
     fn checkpoint(&self) -> Result<Option<i64>, StoreError> {
-        let Some(raw) = self.tree.get(CHECKPOINT_KEY).map_err(|e| backend(&self.name, e))? else {
+        let Some(raw) = self
+            .tree
+            .get(CHECKPOINT_KEY)
+            .map_err(|e| backend(&self.name, e))?
+        else {
             return Ok(None);
         };
         let bytes: [u8; 8] = raw.as_ref().try_into().map_err(|_| StoreError::Corrupt {
@@ -272,14 +289,20 @@ mod tests {
         assert_eq!(outcome, OpenOutcome::Created);
         let mut s = SledStore::new(&db, "t").unwrap();
         s.apply(Batch {
-            writes: vec![("a".into(), Some(b"1".to_vec())), ("b".into(), Some(b"2".to_vec()))],
+            writes: vec![
+                ("a".into(), Some(b"1".to_vec())),
+                ("b".into(), Some(b"2".to_vec())),
+            ],
             checkpoint: Some(7),
         })
         .unwrap();
         assert_eq!(s.checkpoint().unwrap(), Some(7));
         assert_eq!(s.len().unwrap(), 2);
         assert_eq!(s.range("", None).unwrap().len(), 2);
-        assert_eq!(s.prefix("a").unwrap(), vec![("a".to_string(), b"1".to_vec())]);
+        assert_eq!(
+            s.prefix("a").unwrap(),
+            vec![("a".to_string(), b"1".to_vec())]
+        );
     }
 
     #[test]
@@ -318,7 +341,10 @@ mod tests {
             }
         }
         let (db, outcome) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
-        assert!(matches!(outcome, OpenOutcome::Rebuilt { .. }), "{outcome:?}");
+        assert!(
+            matches!(outcome, OpenOutcome::Rebuilt { .. }),
+            "{outcome:?}"
+        );
         let s = SledStore::new(&db, "t").unwrap();
         assert_eq!(s.get("a").unwrap(), None);
         assert_eq!(s.checkpoint().unwrap(), None);

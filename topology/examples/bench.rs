@@ -18,20 +18,29 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use state_stores::SledStoreConfig;
 use topology::reference::{self, Aggregate, RefEvent};
-use topology::{testing, DriverConfig, EmbeddedBroker, StoreBackend, StreamWorker, StreamsConfig, Topology, TopologyTestDriver, WorkerState};
+use topology::{
+    testing, DriverConfig, EmbeddedBroker, StoreBackend, StreamWorker, StreamsConfig, Topology,
+    TopologyTestDriver, WorkerState,
+};
 
 const PARTITIONS: i32 = 8;
 const KEYS: u64 = 1_000;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .try_init();
     let records: u64 = std::env::args()
         .skip_while(|a| a != "--records")
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(150_000);
     let events = reference::events(records, KEYS, 0);
-    let encoded: Vec<(String, Vec<u8>)> = events.iter().map(|(k, e)| (k.clone(), serde_json::to_vec(e).unwrap())).collect();
+    let encoded: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .map(|(k, e)| (k.clone(), serde_json::to_vec(e).unwrap()))
+        .collect();
     let avg = encoded.iter().map(|(_, v)| v.len()).sum::<usize>() / encoded.len().max(1);
     eprintln!("# {records} records, {KEYS} keys, {PARTITIONS} partitions, {avg} bytes/value");
 
@@ -65,7 +74,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Same broker, same data for the rest.
     let broker = EmbeddedBroker::start()?;
     let bootstrap = broker.bootstrap_servers();
-    for t in [reference::INPUT, reference::OUTPUT, reference::SUMMARIES, "passthrough-out"] {
+    for t in [
+        reference::INPUT,
+        reference::OUTPUT,
+        reference::SUMMARIES,
+        "passthrough-out",
+    ] {
         broker.create_topic(t, PARTITIONS)?;
     }
     let topo = reference::topology(Default::default());
@@ -77,10 +91,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. The stream worker end to end (consume, process, store + changelog, produce, commit).
     let state = tempfile::tempdir()?;
-    let cfg = StreamsConfig::new("bench", &bootstrap).worker_id("bench-1").state_dir(state.path());
+    let cfg = StreamsConfig::new("bench", &bootstrap)
+        .worker_id("bench-1")
+        .state_dir(state.path());
     let started = Instant::now();
     let worker = StreamWorker::start(topo.clone(), cfg)?;
-    if !testing::wait_until(Duration::from_secs(600), || worker.stats().processed.load(Ordering::Relaxed) >= records) {
+    if !testing::wait_until(Duration::from_secs(600), || {
+        worker.stats().processed.load(Ordering::Relaxed) >= records
+    }) {
         return Err("worker did not finish".into());
     }
     worker.shutdown()?;
@@ -107,9 +125,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     testing::produce(&bootstrap, &changelog, &log, 1_700_000_000_000)?;
     let raw_rate = raw_read(&bootstrap, &changelog, log.len() as u64)?;
     let state = tempfile::tempdir()?;
-    let cfg = StreamsConfig::new(restore_app, &bootstrap).worker_id("bench-restore").state_dir(state.path());
+    let cfg = StreamsConfig::new(restore_app, &bootstrap)
+        .worker_id("bench-restore")
+        .state_dir(state.path());
     let worker = StreamWorker::start(topo, cfg)?;
-    if !testing::wait_until(Duration::from_secs(600), || worker.stats().state() == WorkerState::Running && !worker.stats().tasks().is_empty()) {
+    if !testing::wait_until(Duration::from_secs(600), || {
+        worker.stats().state() == WorkerState::Running && !worker.stats().tasks().is_empty()
+    }) {
         return Err("restore did not finish".into());
     }
     let restored = worker.stats().restored.load(Ordering::Relaxed);
@@ -146,7 +168,9 @@ fn passthrough(bootstrap: &str, records: u64) -> Result<f64, Box<dyn std::error:
             let m = m?;
             let ev: RefEvent = serde_json::from_slice(m.payload().unwrap_or_default())?;
             let out = serde_json::to_vec(&ev)?;
-            let mut rec = BaseRecord::<[u8], [u8]>::to("passthrough-out").key(m.key().unwrap_or_default()).payload(&out[..]);
+            let mut rec = BaseRecord::<[u8], [u8]>::to("passthrough-out")
+                .key(m.key().unwrap_or_default())
+                .payload(&out[..]);
             loop {
                 match producer.send(rec) {
                     Ok(()) => break,

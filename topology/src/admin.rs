@@ -25,13 +25,23 @@ pub struct InternalTopic {
 }
 
 /// Changelog topics (one per logged store, partitions of its sub-topology) and the DLQ.
-pub fn internal_topics(topology: &Topology, application_id: &str, partitions_of: impl Fn(u32) -> Option<i32>) -> Vec<InternalTopic> {
+pub fn internal_topics(
+    topology: &Topology,
+    application_id: &str,
+    partitions_of: impl Fn(u32) -> Option<i32>,
+) -> Vec<InternalTopic> {
     let mut out = Vec::new();
     let mut max_partitions = 1;
     for sub in topology.subtopologies() {
-        let Some(p) = partitions_of(sub.id) else { continue };
+        let Some(p) = partitions_of(sub.id) else {
+            continue;
+        };
         max_partitions = max_partitions.max(p);
-        for store in topology.stores_of(sub.id).into_iter().filter(|s| s.changelog) {
+        for store in topology
+            .stores_of(sub.id)
+            .into_iter()
+            .filter(|s| s.changelog)
+        {
             out.push(InternalTopic {
                 name: Topology::changelog_topic(application_id, &store.name),
                 partitions: p,
@@ -44,14 +54,20 @@ pub fn internal_topics(topology: &Topology, application_id: &str, partitions_of:
         partitions: max_partitions,
         config: vec![
             ("cleanup.policy".into(), "delete".into()),
-            ("retention.ms".into(), (30u64 * 24 * 3600 * 1000).to_string()),
+            (
+                "retention.ms".into(),
+                (30u64 * 24 * 3600 * 1000).to_string(),
+            ),
         ],
     });
     out
 }
 
 /// Partition counts of `topics` (`None` for a topic the broker does not know).
-pub(crate) fn partition_counts<C: ClientContext>(client: &Client<C>, topics: &[String]) -> Result<HashMap<String, Option<i32>>, TopologyError> {
+pub(crate) fn partition_counts<C: ClientContext>(
+    client: &Client<C>,
+    topics: &[String],
+) -> Result<HashMap<String, Option<i32>>, TopologyError> {
     let mut out = HashMap::new();
     for t in topics {
         let md = client
@@ -70,7 +86,10 @@ pub(crate) fn partition_counts<C: ClientContext>(client: &Client<C>, topics: &[S
 
 /// Checks every source topic exists and co-partitioned topics agree; returns the
 /// partition count of each sub-topology.
-pub(crate) fn check_sources<C: ClientContext>(client: &Client<C>, topology: &Topology) -> Result<HashMap<u32, i32>, TopologyError> {
+pub(crate) fn check_sources<C: ClientContext>(
+    client: &Client<C>,
+    topology: &Topology,
+) -> Result<HashMap<u32, i32>, TopologyError> {
     let counts = partition_counts(client, &topology.source_topics())?;
     let mut out = HashMap::new();
     for sub in topology.subtopologies() {
@@ -88,7 +107,11 @@ pub(crate) fn check_sources<C: ClientContext>(client: &Client<C>, topology: &Top
         }
         let first = seen[0].1;
         if seen.iter().any(|(_, n)| *n != first) {
-            let details = seen.iter().map(|(t, n)| format!("{t}={n}")).collect::<Vec<_>>().join(", ");
+            let details = seen
+                .iter()
+                .map(|(t, n)| format!("{t}={n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             return Err(TopologyError::CoPartitioning {
                 subtopology: sub.id,
                 details,
@@ -101,10 +124,17 @@ pub(crate) fn check_sources<C: ClientContext>(client: &Client<C>, topology: &Top
 
 /// Creates missing internal topics through the admin API (when enabled) and verifies
 /// that each exists with the expected partition count.
-pub(crate) fn ensure_internal<C: ClientContext>(client: &Client<C>, config: &StreamsConfig, topics: &[InternalTopic]) -> Result<(), TopologyError> {
+pub(crate) fn ensure_internal<C: ClientContext>(
+    client: &Client<C>,
+    config: &StreamsConfig,
+    topics: &[InternalTopic],
+) -> Result<(), TopologyError> {
     let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
     let existing = partition_counts(client, &names)?;
-    let missing: Vec<&InternalTopic> = topics.iter().filter(|t| existing.get(&t.name).copied().flatten().is_none()).collect();
+    let missing: Vec<&InternalTopic> = topics
+        .iter()
+        .filter(|t| existing.get(&t.name).copied().flatten().is_none())
+        .collect();
     if !missing.is_empty() && config.create_internal_topics {
         let admin: AdminClient<_> = config
             .client_config()
@@ -113,25 +143,37 @@ pub(crate) fn ensure_internal<C: ClientContext>(client: &Client<C>, config: &Str
         let new: Vec<NewTopic<'_>> = missing
             .iter()
             .map(|t| {
-                let mut nt = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(config.replication_factor));
+                let mut nt = NewTopic::new(
+                    &t.name,
+                    t.partitions,
+                    TopicReplication::Fixed(config.replication_factor),
+                );
                 for (k, v) in &t.config {
                     nt = nt.set(k, v);
                 }
                 nt
             })
             .collect();
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)));
+        let opts = AdminOptions::new()
+            .operation_timeout(Some(Duration::from_secs(10)))
+            .request_timeout(Some(Duration::from_secs(10)));
         match futures::executor::block_on(admin.create_topics(new.iter(), &opts)) {
             Ok(results) => {
                 for r in results {
                     match r {
                         Ok(name) => tracing::info!(topic = %name, "created internal topic"),
-                        Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => tracing::debug!(topic = %name, "internal topic exists"),
-                        Err((name, code)) => tracing::warn!(topic = %name, ?code, "could not create internal topic"),
+                        Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                            tracing::debug!(topic = %name, "internal topic exists")
+                        }
+                        Err((name, code)) => {
+                            tracing::warn!(topic = %name, ?code, "could not create internal topic")
+                        }
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "broker has no usable admin API; checking internal topics exist"),
+            Err(e) => {
+                tracing::warn!(error = %e, "broker has no usable admin API; checking internal topics exist")
+            }
         }
     }
     let after = partition_counts(client, &names)?;

@@ -60,17 +60,28 @@ impl<P: Processor> ProcessorDef<P> {
     }
 
     /// Reads `topic`, decoding values with `decode`.
-    pub fn input(mut self, topic: &str, decode: impl Fn(&[u8]) -> Result<P::Input, DecodeError> + Send + Sync + 'static) -> Self {
+    pub fn input(
+        mut self,
+        topic: &str,
+        decode: impl Fn(&[u8]) -> Result<P::Input, DecodeError> + Send + Sync + 'static,
+    ) -> Self {
         self.decoders.push((topic.to_string(), Arc::new(decode)));
         self
     }
 
     /// Reads `topic` as JSON `T` and maps it into the processor input.
-    pub fn input_json<T: DeserializeOwned + 'static>(self, topic: &str, map: impl Fn(T) -> P::Input + Send + Sync + 'static) -> Self {
+    pub fn input_json<T: DeserializeOwned + 'static>(
+        self,
+        topic: &str,
+        map: impl Fn(T) -> P::Input + Send + Sync + 'static,
+    ) -> Self {
         self.input(topic, move |bytes| {
-            serde_json::from_slice::<T>(bytes)
-                .map(&map)
-                .map_err(|e| DecodeError::new(format!("invalid JSON for {}: {e}", std::any::type_name::<T>())))
+            serde_json::from_slice::<T>(bytes).map(&map).map_err(|e| {
+                DecodeError::new(format!(
+                    "invalid JSON for {}: {e}",
+                    std::any::type_name::<T>()
+                ))
+            })
         })
     }
 
@@ -165,17 +176,29 @@ impl TopologyBuilder {
         let mut stores = BTreeSet::new();
         for p in &self.processors {
             if !names.insert(p.name.clone()) {
-                return Err(TopologyError::Invalid(format!("duplicate processor name `{}`", p.name)));
+                return Err(TopologyError::Invalid(format!(
+                    "duplicate processor name `{}`",
+                    p.name
+                )));
             }
             if p.inputs.is_empty() {
-                return Err(TopologyError::Invalid(format!("processor `{}` has no input topic", p.name)));
+                return Err(TopologyError::Invalid(format!(
+                    "processor `{}` has no input topic",
+                    p.name
+                )));
             }
             for s in &p.stores {
                 if s.name.starts_with(OFFSETS_STORE_PREFIX) {
-                    return Err(TopologyError::Invalid(format!("store name `{}` uses the reserved prefix `{OFFSETS_STORE_PREFIX}`", s.name)));
+                    return Err(TopologyError::Invalid(format!(
+                        "store name `{}` uses the reserved prefix `{OFFSETS_STORE_PREFIX}`",
+                        s.name
+                    )));
                 }
                 if !stores.insert(s.name.clone()) {
-                    return Err(TopologyError::Invalid(format!("store `{}` declared twice", s.name)));
+                    return Err(TopologyError::Invalid(format!(
+                        "store `{}` declared twice",
+                        s.name
+                    )));
                 }
             }
         }
@@ -208,7 +231,14 @@ impl TopologyBuilder {
                 Some(idx) => idx,
                 None => {
                     let id = groups.len() as u32;
-                    groups.push((root, SubTopology { id, topics: Vec::new(), processors: Vec::new() }));
+                    groups.push((
+                        root,
+                        SubTopology {
+                            id,
+                            topics: Vec::new(),
+                            processors: Vec::new(),
+                        },
+                    ));
                     groups.len() - 1
                 }
             };
@@ -247,7 +277,10 @@ impl Topology {
 
     /// Every source topic, in declaration order.
     pub fn source_topics(&self) -> Vec<String> {
-        self.subtopologies.iter().flat_map(|s| s.topics.clone()).collect()
+        self.subtopologies
+            .iter()
+            .flat_map(|s| s.topics.clone())
+            .collect()
     }
 
     /// Every sink topic.
@@ -277,7 +310,11 @@ impl Topology {
             .subtopologies
             .iter()
             .filter(|s| s.id == subtopology)
-            .flat_map(|s| s.processors.iter().flat_map(|&i| self.processors[i].stores.clone()))
+            .flat_map(|s| {
+                s.processors
+                    .iter()
+                    .flat_map(|&i| self.processors[i].stores.clone())
+            })
             .collect();
         out.push(StoreSpec {
             name: Self::offsets_store(subtopology),

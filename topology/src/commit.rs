@@ -37,8 +37,13 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Commits every task of the worker (see the module docs).
-pub(crate) fn commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseConsumer<C>) -> Result<(), TopologyError> {
-    let dirty = tm.tasks.values().any(|t| t.uncommitted > 0 || !t.out.is_empty() || t.stores.values().any(|s| s.pending_len() > 0));
+pub(crate) fn commit<C: ConsumerContext>(
+    tm: &mut TaskManager,
+    consumer: &BaseConsumer<C>,
+) -> Result<(), TopologyError> {
+    let dirty = tm.tasks.values().any(|t| {
+        t.uncommitted > 0 || !t.out.is_empty() || t.stores.values().any(|s| s.pending_len() > 0)
+    });
     if !dirty {
         tm.last_commit = Instant::now();
         return Ok(());
@@ -46,7 +51,9 @@ pub(crate) fn commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseCo
     let started = Instant::now();
     let eos = tm.eos();
     if eos {
-        tm.producer.begin_transaction().map_err(|e| TopologyError::kafka("begin transaction", e))?;
+        tm.producer
+            .begin_transaction()
+            .map_err(|e| TopologyError::kafka("begin transaction", e))?;
     }
     let result = produce_and_commit(tm, consumer, eos);
     if let Err(e) = &result {
@@ -89,7 +96,11 @@ pub(crate) fn commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseCo
 
 type Logged = HashMap<TaskId, HashSet<(String, String)>>;
 
-fn produce_and_commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseConsumer<C>, eos: bool) -> Result<Logged, TopologyError> {
+fn produce_and_commit<C: ConsumerContext>(
+    tm: &mut TaskManager,
+    consumer: &BaseConsumer<C>,
+    eos: bool,
+) -> Result<Logged, TopologyError> {
     let mut logged: Logged = HashMap::new();
     let mut offsets = TopicPartitionList::new();
     for (id, task) in tm.tasks.iter_mut() {
@@ -99,7 +110,10 @@ fn produce_and_commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseC
             }
         }
         for (store, rec) in task.changelog_records() {
-            logged.entry(*id).or_default().insert((store, rec.topic.clone()));
+            logged
+                .entry(*id)
+                .or_default()
+                .insert((store, rec.topic.clone()));
             output::send(&tm.producer, &rec)?;
         }
         for (topic, next) in &task.next_offsets {
@@ -121,7 +135,9 @@ fn produce_and_commit<C: ConsumerContext>(tm: &mut TaskManager, consumer: &BaseC
             .commit_transaction(TIMEOUT)
             .map_err(|e| TopologyError::kafka("commit transaction", e))?;
     } else {
-        tm.producer.flush(TIMEOUT).map_err(|e| TopologyError::kafka("flush producer", e))?;
+        tm.producer
+            .flush(TIMEOUT)
+            .map_err(|e| TopologyError::kafka("flush producer", e))?;
     }
     let errors = tm.producer.context().take_errors();
     if !errors.is_empty() {
@@ -159,7 +175,13 @@ fn is_rebalancing(e: &rdkafka::error::KafkaError) -> bool {
     use rdkafka::types::RDKafkaErrorCode as C;
     matches!(
         e.rdkafka_error_code(),
-        Some(C::RebalanceInProgress | C::IllegalGeneration | C::UnknownMemberId | C::NotCoordinator | C::CoordinatorLoadInProgress)
+        Some(
+            C::RebalanceInProgress
+                | C::IllegalGeneration
+                | C::UnknownMemberId
+                | C::NotCoordinator
+                | C::CoordinatorLoadInProgress
+        )
     )
 }
 
@@ -177,12 +199,23 @@ fn report_lag<C: ConsumerContext>(tm: &TaskManager, consumer: &BaseConsumer<C>) 
 }
 
 /// The high watermark librdkafka last saw in a fetch response (no network round trip).
-fn cached_high_watermark<C: ConsumerContext>(consumer: &BaseConsumer<C>, topic: &str, partition: i32) -> Option<i64> {
+fn cached_high_watermark<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut low, mut high) = (-1i64, -1i64);
     // SAFETY: valid client handle and C string; librdkafka writes two i64 values.
     let err = unsafe {
-        rdkafka_sys::rd_kafka_get_watermark_offsets(consumer.client().native_ptr(), topic.as_ptr(), partition, &mut low, &mut high)
+        rdkafka_sys::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
     };
-    (err == rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+    (err == rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }

@@ -36,7 +36,9 @@ impl std::str::FromStr for ProcessingGuarantee {
         match s {
             "at_least_once" => Ok(Self::AtLeastOnce),
             "exactly_once" | "exactly_once_v2" => Ok(Self::ExactlyOnce),
-            other => Err(format!("unknown processing guarantee `{other}` (at_least_once | exactly_once)")),
+            other => Err(format!(
+                "unknown processing guarantee `{other}` (at_least_once | exactly_once)"
+            )),
         }
     }
 }
@@ -135,7 +137,11 @@ impl StreamsConfig {
     }
 
     /// Sets both error handlers.
-    pub fn error_handling(mut self, deserialization: ErrorHandling, processing: ErrorHandling) -> Self {
+    pub fn error_handling(
+        mut self,
+        deserialization: ErrorHandling,
+        processing: ErrorHandling,
+    ) -> Self {
         self.deserialization_handler = deserialization;
         self.processing_handler = processing;
         self

@@ -51,7 +51,13 @@ impl Topology {
                                 stores: p
                                     .stores
                                     .iter()
-                                    .map(|st| (st.name.clone(), st.changelog.then(|| Topology::changelog_topic(app, &st.name))))
+                                    .map(|st| {
+                                        (
+                                            st.name.clone(),
+                                            st.changelog
+                                                .then(|| Topology::changelog_topic(app, &st.name)),
+                                        )
+                                    })
                                     .collect(),
                                 sinks: p.sinks.clone(),
                             }
@@ -64,7 +70,10 @@ impl Topology {
 }
 
 fn node_id(prefix: &str, name: &str) -> String {
-    let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     format!("{prefix}_{clean}")
 }
 
@@ -72,9 +81,18 @@ impl TopologyDescription {
     /// Plain text, one line per element, in the order of the declaration.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "Topology ({} sub-topologies)", self.subtopologies.len());
+        let _ = writeln!(
+            out,
+            "Topology ({} sub-topologies)",
+            self.subtopologies.len()
+        );
         for s in &self.subtopologies {
-            let _ = writeln!(out, "  Sub-topology {} (co-partitioned sources: {})", s.id, s.sources.join(", "));
+            let _ = writeln!(
+                out,
+                "  Sub-topology {} (co-partitioned sources: {})",
+                s.id,
+                s.sources.join(", ")
+            );
             for p in &s.processors {
                 let _ = writeln!(out, "    Processor: {}", p.name);
                 let _ = writeln!(out, "      <- sources: {}", p.inputs.join(", "));

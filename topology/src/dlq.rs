@@ -16,7 +16,13 @@ pub enum ErrorHandling {
 
 /// Builds the DLQ copy of `rec`: original key and value, headers `error`,
 /// `error.kind`, `processor`, `source.topic`, `source.partition`, `source.offset`.
-pub fn dlq_record(dlq_topic: &str, rec: &InRecord<'_>, kind: &str, processor: &str, error: &str) -> OutRecord {
+pub fn dlq_record(
+    dlq_topic: &str,
+    rec: &InRecord<'_>,
+    kind: &str,
+    processor: &str,
+    error: &str,
+) -> OutRecord {
     OutRecord {
         topic: dlq_topic.to_string(),
         partition: None,

@@ -51,12 +51,15 @@ impl EmbeddedBroker {
         // SAFETY: the handle is valid while `owner` lives; the returned pointer is owned by it.
         let mock = unsafe { rdkafka_sys::rd_kafka_handle_mock_cluster(client.native_ptr()) };
         if mock.is_null() {
-            return Err(TopologyError::Config("librdkafka did not create a mock cluster".into()));
+            return Err(TopologyError::Config(
+                "librdkafka did not create a mock cluster".into(),
+            ));
         }
         // SAFETY: mock is a live mock cluster.
-        let bootstrap = unsafe { CStr::from_ptr(rdkafka_sys::rd_kafka_mock_cluster_bootstraps(mock)) }
-            .to_string_lossy()
-            .into_owned();
+        let bootstrap =
+            unsafe { CStr::from_ptr(rdkafka_sys::rd_kafka_mock_cluster_bootstraps(mock)) }
+                .to_string_lossy()
+                .into_owned();
         unsafe { rdkafka_sys::rd_kafka_mock_group_initial_rebalance_delay_ms(mock, 0) };
         tracing::info!(%bootstrap, "embedded broker started");
         Ok(Self {
@@ -73,9 +76,12 @@ impl EmbeddedBroker {
 
     /// Creates a topic (replication factor 1). Creating an existing topic is not an error.
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), TopologyError> {
-        let c = CString::new(name).map_err(|_| TopologyError::Config(format!("bad topic name {name:?}")))?;
+        let c = CString::new(name)
+            .map_err(|_| TopologyError::Config(format!("bad topic name {name:?}")))?;
         // SAFETY: valid mock pointer and C string.
-        let err = unsafe { rdkafka_sys::rd_kafka_mock_topic_create(self.mock.0, c.as_ptr(), partitions, 1) };
+        let err = unsafe {
+            rdkafka_sys::rd_kafka_mock_topic_create(self.mock.0, c.as_ptr(), partitions, 1)
+        };
         if err != rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
             && err != rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS
         {
@@ -88,7 +94,12 @@ impl EmbeddedBroker {
     }
 
     /// Creates the internal topics (changelogs, DLQ) a topology needs under `application_id`.
-    pub fn create_internal_topics(&self, topology: &crate::Topology, application_id: &str, partitions: i32) -> Result<(), TopologyError> {
+    pub fn create_internal_topics(
+        &self,
+        topology: &crate::Topology,
+        application_id: &str,
+        partitions: i32,
+    ) -> Result<(), TopologyError> {
         for spec in crate::admin::internal_topics(topology, application_id, |_| Some(partitions)) {
             self.create_topic(&spec.name, spec.partitions)?;
         }

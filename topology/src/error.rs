@@ -65,7 +65,9 @@ pub enum TopologyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A processor failed and the configured handler is `fail`.
-    #[error("task {task}: processor `{processor}` failed on {topic}[{partition}]@{offset}: {message}")]
+    #[error(
+        "task {task}: processor `{processor}` failed on {topic}[{partition}]@{offset}: {message}"
+    )]
     ProcessingFailed {
         task: String,
         processor: String,

@@ -40,7 +40,9 @@ impl TaskState {
 /// reported as an error string.
 pub(crate) fn transition(task: TaskId, state: &mut TaskState, to: TaskState) -> Result<(), String> {
     if !state.can_become(to) {
-        return Err(format!("task {task}: illegal state transition {state:?} -> {to:?}"));
+        return Err(format!(
+            "task {task}: illegal state transition {state:?} -> {to:?}"
+        ));
     }
     tracing::debug!(task = %task, from = ?*state, to = ?to, "task state");
     *state = to;

@@ -32,13 +32,23 @@ pub const ACTIVE_TASKS: &str = "orchestra_active_tasks";
 pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(RECORDS_PROCESSED, "Records processed per processor");
-    describe_histogram!(PROCESS_LATENCY, Unit::Seconds, "Processing time per record and processor");
+    describe_histogram!(
+        PROCESS_LATENCY,
+        Unit::Seconds,
+        "Processing time per record and processor"
+    );
     describe_histogram!(E2E_LATENCY, Unit::Seconds, "Record timestamp to output");
     describe_histogram!(COMMIT_LATENCY, Unit::Seconds, "Duration of a commit");
-    describe_gauge!(RESTORE_REMAINING, "Changelog records left to restore per store");
+    describe_gauge!(
+        RESTORE_REMAINING,
+        "Changelog records left to restore per store"
+    );
     describe_gauge!(RESTORE_RATE, "Records per second of the last restore");
     describe_counter!(RESTORED_RECORDS, "Changelog records restored");
-    describe_gauge!(CONSUMER_LAG, "High watermark minus position per input partition");
+    describe_gauge!(
+        CONSUMER_LAG,
+        "High watermark minus position per input partition"
+    );
     describe_counter!(DLQ_RECORDS, "Records written to the dead-letter topic");
     describe_gauge!(STORE_KEYS, "Keys per store in this process");
     describe_counter!(COMMITS, "Commits completed");

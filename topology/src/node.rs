@@ -13,8 +13,15 @@ pub type Decoder<I> = Arc<dyn Fn(&[u8]) -> Result<I, DecodeError> + Send + Sync>
 /// A processor with its decoders, behind a trait object.
 pub(crate) trait Node: Send {
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError>;
-    fn process(&mut self, ctx: &mut Context<'_>, topic: &str, key: &str, value: &[u8]) -> Result<(), ProcessError>;
-    fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>) -> Result<(), ProcessError>;
+    fn process(
+        &mut self,
+        ctx: &mut Context<'_>,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), ProcessError>;
+    fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>)
+        -> Result<(), ProcessError>;
 }
 
 pub(crate) struct TypedNode<P: Processor> {
@@ -27,7 +34,13 @@ impl<P: Processor> Node for TypedNode<P> {
         self.processor.init(ctx)
     }
 
-    fn process(&mut self, ctx: &mut Context<'_>, topic: &str, key: &str, value: &[u8]) -> Result<(), ProcessError> {
+    fn process(
+        &mut self,
+        ctx: &mut Context<'_>,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), ProcessError> {
         let decoder = self
             .decoders
             .get(topic)
@@ -36,7 +49,11 @@ impl<P: Processor> Node for TypedNode<P> {
         self.processor.process(ctx, key, input)
     }
 
-    fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>) -> Result<(), ProcessError> {
+    fn punctuate(
+        &mut self,
+        ctx: &mut Context<'_>,
+        p: &Punctuation<'_>,
+    ) -> Result<(), ProcessError> {
         self.processor.punctuate(ctx, p)
     }
 }

@@ -34,7 +34,9 @@ impl ProducerContext for DeliveryContext {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
                 if m.topic().ends_with("-changelog") {
                     if let Ok(mut map) = self.changelog_offsets.lock() {
-                        let e = map.entry((m.topic().to_string(), m.partition())).or_insert(-1);
+                        let e = map
+                            .entry((m.topic().to_string(), m.partition()))
+                            .or_insert(-1);
                         *e = (*e).max(m.offset());
                     }
                 }
@@ -51,12 +53,19 @@ impl ProducerContext for DeliveryContext {
 impl DeliveryContext {
     /// Last delivered offset of a changelog partition.
     pub fn changelog_offset(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.changelog_offsets.lock().ok()?.get(&(topic.to_string(), partition)).copied()
+        self.changelog_offsets
+            .lock()
+            .ok()?
+            .get(&(topic.to_string(), partition))
+            .copied()
     }
 
     /// Takes delivery failures seen since the last call.
     pub fn take_errors(&self) -> Vec<String> {
-        self.errors.lock().map(|mut e| std::mem::take(&mut *e)).unwrap_or_default()
+        self.errors
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
     }
 }
 
@@ -65,16 +74,22 @@ pub(crate) type OutProducer = ThreadedProducer<DeliveryContext>;
 /// Creates the worker's producer (transactional under exactly_once).
 pub(crate) fn create_producer(config: &StreamsConfig) -> Result<OutProducer, TopologyError> {
     let mut c = config.client_config();
-    c.set("client.id", format!("{}-{}-producer", config.application_id, config.worker_id))
-        .set("partitioner", "murmur2_random")
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576");
+    c.set(
+        "client.id",
+        format!("{}-{}-producer", config.application_id, config.worker_id),
+    )
+    .set("partitioner", "murmur2_random")
+    .set("enable.idempotence", "true")
+    .set("linger.ms", "5")
+    .set("batch.num.messages", "10000")
+    .set("queue.buffering.max.messages", "1000000")
+    .set("queue.buffering.max.kbytes", "1048576");
     if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
-        c.set("transactional.id", format!("{}-{}", config.application_id, config.worker_id))
-            .set("transaction.timeout.ms", "60000");
+        c.set(
+            "transactional.id",
+            format!("{}-{}", config.application_id, config.worker_id),
+        )
+        .set("transaction.timeout.ms", "60000");
     }
     c.create_with_context(DeliveryContext::default())
         .map_err(|e| TopologyError::kafka("creating producer", e))
@@ -82,7 +97,9 @@ pub(crate) fn create_producer(config: &StreamsConfig) -> Result<OutProducer, Top
 
 /// Sends one record, waiting (bounded) while the local queue is full.
 pub(crate) fn send(producer: &OutProducer, rec: &OutRecord) -> Result<(), TopologyError> {
-    let mut record: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(&rec.topic).key(&rec.key[..]).timestamp(rec.timestamp);
+    let mut record: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(&rec.topic)
+        .key(&rec.key[..])
+        .timestamp(rec.timestamp);
     if let Some(v) = &rec.value {
         record = record.payload(&v[..]);
     }
@@ -105,7 +122,10 @@ pub(crate) fn send(producer: &OutProducer, rec: &OutRecord) -> Result<(), Topolo
             Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                 if Instant::now() > deadline {
-                    return Err(TopologyError::Delivery(format!("producer queue full for 60 s writing {}", rec.topic)));
+                    return Err(TopologyError::Delivery(format!(
+                        "producer queue full for 60 s writing {}",
+                        rec.topic
+                    )));
                 }
                 record = r;
                 std::thread::sleep(Duration::from_millis(1));

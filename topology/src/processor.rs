@@ -59,10 +59,19 @@ pub trait Processor: Send + 'static {
     }
 
     /// Processes one record.
-    fn process(&mut self, ctx: &mut Context<'_>, key: &str, input: Self::Input) -> Result<(), ProcessError>;
+    fn process(
+        &mut self,
+        ctx: &mut Context<'_>,
+        key: &str,
+        input: Self::Input,
+    ) -> Result<(), ProcessError>;
 
     /// Called when a scheduled punctuator fires.
-    fn punctuate(&mut self, _ctx: &mut Context<'_>, _punctuation: &Punctuation<'_>) -> Result<(), ProcessError> {
+    fn punctuate(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _punctuation: &Punctuation<'_>,
+    ) -> Result<(), ProcessError> {
         Ok(())
     }
 }
@@ -119,21 +128,37 @@ impl<'a> Context<'a> {
     }
 
     /// Typed (JSON) access to a declared store.
-    pub fn store<V: Serialize + DeserializeOwned>(&mut self, name: &str) -> Result<TypedStore<'_, V>, ProcessError> {
+    pub fn store<V: Serialize + DeserializeOwned>(
+        &mut self,
+        name: &str,
+    ) -> Result<TypedStore<'_, V>, ProcessError> {
         Ok(TypedStore::new(self.raw_store(name)?))
     }
 
     /// Forwards a JSON-encoded record to the sink named `sink`.
-    pub fn forward<V: Serialize + ?Sized>(&mut self, sink: &str, key: &str, value: &V) -> Result<(), ProcessError> {
+    pub fn forward<V: Serialize + ?Sized>(
+        &mut self,
+        sink: &str,
+        key: &str,
+        value: &V,
+    ) -> Result<(), ProcessError> {
         let bytes = serde_json::to_vec(value)
             .map_err(|e| ProcessError::Failed(format!("encoding output for sink `{sink}`: {e}")))?;
         self.forward_raw(sink, key, Some(bytes))
     }
 
     /// Forwards raw bytes (`None` is a tombstone) to the sink named `sink`.
-    pub fn forward_raw(&mut self, sink: &str, key: &str, value: Option<Vec<u8>>) -> Result<(), ProcessError> {
+    pub fn forward_raw(
+        &mut self,
+        sink: &str,
+        key: &str,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), ProcessError> {
         let topic = self.sinks.get(sink).ok_or_else(|| {
-            ProcessError::Failed(format!("processor `{}` has no sink `{sink}`", self.processor))
+            ProcessError::Failed(format!(
+                "processor `{}` has no sink `{sink}`",
+                self.processor
+            ))
         })?;
         self.out.push(OutRecord {
             topic: topic.clone(),

@@ -27,7 +27,9 @@ pub struct OutRecord {
 impl OutRecord {
     /// The value as UTF-8 text (lossy), for tests and tools.
     pub fn value_str(&self) -> Option<String> {
-        self.value.as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
+        self.value
+            .as_ref()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
     /// The key as UTF-8 text (lossy).
@@ -37,7 +39,10 @@ impl OutRecord {
 
     /// A header value by name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -91,5 +96,5 @@ pub fn murmur2(data: &[u8]) -> i32 {
 
 /// The partition of `key` among `partitions` (Kafka's `toPositive(murmur2) % n`).
 pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
-    ((murmur2(key) & 0x7fff_ffff) % partitions.max(1)) as i32
+    (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
 }

@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Context, ProcessError, Processor, ProcessorDef, Punctuation, PunctuationType, Topology, TopologyBuilder};
+use crate::{
+    Context, ProcessError, Processor, ProcessorDef, Punctuation, PunctuationType, Topology,
+    TopologyBuilder,
+};
 
 /// Input topic.
 pub const INPUT: &str = "ref-events";
@@ -71,11 +74,20 @@ impl Processor for AggregateProcessor {
     type Input = RefEvent;
 
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
-        ctx.schedule("summary", Duration::from_secs(1), PunctuationType::StreamTime);
+        ctx.schedule(
+            "summary",
+            Duration::from_secs(1),
+            PunctuationType::StreamTime,
+        );
         Ok(())
     }
 
-    fn process(&mut self, ctx: &mut Context<'_>, key: &str, ev: RefEvent) -> Result<(), ProcessError> {
+    fn process(
+        &mut self,
+        ctx: &mut Context<'_>,
+        key: &str,
+        ev: RefEvent,
+    ) -> Result<(), ProcessError> {
         if self.options.fail_on_payload.as_deref() == Some(ev.payload.as_str()) {
             return Err(ProcessError::Failed(format!("poison event seq {}", ev.seq)));
         }
@@ -90,7 +102,11 @@ impl Processor for AggregateProcessor {
         ctx.forward_raw("aggregates", key, Some(bytes))
     }
 
-    fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>) -> Result<(), ProcessError> {
+    fn punctuate(
+        &mut self,
+        ctx: &mut Context<'_>,
+        p: &Punctuation<'_>,
+    ) -> Result<(), ProcessError> {
         let key = format!("task-{}", ctx.task_id());
         let summary = serde_json::json!({ "windowEnd": p.timestamp, "updates": self.updates });
         self.updates = 0;
@@ -115,7 +131,9 @@ pub fn topology(options: Options) -> Topology {
 }
 
 /// The expected store after `events` (key, event) in order: the reference fold.
-pub fn fold<'a>(events: impl IntoIterator<Item = &'a (String, RefEvent)>) -> BTreeMap<String, Aggregate> {
+pub fn fold<'a>(
+    events: impl IntoIterator<Item = &'a (String, RefEvent)>,
+) -> BTreeMap<String, Aggregate> {
     let mut out: BTreeMap<String, Aggregate> = BTreeMap::new();
     for (k, e) in events {
         let a = out.entry(k.clone()).or_default();

@@ -47,7 +47,10 @@ impl Restorer {
         let consumer: BaseConsumer = config
             .client_config()
             .set("group.id", format!("{}-restore", config.application_id))
-            .set("client.id", format!("{}-{}-restore", config.application_id, config.worker_id))
+            .set(
+                "client.id",
+                format!("{}-{}-restore", config.application_id, config.worker_id),
+            )
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
@@ -60,7 +63,11 @@ impl Restorer {
     }
 
     /// Restores the stores of `ids`; returns the number of changelog records read.
-    pub fn restore(&self, tasks: &mut BTreeMap<TaskId, Task>, ids: &[TaskId]) -> Result<u64, TopologyError> {
+    pub fn restore(
+        &self,
+        tasks: &mut BTreeMap<TaskId, Task>,
+        ids: &[TaskId],
+    ) -> Result<u64, TopologyError> {
         let started = Instant::now();
         let mut tpl = TopicPartitionList::new();
         let mut total: i64 = 0;
@@ -80,20 +87,34 @@ impl Restorer {
                     scope.spawn(move || {
                         consumer
                             .fetch_watermarks(topic, id.partition, Duration::from_secs(10))
-                            .map_err(|e| TopologyError::kafka(format!("watermarks of {topic}[{}]", id.partition), e))
+                            .map_err(|e| {
+                                TopologyError::kafka(
+                                    format!("watermarks of {topic}[{}]", id.partition),
+                                    e,
+                                )
+                            })
                     })
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(TopologyError::Config("watermark thread panicked".into()))))
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(TopologyError::Config("watermark thread panicked".into()))
+                    })
+                })
                 .collect()
         });
         let mut targets: Vec<Target> = Vec::new();
         for ((id, store, topic, checkpoint), marks) in plan.into_iter().zip(marks) {
             let (low, high) = marks?;
-            let Some(task) = tasks.get_mut(&id) else { continue };
-            let s = task.stores.get_mut(&store).ok_or_else(|| TopologyError::Invalid(format!("no store {store}")))?;
+            let Some(task) = tasks.get_mut(&id) else {
+                continue;
+            };
+            let s = task
+                .stores
+                .get_mut(&store)
+                .ok_or_else(|| TopologyError::Invalid(format!("no store {store}")))?;
             let start = match checkpoint {
                 Some(cp) if cp >= low && cp <= high => cp,
                 Some(cp) => {
@@ -128,8 +149,15 @@ impl Restorer {
         if targets.is_empty() {
             return Ok(0);
         }
-        tracing::info!(partitions = targets.len(), records = total, planning_ms = started.elapsed().as_millis() as u64, "restoring");
-        self.consumer.assign(&tpl).map_err(|e| TopologyError::kafka("assign restore consumer", e))?;
+        tracing::info!(
+            partitions = targets.len(),
+            records = total,
+            planning_ms = started.elapsed().as_millis() as u64,
+            "restoring"
+        );
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| TopologyError::kafka("assign restore consumer", e))?;
         let mut read: u64 = 0;
         let mut last_progress = Instant::now();
         let mut last_log = Instant::now();
@@ -139,13 +167,19 @@ impl Restorer {
                 Some(Ok(msg)) => {
                     last_progress = Instant::now();
                     let (topic, partition) = (msg.topic(), msg.partition());
-                    let Some(t) = targets.iter_mut().find(|t| t.partition == partition && t.topic == topic) else { continue };
+                    let Some(t) = targets
+                        .iter_mut()
+                        .find(|t| t.partition == partition && t.topic == topic)
+                    else {
+                        continue;
+                    };
                     if t.done {
                         continue;
                     }
                     read += 1;
                     if let Some(k) = msg.key() {
-                        t.pending.insert(k.to_vec(), msg.payload().map(<[u8]>::to_vec));
+                        t.pending
+                            .insert(k.to_vec(), msg.payload().map(<[u8]>::to_vec));
                     }
                     t.last_offset = msg.offset();
                     if t.pending.len() >= BATCH {
@@ -159,9 +193,14 @@ impl Restorer {
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) | None => {
                     // Transaction markers occupy offsets no message reports: compare positions.
-                    let positions = self.consumer.position().map_err(|e| TopologyError::kafka("restore position", e))?;
+                    let positions = self
+                        .consumer
+                        .position()
+                        .map_err(|e| TopologyError::kafka("restore position", e))?;
                     for e in positions.elements() {
-                        let t = targets.iter_mut().find(|t| t.partition == e.partition() && t.topic == e.topic());
+                        let t = targets
+                            .iter_mut()
+                            .find(|t| t.partition == e.partition() && t.topic == e.topic());
                         if let (Some(t), Offset::Offset(pos)) = (t, e.offset()) {
                             if !t.done && pos >= t.end {
                                 t.last_offset = pos - 1;
@@ -172,7 +211,11 @@ impl Restorer {
                         }
                     }
                     if remaining > 0 && last_progress.elapsed() > STALL {
-                        let (topic, partition) = targets.iter().find(|t| !t.done).map(|t| (t.topic.clone(), t.partition)).unwrap_or_default();
+                        let (topic, partition) = targets
+                            .iter()
+                            .find(|t| !t.done)
+                            .map(|t| (t.topic.clone(), t.partition))
+                            .unwrap_or_default();
                         return Err(TopologyError::Restore {
                             topic,
                             partition,
@@ -201,13 +244,20 @@ impl Restorer {
 }
 
 fn flush_target(tasks: &mut BTreeMap<TaskId, Task>, t: &mut Target) -> Result<(), TopologyError> {
-    let task = tasks.get_mut(&t.task).ok_or_else(|| TopologyError::Invalid(format!("task {} vanished during restore", t.task)))?;
-    let store = task.stores.get_mut(&t.store).ok_or_else(|| TopologyError::Invalid(format!("no store {}", t.store)))?;
+    let task = tasks.get_mut(&t.task).ok_or_else(|| {
+        TopologyError::Invalid(format!("task {} vanished during restore", t.task))
+    })?;
+    let store = task
+        .stores
+        .get_mut(&t.store)
+        .ok_or_else(|| TopologyError::Invalid(format!("no store {}", t.store)))?;
     let mut writes = Vec::with_capacity(t.pending.len());
     for (k, v) in t.pending.drain() {
         match String::from_utf8(k) {
             Ok(k) => writes.push((k, v)),
-            Err(_) => tracing::warn!(store = %t.store, "changelog record with a non UTF-8 key skipped"),
+            Err(_) => {
+                tracing::warn!(store = %t.store, "changelog record with a non UTF-8 key skipped")
+            }
         }
     }
     store.apply(Batch {

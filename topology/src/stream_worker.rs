@@ -193,14 +193,25 @@ impl StreamWorker {
         let consumer: BaseConsumer<WorkerContext> = config
             .client_config()
             .set("group.id", &config.application_id)
-            .set("client.id", format!("{}-{}", config.application_id, config.worker_id))
+            .set(
+                "client.id",
+                format!("{}-{}", config.application_id, config.worker_id),
+            )
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("partition.assignment.strategy", "range")
             .set("isolation.level", "read_committed")
-            .set("session.timeout.ms", config.session_timeout.as_millis().to_string())
-            .set("heartbeat.interval.ms", (config.session_timeout.as_millis() / 4).max(100).to_string())
+            .set(
+                "session.timeout.ms",
+                config.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (config.session_timeout.as_millis() / 4)
+                    .max(100)
+                    .to_string(),
+            )
             .set("max.poll.interval.ms", "600000")
             // A game waits on every hop: fetch as soon as data is there.
             .set("fetch.wait.max.ms", "20")
@@ -211,7 +222,9 @@ impl StreamWorker {
             })
             .map_err(|e| TopologyError::kafka("creating consumer", e))?;
         let sub_partitions = admin::check_sources(consumer.client(), &topology)?;
-        let internal = admin::internal_topics(&topology, &config.application_id, |s| sub_partitions.get(&s).copied());
+        let internal = admin::internal_topics(&topology, &config.application_id, |s| {
+            sub_partitions.get(&s).copied()
+        });
         admin::ensure_internal(consumer.client(), &config, &internal)?;
         let producer = output::create_producer(&config)?;
         if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
@@ -250,7 +263,9 @@ impl StreamWorker {
         *consumer.context().lock() = Some(tm);
         let topics: Vec<String> = topology.source_topics();
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&refs).map_err(|e| TopologyError::kafka("subscribe", e))?;
+        consumer
+            .subscribe(&refs)
+            .map_err(|e| TopologyError::kafka("subscribe", e))?;
         let ctx = consumer.context().clone();
         let signal = Arc::new(AtomicU8::new(RUN));
         let sig = signal.clone();
@@ -260,7 +275,11 @@ impl StreamWorker {
             .name(name)
             .spawn(move || {
                 let r = run_loop(&consumer, &sig);
-                st.set_state(if r.is_ok() { WorkerState::Stopped } else { WorkerState::Failed });
+                st.set_state(if r.is_ok() {
+                    WorkerState::Stopped
+                } else {
+                    WorkerState::Failed
+                });
                 if let Err(e) = &r {
                     tracing::error!(error = %e, "stream worker stopped with an error");
                 }
@@ -277,7 +296,10 @@ impl StreamWorker {
     }
 }
 
-fn run_loop(consumer: &BaseConsumer<WorkerContext>, signal: &AtomicU8) -> Result<(), TopologyError> {
+fn run_loop(
+    consumer: &BaseConsumer<WorkerContext>,
+    signal: &AtomicU8,
+) -> Result<(), TopologyError> {
     let ctx = consumer.context().clone();
     loop {
         match signal.load(Ordering::Relaxed) {
@@ -296,7 +318,9 @@ fn run_loop(consumer: &BaseConsumer<WorkerContext>, signal: &AtomicU8) -> Result
         }
         let polled = consumer.poll(Duration::from_millis(20));
         let mut guard = ctx.lock();
-        let Some(tm) = guard.as_mut() else { return Ok(()) };
+        let Some(tm) = guard.as_mut() else {
+            return Ok(());
+        };
         let step = (|| {
             match polled {
                 Some(Ok(msg)) => {
@@ -372,7 +396,10 @@ impl WorkerHandle {
 
     /// True while the loop thread runs.
     pub fn is_running(&self) -> bool {
-        self.thread.lock().map(|t| t.as_ref().is_some_and(|t| !t.is_finished())).unwrap_or(false)
+        self.thread
+            .lock()
+            .map(|t| t.as_ref().is_some_and(|t| !t.is_finished()))
+            .unwrap_or(false)
     }
 
     /// Commits, closes stores and leaves the group. Later calls return `Ok`.
@@ -393,9 +420,15 @@ impl WorkerHandle {
     }
 
     fn join(&self) -> Result<(), TopologyError> {
-        let handle = self.thread.lock().map_err(|_| TopologyError::Config("worker handle poisoned".into()))?.take();
+        let handle = self
+            .thread
+            .lock()
+            .map_err(|_| TopologyError::Config("worker handle poisoned".into()))?
+            .take();
         match handle {
-            Some(t) => t.join().map_err(|_| TopologyError::Config("worker thread panicked".into()))?,
+            Some(t) => t
+                .join()
+                .map_err(|_| TopologyError::Config("worker thread panicked".into()))?,
             None => Ok(()),
         }
     }
@@ -403,12 +436,19 @@ impl WorkerHandle {
     /// Interactive query: where `key` of `store` lives, and its value if it is local.
     pub fn query(&self, store: &str, key: &str) -> Result<KeyLocation, TopologyError> {
         let guard = self.ctx.lock();
-        let tm = guard.as_ref().ok_or_else(|| TopologyError::Config("worker is not running".into()))?;
+        let tm = guard
+            .as_ref()
+            .ok_or_else(|| TopologyError::Config("worker is not running".into()))?;
         let sub = self
             .topology
             .subtopologies()
             .iter()
-            .find(|s| self.topology.stores_of(s.id).iter().any(|st| st.name == store))
+            .find(|s| {
+                self.topology
+                    .stores_of(s.id)
+                    .iter()
+                    .any(|st| st.name == store)
+            })
             .ok_or_else(|| TopologyError::Invalid(format!("no store `{store}`")))?;
         let partitions = tm.sub_partitions.get(&sub.id).copied().unwrap_or(1);
         let id = TaskId {
@@ -424,7 +464,9 @@ impl WorkerHandle {
     /// Every entry of `store` held by this worker's tasks, sorted by key.
     pub fn local_entries(&self, store: &str) -> Result<Vec<(String, Vec<u8>)>, TopologyError> {
         let guard = self.ctx.lock();
-        let Some(tm) = guard.as_ref() else { return Ok(Vec::new()) };
+        let Some(tm) = guard.as_ref() else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
         for task in tm.tasks.values() {
             if let Some(s) = task.stores.get(store) {

@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use state_stores::{ChangeLoggingStore, KeyValueStore, MemoryStore, OpenOutcome, SledStore, SledStoreConfig};
+use state_stores::{
+    ChangeLoggingStore, KeyValueStore, MemoryStore, OpenOutcome, SledStore, SledStoreConfig,
+};
 
 use crate::builder::{StoreSpec, Topology};
 use crate::dlq::{dlq_record, ErrorHandling};
@@ -27,7 +29,10 @@ pub enum StoreBackend {
     /// In memory: nothing survives the process; every assignment restores fully.
     Memory,
     /// sled databases under `<state_dir>/<application.id>/<task>/`.
-    Sled { state_dir: PathBuf, config: SledStoreConfig },
+    Sled {
+        state_dir: PathBuf,
+        config: SledStoreConfig,
+    },
 }
 
 /// Error handlers and names a task needs.
@@ -74,7 +79,12 @@ pub(crate) struct Task {
 
 impl Task {
     /// Opens the task's stores and initialises its processors.
-    pub fn new(topology: &Topology, id: TaskId, settings: TaskSettings, wall_clock: i64) -> Result<Self, TopologyError> {
+    pub fn new(
+        topology: &Topology,
+        id: TaskId,
+        settings: TaskSettings,
+        wall_clock: i64,
+    ) -> Result<Self, TopologyError> {
         let sub = topology
             .subtopologies
             .iter()
@@ -84,7 +94,9 @@ impl Task {
         let (db, open_outcome) = match &settings.backend {
             StoreBackend::Memory => (None, None),
             StoreBackend::Sled { state_dir, config } => {
-                let dir = state_dir.join(&settings.application_id).join(id.to_string());
+                let dir = state_dir
+                    .join(&settings.application_id)
+                    .join(id.to_string());
                 let (db, outcome) = SledStore::open_db(&dir, config)?;
                 (Some(db), Some(outcome))
             }
@@ -95,7 +107,10 @@ impl Task {
                 None => Box::new(MemoryStore::named(&spec.name)),
                 Some(db) => Box::new(SledStore::new(db, &spec.name)?),
             };
-            stores.insert(spec.name.clone(), ChangeLoggingStore::new(&spec.name, inner));
+            stores.insert(
+                spec.name.clone(),
+                ChangeLoggingStore::new(&spec.name, inner),
+            );
         }
         let mut nodes = Vec::new();
         let mut routes: HashMap<String, Vec<usize>> = HashMap::new();
@@ -152,9 +167,12 @@ impl Task {
                 timestamp: wall_clock,
                 wall_clock,
             };
-            slot.node.init(&mut ctx).map_err(|e| TopologyError::Invalid(format!("init of `{}`: {e}", slot.name)))?;
+            slot.node
+                .init(&mut ctx)
+                .map_err(|e| TopologyError::Invalid(format!("init of `{}`: {e}", slot.name)))?;
             for s in schedules {
-                self.punctuators.add(i, s.name, s.interval.as_millis() as i64, s.kind);
+                self.punctuators
+                    .add(i, s.name, s.interval.as_millis() as i64, s.kind);
             }
         }
         Ok(())
@@ -184,17 +202,34 @@ impl Task {
         match self.next_offsets.get_mut(rec.topic) {
             Some(o) => *o = rec.offset + 1,
             None => {
-                self.next_offsets.insert(rec.topic.to_string(), rec.offset + 1);
+                self.next_offsets
+                    .insert(rec.topic.to_string(), rec.offset + 1);
             }
         }
         self.uncommitted += 1;
         let key = match rec.key.map(std::str::from_utf8) {
             Some(Ok(k)) => k,
-            Some(Err(_)) => return self.handle_error(rec, "", ProcessError::Decode(crate::DecodeError::new("record key is not UTF-8"))),
-            None => return self.handle_error(rec, "", ProcessError::Decode(crate::DecodeError::new("record has no key"))),
+            Some(Err(_)) => {
+                return self.handle_error(
+                    rec,
+                    "",
+                    ProcessError::Decode(crate::DecodeError::new("record key is not UTF-8")),
+                )
+            }
+            None => {
+                return self.handle_error(
+                    rec,
+                    "",
+                    ProcessError::Decode(crate::DecodeError::new("record has no key")),
+                )
+            }
         };
         let Some(value) = rec.value else {
-            return self.handle_error(rec, "", ProcessError::Decode(crate::DecodeError::new("record has no value (tombstone)")));
+            return self.handle_error(
+                rec,
+                "",
+                ProcessError::Decode(crate::DecodeError::new("record has no value (tombstone)")),
+            );
         };
         if rec.timestamp > self.stream_time {
             self.stream_time = rec.timestamp;
@@ -225,7 +260,8 @@ impl Task {
             }
         }
         if self.settings.measure_e2e && rec.timestamp > 0 {
-            self.e2e.record(((wall_clock - rec.timestamp).max(0) as f64) / 1000.0);
+            self.e2e
+                .record(((wall_clock - rec.timestamp).max(0) as f64) / 1000.0);
         }
         if !self.punctuators.is_empty() {
             self.punctuate(PunctuationType::StreamTime, self.stream_time, wall_clock)?;
@@ -233,7 +269,12 @@ impl Task {
         Ok(())
     }
 
-    fn handle_error(&mut self, rec: &InRecord<'_>, processor: &str, err: ProcessError) -> Result<(), TopologyError> {
+    fn handle_error(
+        &mut self,
+        rec: &InRecord<'_>,
+        processor: &str,
+        err: ProcessError,
+    ) -> Result<(), TopologyError> {
         let (kind, handler) = match &err {
             ProcessError::Decode(_) => ("deserialization", self.settings.deserialization_handler),
             ProcessError::Rejected { .. } => ("rejected", self.settings.processing_handler),
@@ -249,7 +290,8 @@ impl Task {
             ErrorHandling::Continue => {
                 tracing::debug!(task = %self.id, processor, topic = rec.topic, partition = rec.partition, offset = rec.offset, error = %message, "record sent to DLQ");
                 self.dlq_counter.increment(1);
-                self.out.push(dlq_record(&self.dlq_topic, rec, kind, processor, &message));
+                self.out
+                    .push(dlq_record(&self.dlq_topic, rec, kind, processor, &message));
                 Ok(())
             }
             ErrorHandling::Fail => Err(TopologyError::ProcessingFailed {
@@ -264,7 +306,12 @@ impl Task {
     }
 
     /// Runs the punctuators of `kind` due at `now`.
-    pub fn punctuate(&mut self, kind: PunctuationType, now: i64, wall_clock: i64) -> Result<(), TopologyError> {
+    pub fn punctuate(
+        &mut self,
+        kind: PunctuationType,
+        now: i64,
+        wall_clock: i64,
+    ) -> Result<(), TopologyError> {
         if now == i64::MIN {
             return Ok(());
         }
@@ -300,7 +347,9 @@ impl Task {
                             message: other.to_string(),
                         })
                     }
-                    other => tracing::warn!(task = %self.id, processor = %slot.name, error = %other, "punctuator failed; continuing"),
+                    other => {
+                        tracing::warn!(task = %self.id, processor = %slot.name, error = %other, "punctuator failed; continuing")
+                    }
                 }
             }
         }
@@ -310,11 +359,19 @@ impl Task {
     /// Input offsets recorded in the task's offsets store (after restore).
     pub fn stored_offsets(&self) -> Result<Vec<(String, i64)>, TopologyError> {
         let name = Topology::offsets_store(self.id.subtopology);
-        let Some(store) = self.stores.get(&name) else { return Ok(Vec::new()) };
+        let Some(store) = self.stores.get(&name) else {
+            return Ok(Vec::new());
+        };
         Ok(store
             .range("", None)?
             .into_iter()
-            .filter_map(|(topic, v)| std::str::from_utf8(&v).ok()?.parse::<i64>().ok().map(|o| (topic, o)))
+            .filter_map(|(topic, v)| {
+                std::str::from_utf8(&v)
+                    .ok()?
+                    .parse::<i64>()
+                    .ok()
+                    .map(|o| (topic, o))
+            })
             .collect())
     }
 
@@ -350,7 +407,11 @@ impl Task {
     }
 
     /// Applies every store buffer with its checkpoint (next changelog offset) and flushes.
-    pub fn commit_stores(&mut self, checkpoints: &HashMap<String, i64>, flush: bool) -> Result<(), TopologyError> {
+    pub fn commit_stores(
+        &mut self,
+        checkpoints: &HashMap<String, i64>,
+        flush: bool,
+    ) -> Result<(), TopologyError> {
         for (name, store) in self.stores.iter_mut() {
             store.commit(checkpoints.get(name).copied())?;
             if flush {

@@ -71,7 +71,9 @@ impl TaskManager {
     /// Sends a task's outputs now (at_least_once) or keeps them for the transaction.
     fn drain_outputs(&mut self, id: TaskId) -> Result<(), TopologyError> {
         let eos = self.eos();
-        let Some(task) = self.tasks.get_mut(&id) else { return Ok(()) };
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return Ok(());
+        };
         if eos {
             self.buffered = self.buffered.max(task.out.len());
             return Ok(());
@@ -91,7 +93,12 @@ impl TaskManager {
         }
         self.last_punctuation_check = Instant::now();
         let now = now_ms();
-        let ids: Vec<TaskId> = self.tasks.iter().filter(|(_, t)| t.state == TaskState::Running).map(|(id, _)| *id).collect();
+        let ids: Vec<TaskId> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.state == TaskState::Running)
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             if let Some(task) = self.tasks.get_mut(&id) {
                 task.punctuate(crate::PunctuationType::WallClock, now, now)?;
@@ -102,15 +109,24 @@ impl TaskManager {
     }
 
     /// Commits when the interval has passed or the transaction buffer is large.
-    pub fn maybe_commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) -> Result<(), TopologyError> {
-        if self.last_commit.elapsed() >= self.config.commit_interval || self.buffered >= self.config.max_buffered_records {
+    pub fn maybe_commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), TopologyError> {
+        if self.last_commit.elapsed() >= self.config.commit_interval
+            || self.buffered >= self.config.max_buffered_records
+        {
             commit::commit(self, consumer)?;
         }
         Ok(())
     }
 
     /// Revocation (eager protocol: everything): commit, then suspend the tasks.
-    pub fn on_revoke<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, tpl: &TopicPartitionList) -> Result<(), TopologyError> {
+    pub fn on_revoke<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+    ) -> Result<(), TopologyError> {
         tracing::info!(worker = %self.config.worker_id, partitions = tpl.count(), "partitions revoked; committing");
         commit::commit(self, consumer)?;
         self.flush_all()?;
@@ -132,7 +148,11 @@ impl TaskManager {
     }
 
     /// Assignment: close tasks that moved away, resume kept ones, create and restore new ones.
-    pub fn on_assign<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, tpl: &TopicPartitionList) -> Result<(), TopologyError> {
+    pub fn on_assign<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+    ) -> Result<(), TopologyError> {
         let mut wanted = BTreeSet::new();
         for e in tpl.elements() {
             if let Some(&sub) = self.topic_sub.get(e.topic()) {
@@ -142,7 +162,12 @@ impl TaskManager {
                 });
             }
         }
-        let gone: Vec<TaskId> = self.tasks.keys().filter(|id| !wanted.contains(id)).copied().collect();
+        let gone: Vec<TaskId> = self
+            .tasks
+            .keys()
+            .filter(|id| !wanted.contains(id))
+            .copied()
+            .collect();
         for id in gone {
             if let Some(mut task) = self.tasks.remove(&id) {
                 task.set_state(TaskState::Closed)?;
@@ -157,7 +182,12 @@ impl TaskManager {
                     // Continue exactly where this task stopped, even if the last offset
                     // commit was refused during the rebalance.
                     for (topic, next) in &task.next_offsets {
-                        if let Err(e) = consumer.seek(topic, id.partition, rdkafka::Offset::Offset(*next), std::time::Duration::from_secs(10)) {
+                        if let Err(e) = consumer.seek(
+                            topic,
+                            id.partition,
+                            rdkafka::Offset::Offset(*next),
+                            std::time::Duration::from_secs(10),
+                        ) {
                             tracing::warn!(task = %id, %topic, error = %e, "could not re-position a kept task");
                         }
                     }
@@ -165,7 +195,8 @@ impl TaskManager {
                 Some(_) => {}
                 None => {
                     let mut task = Task::new(&self.topology, *id, self.settings.clone(), now_ms())?;
-                    if let Some(state_stores::OpenOutcome::Rebuilt { reason }) = &task.open_outcome {
+                    if let Some(state_stores::OpenOutcome::Rebuilt { reason }) = &task.open_outcome
+                    {
                         tracing::warn!(task = %id, %reason, "local store was corrupt; rebuilding from the changelog");
                         self.stats.rebuilt_stores.fetch_add(1, Ordering::Relaxed);
                     }
@@ -179,7 +210,9 @@ impl TaskManager {
             self.stats.set_state(WorkerState::Restoring);
             let started = Instant::now();
             let restored = self.restorer.restore(&mut self.tasks, &fresh)?;
-            self.stats.restore_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            self.stats
+                .restore_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             self.stats.restored.fetch_add(restored, Ordering::Relaxed);
             for id in &fresh {
                 if let Some(task) = self.tasks.get_mut(id) {
@@ -206,7 +239,10 @@ impl TaskManager {
 
 /// Starts a restored task at the later of the group's committed offset and the offset
 /// recorded in its state (see [`Topology::offsets_store`]).
-fn position_from_state<C: ConsumerContext>(consumer: &BaseConsumer<C>, task: &mut Task) -> Result<(), TopologyError> {
+fn position_from_state<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    task: &mut Task,
+) -> Result<(), TopologyError> {
     let stored = task.stored_offsets()?;
     if stored.is_empty() {
         return Ok(());
@@ -229,7 +265,12 @@ fn position_from_state<C: ConsumerContext>(consumer: &BaseConsumer<C>, task: &mu
         if offset > group {
             tracing::info!(task = %task.id, %topic, group, state = offset, "starting from the offset recorded in state");
             consumer
-                .seek(&topic, task.id.partition, rdkafka::Offset::Offset(offset), std::time::Duration::from_secs(10))
+                .seek(
+                    &topic,
+                    task.id.partition,
+                    rdkafka::Offset::Offset(offset),
+                    std::time::Duration::from_secs(10),
+                )
                 .map_err(|e| TopologyError::kafka(format!("seek {topic}"), e))?;
         }
         task.next_offsets.insert(topic, offset);

@@ -42,6 +42,9 @@ use crate::task::{StoreBackend, Task, TaskSettings};
 use crate::task_id::TaskId;
 use crate::TopologyError;
 
+/// A record waiting to be fed back: topic, key, value, timestamp.
+type Pending = (String, Option<Vec<u8>>, Option<Vec<u8>>, i64);
+
 /// In-memory runner of a topology; see the module docs.
 pub struct TopologyTestDriver {
     topology: Topology,
@@ -92,7 +95,11 @@ impl TopologyTestDriver {
     }
 
     /// A driver with explicit options.
-    pub fn with_config(topology: Topology, application_id: &str, config: DriverConfig) -> Result<Self, TopologyError> {
+    pub fn with_config(
+        topology: Topology,
+        application_id: &str,
+        config: DriverConfig,
+    ) -> Result<Self, TopologyError> {
         let settings = TaskSettings {
             application_id: application_id.to_string(),
             backend: config.backend.clone(),
@@ -103,7 +110,10 @@ impl TopologyTestDriver {
         let mut tasks = BTreeMap::new();
         for sub in topology.subtopologies() {
             for p in 0..config.partitions.max(1) {
-                let id = TaskId { subtopology: sub.id, partition: p };
+                let id = TaskId {
+                    subtopology: sub.id,
+                    partition: p,
+                };
                 let mut task = Task::new(&topology, id, settings.clone(), config.wall_clock_ms)?;
                 task.set_state(TaskState::Restoring)?;
                 task.set_state(TaskState::Running)?;
@@ -124,32 +134,63 @@ impl TopologyTestDriver {
     }
 
     /// Pipes one record into `topic` (and everything it causes downstream).
-    pub fn pipe(&mut self, topic: &str, key: &str, value: &[u8], timestamp: i64) -> Result<(), TopologyError> {
+    pub fn pipe(
+        &mut self,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+        timestamp: i64,
+    ) -> Result<(), TopologyError> {
         self.pipe_record(topic, Some(key.as_bytes()), Some(value), timestamp)
     }
 
     /// Pipes a JSON value.
-    pub fn pipe_json<V: serde::Serialize>(&mut self, topic: &str, key: &str, value: &V, timestamp: i64) -> Result<(), TopologyError> {
+    pub fn pipe_json<V: serde::Serialize>(
+        &mut self,
+        topic: &str,
+        key: &str,
+        value: &V,
+        timestamp: i64,
+    ) -> Result<(), TopologyError> {
         let bytes = serde_json::to_vec(value).map_err(|e| TopologyError::Config(e.to_string()))?;
         self.pipe(topic, key, &bytes, timestamp)
     }
 
     /// Pipes a record with optional key/value (to test malformed input).
-    pub fn pipe_record(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, timestamp: i64) -> Result<(), TopologyError> {
-        let mut queue: VecDeque<(String, Option<Vec<u8>>, Option<Vec<u8>>, i64)> = VecDeque::new();
-        queue.push_back((topic.to_string(), key.map(<[u8]>::to_vec), value.map(<[u8]>::to_vec), timestamp));
+    pub fn pipe_record(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+    ) -> Result<(), TopologyError> {
+        let mut queue: VecDeque<Pending> = VecDeque::new();
+        queue.push_back((
+            topic.to_string(),
+            key.map(<[u8]>::to_vec),
+            value.map(<[u8]>::to_vec),
+            timestamp,
+        ));
         while let Some((topic, key, value, ts)) = queue.pop_front() {
             let Some(sub) = self.topology.subtopology_of(&topic) else {
                 continue;
             };
-            let partition = key.as_deref().map_or(0, |k| partition_for(k, self.partitions));
+            let partition = key
+                .as_deref()
+                .map_or(0, |k| partition_for(k, self.partitions));
             let offset = {
                 let o = self.offsets.entry((topic.clone(), partition)).or_insert(0);
                 *o += 1;
                 *o - 1
             };
-            let id = TaskId { subtopology: sub, partition };
-            let task = self.tasks.get_mut(&id).ok_or_else(|| TopologyError::Invalid(format!("no task {id}")))?;
+            let id = TaskId {
+                subtopology: sub,
+                partition,
+            };
+            let task = self
+                .tasks
+                .get_mut(&id)
+                .ok_or_else(|| TopologyError::Invalid(format!("no task {id}")))?;
             let rec = InRecord {
                 topic: &topic,
                 partition,
@@ -168,13 +209,21 @@ impl TopologyTestDriver {
         Ok(())
     }
 
-    fn collect(&mut self, queue: &mut VecDeque<(String, Option<Vec<u8>>, Option<Vec<u8>>, i64)>) {
+    fn collect(&mut self, queue: &mut VecDeque<Pending>) {
         for task in self.tasks.values_mut() {
             for rec in task.out.drain(..) {
                 if self.topology.subtopology_of(&rec.topic).is_some() {
-                    queue.push_back((rec.topic.clone(), Some(rec.key.clone()), rec.value.clone(), rec.timestamp));
+                    queue.push_back((
+                        rec.topic.clone(),
+                        Some(rec.key.clone()),
+                        rec.value.clone(),
+                        rec.timestamp,
+                    ));
                 }
-                self.outputs.entry(rec.topic.clone()).or_default().push_back(rec);
+                self.outputs
+                    .entry(rec.topic.clone())
+                    .or_default()
+                    .push_back(rec);
             }
         }
     }
@@ -184,10 +233,16 @@ impl TopologyTestDriver {
         for task in self.tasks.values_mut() {
             let mut checkpoints = HashMap::new();
             for (store, rec) in task.changelog_records() {
-                let o = self.offsets.entry((rec.topic.clone(), task.id.partition)).or_insert(0);
+                let o = self
+                    .offsets
+                    .entry((rec.topic.clone(), task.id.partition))
+                    .or_insert(0);
                 *o += 1;
                 checkpoints.insert(store, *o);
-                self.outputs.entry(rec.topic.clone()).or_default().push_back(rec);
+                self.outputs
+                    .entry(rec.topic.clone())
+                    .or_default()
+                    .push_back(rec);
             }
             task.commit_stores(&checkpoints, false)?;
         }
@@ -217,12 +272,18 @@ impl TopologyTestDriver {
 
     /// Takes every record written to `topic` so far.
     pub fn read_output(&mut self, topic: &str) -> Vec<OutRecord> {
-        self.outputs.get_mut(topic).map(|q| q.drain(..).collect()).unwrap_or_default()
+        self.outputs
+            .get_mut(topic)
+            .map(|q| q.drain(..).collect())
+            .unwrap_or_default()
     }
 
     /// Records written to `topic` so far, without taking them.
     pub fn peek_output(&self, topic: &str) -> Vec<OutRecord> {
-        self.outputs.get(topic).map(|q| q.iter().cloned().collect()).unwrap_or_default()
+        self.outputs
+            .get(topic)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Reads one key of a store (merging every task's copy: keys live in one task).

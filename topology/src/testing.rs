@@ -33,17 +33,28 @@ pub struct ReadRecord {
 impl ReadRecord {
     /// Key as text.
     pub fn key_str(&self) -> String {
-        self.key.as_deref().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default()
+        self.key
+            .as_deref()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default()
     }
     /// Value as text.
     pub fn value_str(&self) -> String {
-        self.value.as_deref().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default()
+        self.value
+            .as_deref()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default()
     }
 }
 
 /// Produces `(key, value)` records with the murmur2 partitioner and waits for delivery.
 /// `timestamp` 0 means "now"; otherwise records get `timestamp + index` ms.
-pub fn produce(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>)], timestamp: i64) -> Result<(), TopologyError> {
+pub fn produce(
+    bootstrap: &str,
+    topic: &str,
+    records: &[(String, Vec<u8>)],
+    timestamp: i64,
+) -> Result<(), TopologyError> {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("partitioner", "murmur2_random")
@@ -52,7 +63,9 @@ pub fn produce(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>)], time
         .create()
         .map_err(|e| TopologyError::kafka("test producer", e))?;
     for (i, (k, v)) in records.iter().enumerate() {
-        let mut rec = BaseRecord::<[u8], [u8]>::to(topic).key(k.as_bytes()).payload(&v[..]);
+        let mut rec = BaseRecord::<[u8], [u8]>::to(topic)
+            .key(k.as_bytes())
+            .payload(&v[..]);
         if timestamp > 0 {
             rec = rec.timestamp(timestamp + i as i64);
         }
@@ -67,11 +80,20 @@ pub fn produce(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>)], time
             }
         }
     }
-    producer.flush(Duration::from_secs(30)).map_err(|e| TopologyError::kafka("test producer flush", e))
+    producer
+        .flush(Duration::from_secs(30))
+        .map_err(|e| TopologyError::kafka("test producer flush", e))
 }
 
+/// A raw record: optional key, optional value.
+pub type RawRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Produces raw records with optional key and value (for malformed-input tests).
-pub fn produce_raw(bootstrap: &str, topic: &str, records: &[(Option<Vec<u8>>, Option<Vec<u8>>)]) -> Result<(), TopologyError> {
+pub fn produce_raw(
+    bootstrap: &str,
+    topic: &str,
+    records: &[RawRecord],
+) -> Result<(), TopologyError> {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("partitioner", "murmur2_random")
@@ -85,14 +107,23 @@ pub fn produce_raw(bootstrap: &str, topic: &str, records: &[(Option<Vec<u8>>, Op
         if let Some(v) = v {
             rec = rec.payload(&v[..]);
         }
-        producer.send(rec).map_err(|(e, _)| TopologyError::kafka("test produce", e))?;
+        producer
+            .send(rec)
+            .map_err(|(e, _)| TopologyError::kafka("test produce", e))?;
     }
-    producer.flush(Duration::from_secs(30)).map_err(|e| TopologyError::kafka("test producer flush", e))
+    producer
+        .flush(Duration::from_secs(30))
+        .map_err(|e| TopologyError::kafka("test producer flush", e))
 }
 
 /// Reads every partition of `topic` from the beginning until the high watermarks seen at
 /// the start are reached and at least `min_records` were read, or `timeout` passes.
-pub fn read_topic(bootstrap: &str, topic: &str, min_records: usize, timeout: Duration) -> Result<Vec<ReadRecord>, TopologyError> {
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    min_records: usize,
+    timeout: Duration,
+) -> Result<Vec<ReadRecord>, TopologyError> {
     let deadline = Instant::now() + timeout;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -104,13 +135,19 @@ pub fn read_topic(bootstrap: &str, topic: &str, min_records: usize, timeout: Dur
     let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .map_err(|e| TopologyError::kafka("metadata", e))?;
-    let partitions: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+    let partitions: Vec<i32> = md
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
     let mut tpl = TopicPartitionList::new();
     for p in &partitions {
         tpl.add_partition_offset(topic, *p, Offset::Beginning)
             .map_err(|e| TopologyError::kafka("assign", e))?;
     }
-    consumer.assign(&tpl).map_err(|e| TopologyError::kafka("assign", e))?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| TopologyError::kafka("assign", e))?;
     let mut out = Vec::new();
     loop {
         while let Some(m) = consumer.poll(Duration::from_millis(50)) {
@@ -118,7 +155,12 @@ pub fn read_topic(bootstrap: &str, topic: &str, min_records: usize, timeout: Dur
             let mut headers = HashMap::new();
             if let Some(h) = m.headers() {
                 for hd in h.iter() {
-                    headers.insert(hd.key.to_string(), hd.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default());
+                    headers.insert(
+                        hd.key.to_string(),
+                        hd.value
+                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                            .unwrap_or_default(),
+                    );
                 }
             }
             out.push(ReadRecord {
@@ -129,7 +171,9 @@ pub fn read_topic(bootstrap: &str, topic: &str, min_records: usize, timeout: Dur
                 headers,
             });
         }
-        let positions = consumer.position().map_err(|e| TopologyError::kafka("position", e))?;
+        let positions = consumer
+            .position()
+            .map_err(|e| TopologyError::kafka("position", e))?;
         let mut consumed_to_end = true;
         for p in &partitions {
             let (low, high) = consumer
@@ -191,7 +235,12 @@ pub fn end_offsets(bootstrap: &str, topic: &str) -> Result<HashMap<i32, i64>, To
 }
 
 /// Committed offsets of `group` for `topic` (partition → next offset).
-pub fn committed_offsets(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Result<HashMap<i32, i64>, TopologyError> {
+pub fn committed_offsets(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<HashMap<i32, i64>, TopologyError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)

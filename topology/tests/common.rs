@@ -10,7 +10,10 @@ pub const APP: &str = "ref-app";
 pub const WAIT: Duration = Duration::from_secs(20);
 
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
 }
 
 /// A broker with the reference topics, `partitions` each, and the internal topics.
@@ -20,7 +23,8 @@ pub fn broker(partitions: i32) -> EmbeddedBroker {
     for t in [reference::INPUT, reference::OUTPUT, reference::SUMMARIES] {
         b.create_topic(t, partitions).unwrap();
     }
-    b.create_internal_topics(&reference::topology(Default::default()), APP, partitions).unwrap();
+    b.create_internal_topics(&reference::topology(Default::default()), APP, partitions)
+        .unwrap();
     b
 }
 
@@ -33,8 +37,17 @@ pub fn config(broker: &EmbeddedBroker, worker: &str, state_dir: &std::path::Path
 }
 
 pub fn produce(broker: &EmbeddedBroker, events: &[(String, RefEvent)]) {
-    let recs: Vec<(String, Vec<u8>)> = events.iter().map(|(k, e)| (k.clone(), serde_json::to_vec(e).unwrap())).collect();
-    testing::produce(&broker.bootstrap_servers(), reference::INPUT, &recs, 1_700_000_000_000 + events.first().map_or(0, |e| e.1.seq as i64 * 10)).unwrap();
+    let recs: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .map(|(k, e)| (k.clone(), serde_json::to_vec(e).unwrap()))
+        .collect();
+    testing::produce(
+        &broker.bootstrap_servers(),
+        reference::INPUT,
+        &recs,
+        1_700_000_000_000 + events.first().map_or(0, |e| e.1.seq as i64 * 10),
+    )
+    .unwrap();
 }
 
 pub fn topology() -> Topology {

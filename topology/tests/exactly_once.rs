@@ -37,20 +37,30 @@ fn a_processor_failing_mid_transaction_leaves_no_outputs_and_no_store_changes() 
     let w = StreamWorker::start(failing, cfg).unwrap();
     // Let the first records commit, then send a batch whose 101st record is poison: the
     // 100 good records before it are processed inside the transaction that fails.
-    let first = testing::read_topic(&broker.bootstrap_servers(), reference::OUTPUT, clean, WAIT).unwrap();
+    let first =
+        testing::read_topic(&broker.bootstrap_servers(), reference::OUTPUT, clean, WAIT).unwrap();
     assert_eq!(first.len(), clean, "the first transactions committed");
     produce(&broker, &events[clean..]);
     let err = w.wait().expect_err("the worker stops on the poison record");
     assert!(err.to_string().contains("poison"), "{err}");
 
     // Nothing of the failed transaction is visible: outputs only for the committed inputs.
-    let outputs = testing::read_topic(&broker.bootstrap_servers(), reference::OUTPUT, 0, WAIT).unwrap();
-    assert_eq!(outputs.len(), clean, "outputs exist exactly for the committed inputs");
+    let outputs =
+        testing::read_topic(&broker.bootstrap_servers(), reference::OUTPUT, 0, WAIT).unwrap();
+    assert_eq!(
+        outputs.len(),
+        clean,
+        "outputs exist exactly for the committed inputs"
+    );
 
     // The local store holds the fold of exactly the committed inputs, and the input
     // offset recorded with it is the end of the last committed transaction.
     {
-        let (db, _) = SledStore::open_db(&dir.path().join(APP).join("0_0"), &SledStoreConfig::default()).unwrap();
+        let (db, _) = SledStore::open_db(
+            &dir.path().join(APP).join("0_0"),
+            &SledStoreConfig::default(),
+        )
+        .unwrap();
         let store = SledStore::new(&db, reference::STORE).unwrap();
         let local: std::collections::BTreeMap<String, Aggregate> = store
             .range("", None)
@@ -60,18 +70,40 @@ fn a_processor_failing_mid_transaction_leaves_no_outputs_and_no_store_changes() 
             .collect();
         assert_eq!(local, reference::fold(&events[..clean]));
         let offsets = SledStore::new(&db, &topology::Topology::offsets_store(0)).unwrap();
-        assert_eq!(offsets.get(reference::INPUT).unwrap(), Some(clean.to_string().into_bytes()));
+        assert_eq!(
+            offsets.get(reference::INPUT).unwrap(),
+            Some(clean.to_string().into_bytes())
+        );
     }
 
     // A healthy worker resumes: every input has exactly one effect.
-    let cfg = config(&broker, "eos-2", dir.path()).processing_guarantee(ProcessingGuarantee::ExactlyOnce);
+    let cfg =
+        config(&broker, "eos-2", dir.path()).processing_guarantee(ProcessingGuarantee::ExactlyOnce);
     let w = StreamWorker::start(reference::topology(Options::default()), cfg).unwrap();
-    assert!(testing::wait_until(WAIT, || w.stats().processed.load(Ordering::Relaxed) >= (events.len() - clean) as u64));
+    assert!(testing::wait_until(WAIT, || w
+        .stats()
+        .processed
+        .load(Ordering::Relaxed)
+        >= (events.len() - clean) as u64));
     w.shutdown().unwrap();
-    let outputs = testing::read_topic(&broker.bootstrap_servers(), reference::OUTPUT, events.len(), WAIT).unwrap();
-    assert_eq!(outputs.len(), events.len(), "no output lost, none duplicated");
+    let outputs = testing::read_topic(
+        &broker.bootstrap_servers(),
+        reference::OUTPUT,
+        events.len(),
+        WAIT,
+    )
+    .unwrap();
+    assert_eq!(
+        outputs.len(),
+        events.len(),
+        "no output lost, none duplicated"
+    );
     let counts: u64 = {
-        let (db, _) = SledStore::open_db(&dir.path().join(APP).join("0_0"), &SledStoreConfig::default()).unwrap();
+        let (db, _) = SledStore::open_db(
+            &dir.path().join(APP).join("0_0"),
+            &SledStoreConfig::default(),
+        )
+        .unwrap();
         let store = SledStore::new(&db, reference::STORE).unwrap();
         store
             .range("", None)
@@ -80,5 +112,9 @@ fn a_processor_failing_mid_transaction_leaves_no_outputs_and_no_store_changes() 
             .map(|(_, v)| serde_json::from_slice::<Aggregate>(v).unwrap().count)
             .sum()
     };
-    assert_eq!(counts, events.len() as u64, "each input counted exactly once");
+    assert_eq!(
+        counts,
+        events.len() as u64,
+        "each input counted exactly once"
+    );
 }

@@ -9,7 +9,9 @@ use std::sync::atomic::Ordering;
 use common::*;
 use state_stores::{KeyValueStore, SledStore, SledStoreConfig};
 use topology::reference::{self, Aggregate};
-use topology::{testing, DriverConfig, StreamWorker, TopologyTestDriver, WorkerHandle, WorkerState};
+use topology::{
+    testing, DriverConfig, StreamWorker, TopologyTestDriver, WorkerHandle, WorkerState,
+};
 
 fn local_store(worker: &WorkerHandle) -> BTreeMap<String, Aggregate> {
     worker
@@ -22,7 +24,8 @@ fn local_store(worker: &WorkerHandle) -> BTreeMap<String, Aggregate> {
 
 fn wait_processed(worker: &WorkerHandle, n: u64) {
     assert!(
-        testing::wait_until(WAIT, || worker.stats().processed.load(Ordering::Relaxed) >= n),
+        testing::wait_until(WAIT, || worker.stats().processed.load(Ordering::Relaxed)
+            >= n),
         "worker processed {} of {n}",
         worker.stats().processed.load(Ordering::Relaxed)
     );
@@ -31,9 +34,14 @@ fn wait_processed(worker: &WorkerHandle, n: u64) {
 fn wait_committed(broker: &topology::EmbeddedBroker, total: i64, partitions: i32) {
     assert!(
         testing::wait_until(WAIT, || {
-            testing::committed_offsets(&broker.bootstrap_servers(), APP, reference::INPUT, partitions)
-                .map(|m| m.values().sum::<i64>() >= total)
-                .unwrap_or(false)
+            testing::committed_offsets(
+                &broker.bootstrap_servers(),
+                APP,
+                reference::INPUT,
+                partitions,
+            )
+            .map(|m| m.values().sum::<i64>() >= total)
+            .unwrap_or(false)
         }),
         "offsets of {total} records were not committed"
     );
@@ -41,7 +49,8 @@ fn wait_committed(broker: &topology::EmbeddedBroker, total: i64, partitions: i32
 
 fn wait_running(worker: &WorkerHandle, tasks: usize) {
     assert!(
-        testing::wait_until(WAIT, || worker.stats().state() == WorkerState::Running && worker.stats().tasks().len() == tasks),
+        testing::wait_until(WAIT, || worker.stats().state() == WorkerState::Running
+            && worker.stats().tasks().len() == tasks),
         "worker did not reach Running with {tasks} tasks: {:?} {:?}",
         worker.stats().state(),
         worker.stats().tasks()
@@ -52,14 +61,35 @@ fn wait_running(worker: &WorkerHandle, tasks: usize) {
 fn reference_topology_gives_same_outputs_under_driver_and_embedded_broker() {
     let partitions = 4;
     let events = reference::events(2_000, 50, 0);
-    let mut driver = TopologyTestDriver::with_config(topology(), APP, DriverConfig { partitions, ..Default::default() }).unwrap();
+    let mut driver = TopologyTestDriver::with_config(
+        topology(),
+        APP,
+        DriverConfig {
+            partitions,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     for (i, (k, e)) in events.iter().enumerate() {
-        driver.pipe_json(reference::INPUT, k, e, 1_700_000_000_000 + i as i64).unwrap();
+        driver
+            .pipe_json(reference::INPUT, k, e, 1_700_000_000_000 + i as i64)
+            .unwrap();
     }
-    let mut expected_out: Vec<(String, String)> = driver.read_output(reference::OUTPUT).iter().map(|r| (r.key_str(), r.value_str().unwrap())).collect();
-    let mut expected_summaries: Vec<(String, String)> = driver.read_output(reference::SUMMARIES).iter().map(|r| (r.key_str(), r.value_str().unwrap())).collect();
+    let mut expected_out: Vec<(String, String)> = driver
+        .read_output(reference::OUTPUT)
+        .iter()
+        .map(|r| (r.key_str(), r.value_str().unwrap()))
+        .collect();
+    let mut expected_summaries: Vec<(String, String)> = driver
+        .read_output(reference::SUMMARIES)
+        .iter()
+        .map(|r| (r.key_str(), r.value_str().unwrap()))
+        .collect();
     assert_eq!(expected_out.len(), events.len());
-    assert!(!expected_summaries.is_empty(), "the punctuator fired under the driver");
+    assert!(
+        !expected_summaries.is_empty(),
+        "the punctuator fired under the driver"
+    );
 
     let broker = broker(partitions);
     let dir = tempfile::tempdir().unwrap();
@@ -67,16 +97,26 @@ fn reference_topology_gives_same_outputs_under_driver_and_embedded_broker() {
     let worker = StreamWorker::start(topology(), config(&broker, "w1", dir.path())).unwrap();
     wait_processed(&worker, events.len() as u64);
     worker.shutdown().unwrap();
-    let mut got_out: Vec<(String, String)> = testing::read_topic(&broker.bootstrap_servers(), reference::OUTPUT, events.len(), WAIT)
-        .unwrap()
-        .iter()
-        .map(|r| (r.key_str(), r.value_str()))
-        .collect();
-    let mut got_summaries: Vec<(String, String)> = testing::read_topic(&broker.bootstrap_servers(), reference::SUMMARIES, expected_summaries.len(), WAIT)
-        .unwrap()
-        .iter()
-        .map(|r| (r.key_str(), r.value_str()))
-        .collect();
+    let mut got_out: Vec<(String, String)> = testing::read_topic(
+        &broker.bootstrap_servers(),
+        reference::OUTPUT,
+        events.len(),
+        WAIT,
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.key_str(), r.value_str()))
+    .collect();
+    let mut got_summaries: Vec<(String, String)> = testing::read_topic(
+        &broker.bootstrap_servers(),
+        reference::SUMMARIES,
+        expected_summaries.len(),
+        WAIT,
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.key_str(), r.value_str()))
+    .collect();
     // Per-key order is what Kafka guarantees; compare per key in order.
     expected_out.sort_by(|a, b| a.0.cmp(&b.0));
     got_out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -104,8 +144,15 @@ fn crash_then_restore_from_changelog_and_kept_state_reads_only_the_tail() {
     let dir_b = tempfile::tempdir().unwrap();
     let b = StreamWorker::start(topology(), config(&broker, "b", dir_b.path())).unwrap();
     wait_running(&b, partitions as usize);
-    assert!(b.stats().restored.load(Ordering::Relaxed) > 0, "B restored from the changelog");
-    assert_eq!(local_store(&b), reference::fold(&first), "restored store equals the reference fold");
+    assert!(
+        b.stats().restored.load(Ordering::Relaxed) > 0,
+        "B restored from the changelog"
+    );
+    assert_eq!(
+        local_store(&b),
+        reference::fold(&first),
+        "restored store equals the reference fold"
+    );
 
     // B processes more and stops cleanly; its changelog writes are the tail A never saw.
     let second = reference::events(500, 100, 1_000);
@@ -117,23 +164,36 @@ fn crash_then_restore_from_changelog_and_kept_state_reads_only_the_tail() {
     // (the aggregates store and the internal input-offsets store both have changelogs)
     let mut expected_tail = 0;
     let mut total_changelog = 0;
-    for store in [reference::STORE.to_string(), topology::Topology::offsets_store(0)] {
+    for store in [
+        reference::STORE.to_string(),
+        topology::Topology::offsets_store(0),
+    ] {
         let changelog = topology::Topology::changelog_topic(APP, &store);
         let ends = testing::end_offsets(&broker.bootstrap_servers(), &changelog).unwrap();
         total_changelog += ends.values().sum::<i64>();
         for p in 0..partitions {
             let task_dir = dir_a.path().join(APP).join(format!("0_{p}"));
             let (db, _) = SledStore::open_db(&task_dir, &SledStoreConfig::default()).unwrap();
-            let cp = SledStore::new(&db, &store).unwrap().checkpoint().unwrap().unwrap_or(0);
+            let cp = SledStore::new(&db, &store)
+                .unwrap()
+                .checkpoint()
+                .unwrap()
+                .unwrap_or(0);
             expected_tail += ends[&p] - cp;
         }
     }
-    assert!(expected_tail > 0 && expected_tail < total_changelog, "tail {expected_tail} of {total_changelog}");
+    assert!(
+        expected_tail > 0 && expected_tail < total_changelog,
+        "tail {expected_tail} of {total_changelog}"
+    );
 
     // Worker C reuses A's directory: it reads only the tail after A's checkpoints.
     let c = StreamWorker::start(topology(), config(&broker, "c", dir_a.path())).unwrap();
     wait_running(&c, partitions as usize);
-    assert_eq!(c.stats().restored.load(Ordering::Relaxed), expected_tail as u64);
+    assert_eq!(
+        c.stats().restored.load(Ordering::Relaxed),
+        expected_tail as u64
+    );
     let all: Vec<_> = first.iter().chain(second.iter()).cloned().collect();
     assert_eq!(local_store(&c), reference::fold(&all));
     c.shutdown().unwrap();
@@ -146,13 +206,24 @@ fn two_workers_split_partitions_and_failover_loses_nothing() {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let w1 = StreamWorker::start(topology(), config(&broker, "w1", d1.path())).unwrap();
     let w2 = StreamWorker::start(topology(), config(&broker, "w2", d2.path())).unwrap();
-    assert!(testing::wait_until(WAIT, || w1.stats().tasks().len() + w2.stats().tasks().len() == partitions as usize
+    assert!(testing::wait_until(WAIT, || w1.stats().tasks().len()
+        + w2.stats().tasks().len()
+        == partitions as usize
         && !w1.stats().tasks().is_empty()
         && !w2.stats().tasks().is_empty()));
     let first = reference::events(1_000, 100, 0);
     produce(&broker, &first);
-    assert!(testing::wait_until(WAIT, || w1.stats().processed.load(Ordering::Relaxed) + w2.stats().processed.load(Ordering::Relaxed) >= first.len() as u64));
-    assert!(w1.stats().processed.load(Ordering::Relaxed) > 0 && w2.stats().processed.load(Ordering::Relaxed) > 0, "both workers processed records");
+    assert!(testing::wait_until(WAIT, || w1
+        .stats()
+        .processed
+        .load(Ordering::Relaxed)
+        + w2.stats().processed.load(Ordering::Relaxed)
+        >= first.len() as u64));
+    assert!(
+        w1.stats().processed.load(Ordering::Relaxed) > 0
+            && w2.stats().processed.load(Ordering::Relaxed) > 0,
+        "both workers processed records"
+    );
 
     w1.shutdown().unwrap();
     wait_running(&w2, partitions as usize);
@@ -160,8 +231,14 @@ fn two_workers_split_partitions_and_failover_loses_nothing() {
     produce(&broker, &second);
     let all: Vec<_> = first.iter().chain(second.iter()).cloned().collect();
     let expected = reference::fold(&all);
-    assert!(testing::wait_until(WAIT, || local_store(&w2) == expected), "w2 holds every key with every record's effect");
-    assert!(w2.stats().restored.load(Ordering::Relaxed) > 0, "w2 restored w1's tasks");
+    assert!(
+        testing::wait_until(WAIT, || local_store(&w2) == expected),
+        "w2 holds every key with every record's effect"
+    );
+    assert!(
+        w2.stats().restored.load(Ordering::Relaxed) > 0,
+        "w2 restored w1's tasks"
+    );
     w2.shutdown().unwrap();
 }
 
@@ -187,7 +264,11 @@ fn corrupted_sled_directory_is_wiped_and_rebuilt_from_the_changelog() {
     assert!(corrupted > 0);
     let w = StreamWorker::start(topology(), config(&broker, "w", dir.path())).unwrap();
     wait_running(&w, partitions as usize);
-    assert_eq!(w.stats().rebuilt_stores.load(Ordering::Relaxed), partitions as u64, "every task store detected as corrupt");
+    assert_eq!(
+        w.stats().rebuilt_stores.load(Ordering::Relaxed),
+        partitions as u64,
+        "every task store detected as corrupt"
+    );
     assert_eq!(local_store(&w), reference::fold(&events));
     w.shutdown().unwrap();
 }
@@ -225,9 +306,19 @@ fn malformed_input_goes_to_the_dlq_with_headers_and_processing_continues() {
     let w = StreamWorker::start(topology(), config(&broker, "w", dir.path())).unwrap();
     wait_processed(&w, 13);
     w.shutdown().unwrap();
-    let dlq = testing::read_topic(&broker.bootstrap_servers(), &topology::Topology::dlq_topic(APP), 3, WAIT).unwrap();
+    let dlq = testing::read_topic(
+        &broker.bootstrap_servers(),
+        &topology::Topology::dlq_topic(APP),
+        3,
+        WAIT,
+    )
+    .unwrap();
     assert_eq!(dlq.len(), 3, "{dlq:?}");
-    assert!(dlq[0].headers["error"].contains("invalid JSON"), "{:?}", dlq[0].headers);
+    assert!(
+        dlq[0].headers["error"].contains("invalid JSON"),
+        "{:?}",
+        dlq[0].headers
+    );
     assert_eq!(dlq[0].value_str(), "{not json");
     assert_eq!(dlq[1].headers["error"], "record has no key");
     assert!(dlq[2].headers["error"].contains("no value"));
@@ -236,6 +327,11 @@ fn malformed_input_goes_to_the_dlq_with_headers_and_processing_continues() {
         assert_eq!(r.headers["source.partition"], "0");
         assert_eq!(r.headers["source.offset"], (5 + i).to_string());
     }
-    let out = testing::read_topic(&broker.bootstrap_servers(), reference::OUTPUT, 10, WAIT).unwrap();
-    assert_eq!(out.len(), 10, "the valid records around the bad ones were processed");
+    let out =
+        testing::read_topic(&broker.bootstrap_servers(), reference::OUTPUT, 10, WAIT).unwrap();
+    assert_eq!(
+        out.len(),
+        10,
+        "the valid records around the bad ones were processed"
+    );
 }

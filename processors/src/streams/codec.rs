@@ -10,6 +10,8 @@ pub(crate) fn decode<P: Payload>(bytes: &[u8]) -> Result<Envelope<P>, DecodeErro
 }
 
 /// Decodes a plain JSON document.
-pub(crate) fn decode_document<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+pub(crate) fn decode_document<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
     serde_json::from_slice(bytes).map_err(|e| DecodeError::new(format!("malformed_json: {e}")))
 }

@@ -65,7 +65,11 @@ impl HistoryProcessor {
     }
 
     /// The running match's document, from memory or rebuilt from its log.
-    fn open(&mut self, ctx: &mut Context<'_>, match_id: &str) -> Result<Option<Open>, ProcessError> {
+    fn open(
+        &mut self,
+        ctx: &mut Context<'_>,
+        match_id: &str,
+    ) -> Result<Option<Open>, ProcessError> {
         if let Some(open) = self.open.remove(match_id) {
             return Ok(Some(open));
         }
@@ -80,7 +84,11 @@ impl HistoryProcessor {
                 doc = Some(evolve_history(doc, &ev));
             }
         }
-        let log = chunks.into_iter().nth(last).map(|(_, log)| log).unwrap_or_default();
+        let log = chunks
+            .into_iter()
+            .nth(last)
+            .map(|(_, log)| log)
+            .unwrap_or_default();
         Ok(doc.map(|doc| Open {
             doc,
             chunk: last as u32,
@@ -92,13 +100,22 @@ impl HistoryProcessor {
 impl Processor for HistoryProcessor {
     type Input = MatchEvent;
 
-    fn process(&mut self, ctx: &mut Context<'_>, _key: &str, ev: MatchEvent) -> Result<(), ProcessError> {
+    fn process(
+        &mut self,
+        ctx: &mut Context<'_>,
+        _key: &str,
+        ev: MatchEvent,
+    ) -> Result<(), ProcessError> {
         let match_id = ev.match_id.clone();
         let final_key = doc_key(&match_id);
         let open = self.open(ctx, &match_id)?;
         let (before, chunk, log) = match open {
             Some(o) => (Some(o.doc), Some(o.chunk), o.log),
-            None => (ctx.store::<MatchHistory>(HISTORY)?.get(&final_key)?, None, Vec::new()),
+            None => (
+                ctx.store::<MatchHistory>(HISTORY)?.get(&final_key)?,
+                None,
+                Vec::new(),
+            ),
         };
         let was_final = before.as_ref().is_some_and(is_final);
         let after = evolve_history(before, &ev);
@@ -110,14 +127,23 @@ impl Processor for HistoryProcessor {
             };
             log.extend_from_slice(&ev.to_json_vec().map_err(failed)?);
             log.push(b'\n');
-            ctx.raw_store(HISTORY)?.put(&log_key(&match_id, chunk), log.clone())?;
+            ctx.raw_store(HISTORY)?
+                .put(&log_key(&match_id, chunk), log.clone())?;
             if self.open.len() >= OPEN_CAP {
                 self.open.clear();
             }
-            self.open.insert(match_id, Open { doc: after, chunk, log });
+            self.open.insert(
+                match_id,
+                Open {
+                    doc: after,
+                    chunk,
+                    log,
+                },
+            );
             return Ok(());
         }
-        ctx.store::<MatchHistory>(HISTORY)?.put(&final_key, &after)?;
+        ctx.store::<MatchHistory>(HISTORY)?
+            .put(&final_key, &after)?;
         if let Some(last) = chunk {
             let store = ctx.raw_store(HISTORY)?;
             for c in 0..=last {

@@ -110,7 +110,8 @@ fn record_metrics(ev: &MatchEvent) {
     match &ev.data {
         D::MatchCreated(_) => metrics::gauge!("orchestra_active_matches").increment(1.0),
         D::MatchCompleted(_) => metrics::gauge!("orchestra_active_matches").decrement(1.0),
-        D::RoundCompleted(r) => metrics::histogram!("orchestra_round_duration_seconds").record(r.duration_ms as f64 / 1000.0),
+        D::RoundCompleted(r) => metrics::histogram!("orchestra_round_duration_seconds")
+            .record(r.duration_ms as f64 / 1000.0),
         _ => {}
     }
 }

@@ -72,23 +72,31 @@ pub fn game_topology(settings: &GameSettings) -> Topology {
     let mut b = TopologyBuilder::new();
     let s = settings.clone();
     b.add_processor(
-        ProcessorDef::new("match", move |_| MatchProcessor::new(s.game.clone(), s.deadline_check))
-            .input(MATCH_REQUESTS, |b| codec::decode(b).map(MatchInput::Request))
-            .input(ROBOT_RESPONSES, |b| codec::decode(b).map(MatchInput::Robot))
-            .input(ROBOT_ORCHESTRATION_EVENTS, |b| codec::decode(b).map(MatchInput::Orchestration))
-            .store(stores::MATCHES)
-            .store(stores::DEADLINES)
-            .sink("events", MATCH_EVENTS)
-            .sink("state", MATCH_STATE),
+        ProcessorDef::new("match", move |_| {
+            MatchProcessor::new(s.game.clone(), s.deadline_check)
+        })
+        .input(MATCH_REQUESTS, |b| {
+            codec::decode(b).map(MatchInput::Request)
+        })
+        .input(ROBOT_RESPONSES, |b| codec::decode(b).map(MatchInput::Robot))
+        .input(ROBOT_ORCHESTRATION_EVENTS, |b| {
+            codec::decode(b).map(MatchInput::Orchestration)
+        })
+        .store(stores::MATCHES)
+        .store(stores::DEADLINES)
+        .sink("events", MATCH_EVENTS)
+        .sink("state", MATCH_STATE),
     );
     let s = settings.clone();
     b.add_processor(
-        ProcessorDef::new("robot-orchestration", move |task| OrchestrationProcessor::new(s.pool.clone(), task.partition as u32, s.pool_tick))
-            .input(MATCH_EVENTS, codec::decode)
-            .store(stores::ROBOT_POOL)
-            .sink("events", ROBOT_ORCHESTRATION_EVENTS)
-            .sink("commands", ROBOT_COMMANDS)
-            .sink("pool", ROBOT_POOL_STATE),
+        ProcessorDef::new("robot-orchestration", move |task| {
+            OrchestrationProcessor::new(s.pool.clone(), task.partition as u32, s.pool_tick)
+        })
+        .input(MATCH_EVENTS, codec::decode)
+        .store(stores::ROBOT_POOL)
+        .sink("events", ROBOT_ORCHESTRATION_EVENTS)
+        .sink("commands", ROBOT_COMMANDS)
+        .sink("pool", ROBOT_POOL_STATE),
     );
     let s = settings.clone();
     b.add_processor(

@@ -22,7 +22,12 @@ impl StatsProcessor {
 impl Processor for StatsProcessor {
     type Input = MatchHistory;
 
-    fn process(&mut self, ctx: &mut Context<'_>, key: &str, h: MatchHistory) -> Result<(), ProcessError> {
+    fn process(
+        &mut self,
+        ctx: &mut Context<'_>,
+        key: &str,
+        h: MatchHistory,
+    ) -> Result<(), ProcessError> {
         let mut store = ctx.store::<MatchStats>(STATS)?;
         let before = store.get(key)?;
         if let Some(after) = apply_history(before.clone(), &h, &self.cfg) {

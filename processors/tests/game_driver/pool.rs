@@ -1,0 +1,153 @@
+//! The robot pool: scale up to the max, FIFO queue, scale down after the idle period.
+
+use std::collections::BTreeMap;
+
+use processors::game::PoolConfig;
+use processors::streams::{topics, GameSettings};
+use schemas::{OrchestrationEventData, RobotPoolState, RobotStatus};
+
+use crate::support::{assert_no_robot_in_two_seats, ids_on_partition, settings, Game};
+
+/// Folds `robot-pool-state` of one shard into its live robots, calling `each` after
+/// every record (retired robots are tombstoned or marked retired).
+fn fold_pool(
+    g: &Game,
+    shard: u32,
+    mut each: impl FnMut(&BTreeMap<String, RobotPoolState>),
+) -> BTreeMap<String, RobotPoolState> {
+    let prefix = format!("robot-s{shard}-");
+    let mut live = BTreeMap::new();
+    for r in g.driver.peek_output(topics::ROBOT_POOL_STATE) {
+        let key = r.key_str();
+        if !key.starts_with(&prefix) {
+            continue;
+        }
+        let doc = r
+            .value
+            .map(|v| serde_json::from_slice::<RobotPoolState>(&v).expect("robot"));
+        match doc.filter(|d| d.status != RobotStatus::Retired) {
+            Some(d) => live.insert(key, d),
+            None => live.remove(&key),
+        };
+        each(&live);
+    }
+    live
+}
+
+fn live_robots(g: &Game, shard: u32) -> BTreeMap<String, RobotPoolState> {
+    fold_pool(g, shard, |_| {})
+}
+
+#[test]
+fn pool_scales_up_to_max_queues_fifo_and_scales_down_after_idle() {
+    const SHARD: i32 = 2;
+    let pool = PoolConfig {
+        min_idle_per_type: 1,
+        max_total: 9,
+        idle_period_ms: 60_000,
+        ..PoolConfig::default()
+    };
+    let mut g = Game::new(GameSettings {
+        pool: pool.clone(),
+        ..settings()
+    });
+    let ids = ids_on_partition("pool", SHARD, 6);
+    for id in &ids {
+        g.create_seated(id, "classic_1v3", 2);
+    }
+    // Three 3-robot matches fill the pool to its max; the other three wait in order.
+    let assigned = |g: &Game| -> Vec<(String, u32)> {
+        g.orchestration_events()
+            .into_iter()
+            .filter_map(|e| match e.data {
+                OrchestrationEventData::RobotsAssigned(a) => Some((e.match_id, a.round)),
+                _ => None,
+            })
+            .collect()
+    };
+    let first: Vec<String> = assigned(&g).into_iter().map(|(m, _)| m).collect();
+    assert_eq!(first, ids[..3].to_vec());
+    assert_eq!(
+        live_robots(&g, SHARD as u32).len(),
+        pool.max_total as usize,
+        "scaled up to the max"
+    );
+    assert!(live_robots(&g, SHARD as u32)
+        .values()
+        .all(|r| r.status == RobotStatus::Busy));
+    for id in &ids[3..] {
+        assert_eq!(
+            g.state(id).expect("queued").status,
+            schemas::MatchStatus::WaitingForRobots
+        );
+    }
+    g.play(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+    for id in &ids {
+        g.assert_completed(id);
+    }
+    assert_no_robot_in_two_seats(&g.events());
+    // Round 1 was served in request order (FIFO), queued matches included.
+    let round1: Vec<String> = assigned(&g)
+        .into_iter()
+        .filter(|(_, r)| *r == 1)
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(round1, ids);
+    // Never above the max, at any point of the log.
+    fold_pool(&g, SHARD as u32, |live| {
+        assert!(live.len() <= pool.max_total as usize)
+    });
+    let released = g
+        .orchestration_events()
+        .iter()
+        .filter(|e| matches!(e.data, OrchestrationEventData::RobotReleased(_)))
+        .count();
+    assert_eq!(
+        released,
+        ids.len() * 2 * 3,
+        "every robot is released after every round"
+    );
+    assert!(live_robots(&g, SHARD as u32)
+        .values()
+        .all(|r| r.status == RobotStatus::Idle));
+
+    // After the idle period the pool scales back down to the idle minimum.
+    let tombstones_before = g
+        .driver
+        .peek_output(topics::ROBOT_POOL_STATE)
+        .iter()
+        .filter(|r| r.value.is_none())
+        .count();
+    g.advance(pool.idle_period_ms + 2 * g.settings.pool_tick.as_millis() as i64);
+    let live = live_robots(&g, SHARD as u32);
+    assert_eq!(
+        live.len(),
+        pool.min_idle_per_type as usize * pool.personalities.len(),
+        "{live:?}"
+    );
+    let scaled_down: Vec<_> = g
+        .orchestration_events()
+        .into_iter()
+        .filter_map(|e| match e.data {
+            OrchestrationEventData::PoolScaled(s)
+                if s.reason == "idle_timeout" && s.shard == SHARD as u32 =>
+            {
+                Some(s)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scaled_down.len(), pool.max_total as usize - live.len());
+    assert!(scaled_down.iter().all(|s| s.to + 1 == s.from));
+    let tombstones = g
+        .driver
+        .peek_output(topics::ROBOT_POOL_STATE)
+        .iter()
+        .filter(|r| r.value.is_none())
+        .count();
+    assert!(
+        tombstones >= tombstones_before + scaled_down.len(),
+        "retired robots are tombstoned"
+    );
+    assert!(g.dlq().is_empty());
+}
