@@ -1,6 +1,7 @@
 //! The commit sequence, in the order that makes it safe.
 //!
 //! at_least_once ([`commit`]):
+//! 0. let processors flush what they keep in memory (latest value per key);
 //! 1. produce each store's buffered changes to its changelog (outputs were produced as
 //!    records were processed);
 //! 2. flush the producer and check every delivery — a failure stops here, offsets stay
@@ -41,6 +42,7 @@ pub(crate) fn commit<C: ConsumerContext>(
     tm: &mut TaskManager,
     consumer: &BaseConsumer<C>,
 ) -> Result<(), TopologyError> {
+    tm.flush_processors()?;
     let dirty = tm.tasks.values().any(|t| {
         t.uncommitted > 0 || !t.out.is_empty() || t.stores.values().any(|s| s.pending_len() > 0)
     });

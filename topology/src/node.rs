@@ -22,6 +22,7 @@ pub(crate) trait Node: Send {
     ) -> Result<(), ProcessError>;
     fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>)
         -> Result<(), ProcessError>;
+    fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError>;
 }
 
 pub(crate) struct TypedNode<P: Processor> {
@@ -55,5 +56,9 @@ impl<P: Processor> Node for TypedNode<P> {
         p: &Punctuation<'_>,
     ) -> Result<(), ProcessError> {
         self.processor.punctuate(ctx, p)
+    }
+
+    fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        self.processor.flush(ctx)
     }
 }

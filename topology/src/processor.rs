@@ -66,6 +66,13 @@ pub trait Processor: Send + 'static {
         input: Self::Input,
     ) -> Result<(), ProcessError>;
 
+    /// Called before every commit: write state kept in memory to the stores and forward
+    /// what was deferred. A processor that emits only the latest value per key per commit
+    /// (as Kafka Streams' record cache does for tables) does it here.
+    fn flush(&mut self, _ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        Ok(())
+    }
+
     /// Called when a scheduled punctuator fires.
     fn punctuate(
         &mut self,

@@ -375,6 +375,41 @@ impl Task {
             .collect())
     }
 
+    /// Lets every processor flush what it keeps in memory (see [`crate::Processor::flush`]).
+    pub fn flush_processors(&mut self, wall_clock: i64) -> Result<(), TopologyError> {
+        let ts = if self.stream_time == i64::MIN {
+            wall_clock
+        } else {
+            self.stream_time
+        };
+        for slot in self.nodes.iter_mut() {
+            let mut schedules = Vec::new();
+            let mut ctx = Context {
+                task: self.id,
+                processor: &slot.name,
+                stores: &mut self.stores,
+                allowed_stores: &slot.stores,
+                sinks: &slot.sinks,
+                out: &mut self.out,
+                schedules: &mut schedules,
+                timestamp: ts,
+                wall_clock,
+            };
+            slot.node.flush(&mut ctx).map_err(|e| match e {
+                ProcessError::Store(e) => TopologyError::Store(e),
+                other => TopologyError::ProcessingFailed {
+                    task: self.id.to_string(),
+                    processor: slot.name.clone(),
+                    topic: "flush".into(),
+                    partition: self.id.partition,
+                    offset: -1,
+                    message: other.to_string(),
+                },
+            })?;
+        }
+        Ok(())
+    }
+
     /// Changelog records for every store's buffered changes, on this task's partition,
     /// after writing the processed input offsets into the offsets store.
     pub fn changelog_records(&mut self) -> Vec<(String, OutRecord)> {

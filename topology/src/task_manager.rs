@@ -84,6 +84,19 @@ impl TaskManager {
         Ok(())
     }
 
+    /// Runs every task's processor flush and sends (or buffers) what it forwards.
+    pub fn flush_processors(&mut self) -> Result<(), TopologyError> {
+        let now = now_ms();
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for id in ids {
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.flush_processors(now)?;
+            }
+            self.drain_outputs(id)?;
+        }
+        Ok(())
+    }
+
     /// Fires due wall-clock punctuators of every running task.
     pub fn punctuate_wall_clock(&mut self) -> Result<(), TopologyError> {
         // Wall-clock punctuators have millisecond-to-second intervals: checking every

@@ -172,40 +172,54 @@ impl TopologyTestDriver {
             timestamp,
         ));
         while let Some((topic, key, value, ts)) = queue.pop_front() {
-            let Some(sub) = self.topology.subtopology_of(&topic) else {
-                continue;
-            };
-            let partition = key
-                .as_deref()
-                .map_or(0, |k| partition_for(k, self.partitions));
-            let offset = {
-                let o = self.offsets.entry((topic.clone(), partition)).or_insert(0);
-                *o += 1;
-                *o - 1
-            };
-            let id = TaskId {
-                subtopology: sub,
-                partition,
-            };
-            let task = self
-                .tasks
-                .get_mut(&id)
-                .ok_or_else(|| TopologyError::Invalid(format!("no task {id}")))?;
-            let rec = InRecord {
-                topic: &topic,
-                partition,
-                offset,
-                timestamp: ts,
-                key: key.as_deref(),
-                value: value.as_deref(),
-            };
-            task.process(&rec, self.wall_clock)?;
-            self.collect(&mut queue);
+            self.process_one(&topic, key.as_deref(), value.as_deref(), ts, &mut queue)?;
             self.since_commit += 1;
             if self.since_commit >= self.commit_every {
                 self.commit()?;
             }
         }
+        Ok(())
+    }
+
+    /// Processes one record and queues its outputs (no commit).
+    fn process_one(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        ts: i64,
+        queue: &mut VecDeque<Pending>,
+    ) -> Result<(), TopologyError> {
+        let Some(sub) = self.topology.subtopology_of(topic) else {
+            return Ok(());
+        };
+        let partition = key.map_or(0, |k| partition_for(k, self.partitions));
+        let offset = {
+            let o = self
+                .offsets
+                .entry((topic.to_string(), partition))
+                .or_insert(0);
+            *o += 1;
+            *o - 1
+        };
+        let id = TaskId {
+            subtopology: sub,
+            partition,
+        };
+        let task = self
+            .tasks
+            .get_mut(&id)
+            .ok_or_else(|| TopologyError::Invalid(format!("no task {id}")))?;
+        let rec = InRecord {
+            topic,
+            partition,
+            offset,
+            timestamp: ts,
+            key,
+            value,
+        };
+        task.process(&rec, self.wall_clock)?;
+        self.collect(queue);
         Ok(())
     }
 
@@ -230,6 +244,15 @@ impl TopologyTestDriver {
 
     /// Commits every task: changelog records become readable outputs, buffers go to the stores.
     pub fn commit(&mut self) -> Result<(), TopologyError> {
+        // Processor flushes first; what they forward is processed like any output.
+        let mut queue = VecDeque::new();
+        for task in self.tasks.values_mut() {
+            task.flush_processors(self.wall_clock)?;
+        }
+        self.collect(&mut queue);
+        while let Some((topic, key, value, ts)) = queue.pop_front() {
+            self.process_one(&topic, key.as_deref(), value.as_deref(), ts, &mut queue)?;
+        }
         for task in self.tasks.values_mut() {
             let mut checkpoints = HashMap::new();
             for (store, rec) in task.changelog_records() {

@@ -4,13 +4,15 @@
 //! are kept in an index store (`{deadline}|{matchId}`) that a wall-clock punctuator
 //! scans: only due matches are loaded.
 //!
-//! The decoded states of the task's recent matches are kept in memory, write-through:
-//! the store is written on every change exactly as before, the cache only saves decoding
-//! the state again on the next input (a JSON decode of the whole state per input was a
-//! fifth of the topology's time). A new processor (task assignment, restore) starts with
-//! an empty cache and reads the store.
+//! The decoded states of the task's recent matches are kept in memory. Events are
+//! forwarded as they happen; the state of a changed match is encoded, written to the
+//! `matches` store and forwarded to `match-state` once per commit, in [`Processor::flush`]
+//! (as Kafka Streams' record cache does for tables): `match-state` is compacted, so only
+//! the latest value per key matters, and a match that changes 20 times between commits
+//! costs one encode. Dirty states are never evicted from the cache before their flush. A
+//! new processor (task assignment, restore) starts with an empty cache and reads the store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use schemas::{MatchEvent, MatchState};
@@ -26,8 +28,10 @@ const CACHE_CAP: usize = 10_000;
 pub struct MatchProcessor {
     cfg: GameConfig,
     check_every: Duration,
-    /// Recent matches of this task, as last written to the store.
+    /// Recent matches of this task (newer than the store for those in `dirty`).
     cache: HashMap<String, MatchState>,
+    /// Matches changed since the last flush.
+    dirty: HashSet<String>,
 }
 
 fn deadline_key(deadline: i64, match_id: &str) -> String {
@@ -41,6 +45,7 @@ impl MatchProcessor {
             cfg,
             check_every,
             cache: HashMap::new(),
+            dirty: HashSet::new(),
         }
     }
 
@@ -56,19 +61,21 @@ impl MatchProcessor {
         Ok(ctx.store::<MatchState>(MATCHES)?.get(match_id)?)
     }
 
-    /// Puts a state that equals the stored one back in the cache. Completed matches stay
+    /// Puts a state back in the cache (dirty ones are flushed at commit). Completed matches stay
     /// too: the pool's `robot.released` events for them arrive right after the end.
     fn keep(&mut self, state: Option<MatchState>) {
         let Some(state) = state else {
             return;
         };
         if self.cache.len() >= CACHE_CAP {
-            self.cache.clear();
+            let dirty = &self.dirty;
+            self.cache.retain(|id, _| dirty.contains(id));
         }
         self.cache.insert(state.match_id.clone(), state);
     }
 
     fn save(
+        &mut self,
         ctx: &mut Context<'_>,
         before: Option<i64>,
         state: &MatchState,
@@ -81,11 +88,7 @@ impl MatchProcessor {
                 .map_err(|e| ProcessError::Failed(format!("encoding event: {e}")))?;
             ctx.forward_raw("events", &ev.match_id, Some(bytes))?;
         }
-        let raw = serde_json::to_vec(state)
-            .map_err(|e| ProcessError::Failed(format!("encoding state: {e}")))?;
-        ctx.store::<MatchState>(MATCHES)?
-            .put_raw(&state.match_id, raw.clone())?;
-        ctx.forward_raw("state", &state.match_id, Some(raw))?;
+        self.dirty.insert(state.match_id.clone());
         let after = if state.is_completed() {
             None
         } else {
@@ -157,9 +160,27 @@ impl Processor for MatchProcessor {
             state = Some(evolve(state, e));
         }
         if let (Some(s), false) = (&state, events.is_empty()) {
-            Self::save(ctx, before, s, &events)?;
+            self.save(ctx, before, s, &events)?;
         }
         self.keep(state);
+        Ok(())
+    }
+
+    fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let mut dirty: Vec<String> = self.dirty.drain().collect();
+        dirty.sort();
+        for id in dirty {
+            let Some(state) = self.cache.get(&id) else {
+                return Err(ProcessError::Failed(format!(
+                    "changed match `{id}` left the cache before its flush"
+                )));
+            };
+            let raw = serde_json::to_vec(state)
+                .map_err(|e| ProcessError::Failed(format!("encoding state: {e}")))?;
+            ctx.store::<MatchState>(MATCHES)?
+                .put_raw(&id, raw.clone())?;
+            ctx.forward_raw("state", &id, Some(raw))?;
+        }
         Ok(())
     }
 
@@ -183,7 +204,7 @@ impl Processor for MatchProcessor {
                 s = evolve(Some(s), e);
             }
             if !events.is_empty() {
-                Self::save(ctx, before, &s, &events)?;
+                self.save(ctx, before, &s, &events)?;
             }
             self.keep(Some(s));
         }
