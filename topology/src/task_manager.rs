@@ -191,19 +191,8 @@ impl TaskManager {
         for id in &wanted {
             match self.tasks.get_mut(id) {
                 Some(task) if task.state == TaskState::Suspended => {
+                    // Continues from its own next offsets (see `reposition` below).
                     task.set_state(TaskState::Running)?;
-                    // Continue exactly where this task stopped, even if the last offset
-                    // commit was refused during the rebalance.
-                    for (topic, next) in &task.next_offsets {
-                        if let Err(e) = consumer.seek(
-                            topic,
-                            id.partition,
-                            rdkafka::Offset::Offset(*next),
-                            std::time::Duration::from_secs(10),
-                        ) {
-                            tracing::warn!(task = %id, %topic, error = %e, "could not re-position a kept task");
-                        }
-                    }
                 }
                 Some(_) => {}
                 None => {
@@ -234,10 +223,51 @@ impl TaskManager {
                 }
             }
         }
+        self.reposition(consumer, tpl)?;
         self.stats.set_tasks(self.tasks.keys().copied().collect());
         self.stats.set_state(WorkerState::Running);
         metrics::gauge!(m::ACTIVE_TASKS).set(self.tasks.len() as f64);
         tracing::info!(worker = %self.config.worker_id, tasks = ?self.tasks.keys().map(|t| t.to_string()).collect::<Vec<_>>(), "assignment done");
+        Ok(())
+    }
+
+    /// Re-assigns the partitions with each task's own next offsets, so that a kept task
+    /// continues exactly where it stopped (even if the offset commit during the rebalance
+    /// was refused) and a restored task starts where its state ends. Partitions without
+    /// a known offset start from the group's committed offset.
+    fn reposition<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        assigned: &TopicPartitionList,
+    ) -> Result<(), TopologyError> {
+        let mut tpl = TopicPartitionList::new();
+        let mut any = false;
+        for e in assigned.elements() {
+            let offset = self
+                .topic_sub
+                .get(e.topic())
+                .and_then(|&sub| {
+                    self.tasks.get(&TaskId {
+                        subtopology: sub,
+                        partition: e.partition(),
+                    })
+                })
+                .and_then(|t| t.next_offsets.get(e.topic()).copied());
+            let offset = match offset {
+                Some(o) => {
+                    any = true;
+                    rdkafka::Offset::Offset(o)
+                }
+                None => rdkafka::Offset::Invalid,
+            };
+            tpl.add_partition_offset(e.topic(), e.partition(), offset)
+                .map_err(|e| TopologyError::kafka("assignment offsets", e))?;
+        }
+        if any {
+            consumer
+                .assign(&tpl)
+                .map_err(|e| TopologyError::kafka("re-assign with task offsets", e))?;
+        }
         Ok(())
     }
 
@@ -277,16 +307,8 @@ fn position_from_state<C: ConsumerContext>(
             .unwrap_or(-1);
         if offset > group {
             tracing::info!(task = %task.id, %topic, group, state = offset, "starting from the offset recorded in state");
-            consumer
-                .seek(
-                    &topic,
-                    task.id.partition,
-                    rdkafka::Offset::Offset(offset),
-                    std::time::Duration::from_secs(10),
-                )
-                .map_err(|e| TopologyError::kafka(format!("seek {topic}"), e))?;
         }
-        task.next_offsets.insert(topic, offset);
+        task.next_offsets.insert(topic, offset.max(group));
     }
     Ok(())
 }
