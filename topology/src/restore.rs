@@ -178,8 +178,18 @@ impl Restorer {
                     }
                     read += 1;
                     if let Some(k) = msg.key() {
-                        t.pending
-                            .insert(k.to_vec(), msg.payload().map(<[u8]>::to_vec));
+                        // Latest value per key: reuse the buffers of a key seen before in
+                        // this batch instead of allocating per record.
+                        match (t.pending.get_mut(k), msg.payload()) {
+                            (Some(Some(buf)), Some(v)) => {
+                                buf.clear();
+                                buf.extend_from_slice(v);
+                            }
+                            (Some(slot), v) => *slot = v.map(<[u8]>::to_vec),
+                            (None, v) => {
+                                t.pending.insert(k.to_vec(), v.map(<[u8]>::to_vec));
+                            }
+                        }
                     }
                     t.last_offset = msg.offset();
                     if t.pending.len() >= BATCH {
