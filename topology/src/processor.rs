@@ -104,7 +104,36 @@ pub struct Context<'a> {
     pub(crate) wall_clock: i64,
 }
 
+/// The mutable parts of a task a context borrows.
+pub(crate) struct NodeIo<'a> {
+    pub stores: &'a mut HashMap<String, ChangeLoggingStore>,
+    pub out: &'a mut Vec<OutRecord>,
+    pub schedules: &'a mut Vec<ScheduleRequest>,
+}
+
 impl<'a> Context<'a> {
+    /// The context of processor `processor` of task `task` at `(timestamp, wall_clock)`.
+    pub(crate) fn for_node(
+        task: TaskId,
+        processor: &'a str,
+        allowed_stores: &'a [String],
+        sinks: &'a HashMap<String, String>,
+        io: NodeIo<'a>,
+        (timestamp, wall_clock): (i64, i64),
+    ) -> Self {
+        Self {
+            task,
+            processor,
+            stores: io.stores,
+            allowed_stores,
+            sinks,
+            out: io.out,
+            schedules: io.schedules,
+            timestamp,
+            wall_clock,
+        }
+    }
+
     /// The task this processor instance belongs to (`<sub-topology>_<partition>`).
     pub fn task_id(&self) -> TaskId {
         self.task

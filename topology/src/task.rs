@@ -17,7 +17,7 @@ use crate::builder::{StoreSpec, Topology};
 use crate::dlq::{dlq_record, ErrorHandling};
 use crate::lifecycle::{transition, TaskState};
 use crate::node::Node;
-use crate::processor::{Context, Punctuation, PunctuationType, ScheduleRequest};
+use crate::processor::{Context, NodeIo, Punctuation, PunctuationType, ScheduleRequest};
 use crate::punctuate::Punctuators;
 use crate::record::{InRecord, OutRecord};
 use crate::task_id::TaskId;
@@ -156,17 +156,18 @@ impl Task {
         for i in 0..self.nodes.len() {
             let mut schedules: Vec<ScheduleRequest> = Vec::new();
             let slot = &mut self.nodes[i];
-            let mut ctx = Context {
-                task: self.id,
-                processor: &slot.name,
-                stores: &mut self.stores,
-                allowed_stores: &slot.stores,
-                sinks: &slot.sinks,
-                out: &mut self.out,
-                schedules: &mut schedules,
-                timestamp: wall_clock,
-                wall_clock,
-            };
+            let mut ctx = Context::for_node(
+                self.id,
+                &slot.name,
+                &slot.stores,
+                &slot.sinks,
+                NodeIo {
+                    stores: &mut self.stores,
+                    out: &mut self.out,
+                    schedules: &mut schedules,
+                },
+                (wall_clock, wall_clock),
+            );
             slot.node
                 .init(&mut ctx)
                 .map_err(|e| TopologyError::Invalid(format!("init of `{}`: {e}", slot.name)))?;
@@ -240,17 +241,18 @@ impl Task {
             let started = Instant::now();
             let slot = &mut self.nodes[i];
             let mut schedules = Vec::new();
-            let mut ctx = Context {
-                task: self.id,
-                processor: &slot.name,
-                stores: &mut self.stores,
-                allowed_stores: &slot.stores,
-                sinks: &slot.sinks,
-                out: &mut self.out,
-                schedules: &mut schedules,
-                timestamp: rec.timestamp,
-                wall_clock,
-            };
+            let mut ctx = Context::for_node(
+                self.id,
+                &slot.name,
+                &slot.stores,
+                &slot.sinks,
+                NodeIo {
+                    stores: &mut self.stores,
+                    out: &mut self.out,
+                    schedules: &mut schedules,
+                },
+                (rec.timestamp, wall_clock),
+            );
             let result = slot.node.process(&mut ctx, rec.topic, key, value);
             slot.processed.increment(1);
             slot.latency.record(started.elapsed().as_secs_f64());
@@ -318,17 +320,18 @@ impl Task {
         for s in self.punctuators.due(kind, now) {
             let slot = &mut self.nodes[s.node];
             let mut schedules = Vec::new();
-            let mut ctx = Context {
-                task: self.id,
-                processor: &slot.name,
-                stores: &mut self.stores,
-                allowed_stores: &slot.stores,
-                sinks: &slot.sinks,
-                out: &mut self.out,
-                schedules: &mut schedules,
-                timestamp: now,
-                wall_clock,
-            };
+            let mut ctx = Context::for_node(
+                self.id,
+                &slot.name,
+                &slot.stores,
+                &slot.sinks,
+                NodeIo {
+                    stores: &mut self.stores,
+                    out: &mut self.out,
+                    schedules: &mut schedules,
+                },
+                (now, wall_clock),
+            );
             let p = Punctuation {
                 name: &s.name,
                 kind,
@@ -384,17 +387,18 @@ impl Task {
         };
         for slot in self.nodes.iter_mut() {
             let mut schedules = Vec::new();
-            let mut ctx = Context {
-                task: self.id,
-                processor: &slot.name,
-                stores: &mut self.stores,
-                allowed_stores: &slot.stores,
-                sinks: &slot.sinks,
-                out: &mut self.out,
-                schedules: &mut schedules,
-                timestamp: ts,
-                wall_clock,
-            };
+            let mut ctx = Context::for_node(
+                self.id,
+                &slot.name,
+                &slot.stores,
+                &slot.sinks,
+                NodeIo {
+                    stores: &mut self.stores,
+                    out: &mut self.out,
+                    schedules: &mut schedules,
+                },
+                (ts, wall_clock),
+            );
             slot.node.flush(&mut ctx).map_err(|e| match e {
                 ProcessError::Store(e) => TopologyError::Store(e),
                 other => TopologyError::ProcessingFailed {
