@@ -9,11 +9,12 @@
 //! document is stored under `doc/{matchId}` and the log is deleted. Rewriting the whole
 //! growing document as JSON on every event made the view quadratic in JSON work (a third
 //! of the topology's time); appending the event to the round's chunk costs a small copy,
-//! and the write buffer keeps one write per chunk per commit. A new processor (task
-//! assignment, restore) rebuilds a running match's document from its log on the match's
-//! next event.
+//! and the chunk is written once per commit, in [`Processor::flush`] (and when the next
+//! chunk starts or the memory is emptied); lines are the input bytes when they are one
+//! line (no re-encode). A new processor (task assignment, restore) rebuilds a running
+//! match's document from its log on the match's next event.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use schemas::{MatchEvent, MatchEventData, MatchHistory};
 use topology::{Context, ProcessError, Processor};
@@ -22,9 +23,26 @@ use super::stores::HISTORY;
 use crate::game::history::{evolve_history, is_final};
 use crate::game::stats::{stat_key_for, StatsConfig};
 
-/// Most running matches whose document is kept in memory per task (emptied when full;
-/// documents are then rebuilt from their logs).
+/// Most running matches whose document is kept in memory per task (emptied when full,
+/// after writing their logs; documents are then rebuilt from their logs).
 const OPEN_CAP: usize = 10_000;
+
+/// A `match-events` record: the decoded event and the bytes it was decoded from (appended
+/// to the log as is, saving a re-encode).
+pub struct HistoryInput {
+    pub event: MatchEvent,
+    pub raw: Vec<u8>,
+}
+
+impl HistoryInput {
+    /// Decodes a `match-events` value.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, topology::DecodeError> {
+        super::codec::decode(bytes).map(|event| HistoryInput {
+            event,
+            raw: bytes.to_vec(),
+        })
+    }
+}
 
 /// A running match: its document and the current chunk of its log.
 struct Open {
@@ -37,6 +55,8 @@ struct Open {
 pub struct HistoryProcessor {
     stats: StatsConfig,
     open: HashMap<String, Open>,
+    /// Open matches whose current chunk changed since it was last written.
+    dirty: HashSet<String>,
 }
 
 fn log_prefix(match_id: &str) -> String {
@@ -44,7 +64,7 @@ fn log_prefix(match_id: &str) -> String {
 }
 
 fn log_key(match_id: &str, chunk: u32) -> String {
-    format!("{}{chunk:04}", log_prefix(match_id))
+    format!("log/{:04}/{match_id}/{chunk:04}", match_id.len())
 }
 
 fn doc_key(match_id: &str) -> String {
@@ -55,12 +75,25 @@ fn failed(e: impl std::fmt::Display) -> ProcessError {
     ProcessError::Failed(format!("history log: {e}"))
 }
 
+/// Appends the event as one line of the log: its input bytes when they are one line,
+/// else its encoding.
+fn append_line(log: &mut Vec<u8>, input: &HistoryInput) -> Result<(), ProcessError> {
+    if input.raw.is_empty() || input.raw.contains(&b'\n') {
+        log.extend_from_slice(&input.event.to_json_vec().map_err(failed)?);
+    } else {
+        log.extend_from_slice(&input.raw);
+    }
+    log.push(b'\n');
+    Ok(())
+}
+
 impl HistoryProcessor {
     /// A history view feeding stats windows of `stats`.
     pub fn new(stats: StatsConfig) -> Self {
         Self {
             stats,
             open: HashMap::new(),
+            dirty: HashSet::new(),
         }
     }
 
@@ -95,45 +128,68 @@ impl HistoryProcessor {
             log,
         }))
     }
+
+    /// Writes the current chunk of every changed open match to the store.
+    fn write_dirty(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        if self.dirty.is_empty() {
+            return Ok(());
+        }
+        let mut dirty: Vec<String> = self.dirty.drain().collect();
+        dirty.sort();
+        let store = ctx.raw_store(HISTORY)?;
+        for id in dirty {
+            if let Some(open) = self.open.get(&id) {
+                store.put(&log_key(&id, open.chunk), open.log.clone())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Processor for HistoryProcessor {
-    type Input = MatchEvent;
+    type Input = HistoryInput;
 
     fn process(
         &mut self,
         ctx: &mut Context<'_>,
         _key: &str,
-        ev: MatchEvent,
+        input: HistoryInput,
     ) -> Result<(), ProcessError> {
-        let match_id = ev.match_id.clone();
-        let final_key = doc_key(&match_id);
-        let open = self.open(ctx, &match_id)?;
+        let ev = &input.event;
+        let match_id = ev.match_id.as_str();
+        let open = self.open(ctx, match_id)?;
         let (before, chunk, log) = match open {
             Some(o) => (Some(o.doc), Some(o.chunk), o.log),
             None => (
-                ctx.store::<MatchHistory>(HISTORY)?.get(&final_key)?,
+                ctx.store::<MatchHistory>(HISTORY)?.get(&doc_key(match_id))?,
                 None,
                 Vec::new(),
             ),
         };
         let was_final = before.as_ref().is_some_and(is_final);
-        let after = evolve_history(before, &ev);
+        let after = evolve_history(before, ev);
         if !is_final(&after) {
             let (chunk, mut log) = match (chunk, &ev.data) {
-                (Some(c), MatchEventData::RoundStarted(_)) => (c + 1, Vec::new()),
+                (Some(c), MatchEventData::RoundStarted(_)) => {
+                    // The finished chunk is written now; the new one at the next flush.
+                    if self.dirty.contains(match_id) {
+                        ctx.raw_store(HISTORY)?.put(&log_key(match_id, c), log)?;
+                    }
+                    (c + 1, Vec::new())
+                }
                 (Some(c), _) => (c, log),
                 (None, _) => (0, Vec::new()),
             };
-            log.extend_from_slice(&ev.to_json_vec().map_err(failed)?);
-            log.push(b'\n');
-            ctx.raw_store(HISTORY)?
-                .put(&log_key(&match_id, chunk), log.clone())?;
+            append_line(&mut log, &input)?;
             if self.open.len() >= OPEN_CAP {
+                self.write_dirty(ctx)?;
                 self.open.clear();
             }
+            if !self.dirty.contains(match_id) {
+                self.dirty.insert(match_id.to_owned());
+            }
             self.open.insert(
-                match_id,
+                match_id.to_owned(),
                 Open {
                     doc: after,
                     chunk,
@@ -142,12 +198,13 @@ impl Processor for HistoryProcessor {
             );
             return Ok(());
         }
+        self.dirty.remove(match_id);
         ctx.store::<MatchHistory>(HISTORY)?
-            .put(&final_key, &after)?;
+            .put(&doc_key(match_id), &after)?;
         if let Some(last) = chunk {
             let store = ctx.raw_store(HISTORY)?;
             for c in 0..=last {
-                store.delete(&log_key(&match_id, c))?;
+                store.delete(&log_key(match_id, c))?;
             }
         }
         if !was_final {
@@ -157,5 +214,10 @@ impl Processor for HistoryProcessor {
             }
         }
         Ok(())
+    }
+
+    /// Writes the logs changed since the last commit.
+    fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        self.write_dirty(ctx)
     }
 }

@@ -23,7 +23,7 @@ use topology::{ProcessorDef, Topology, TopologyBuilder};
 
 use crate::game::stats::StatsConfig;
 use crate::game::{GameConfig, MatchInput, PoolConfig};
-pub use history_processor::HistoryProcessor;
+pub use history_processor::{HistoryInput, HistoryProcessor};
 pub use match_processor::MatchProcessor;
 pub use orchestration_processor::OrchestrationProcessor;
 pub use stats_processor::StatsProcessor;
@@ -101,7 +101,7 @@ pub fn game_topology(settings: &GameSettings) -> Topology {
     let s = settings.clone();
     b.add_processor(
         ProcessorDef::new("history", move |_| HistoryProcessor::new(s.stats.clone()))
-            .input(MATCH_EVENTS, codec::decode)
+            .input(MATCH_EVENTS, history_processor::HistoryInput::decode)
             .store(stores::HISTORY)
             .sink("history", MATCH_HISTORY)
             .sink("by-window", STATS_REPARTITION),

@@ -47,47 +47,33 @@ impl OrchestrationProcessor {
         ctx: &mut Context<'_>,
         outputs: Vec<PoolOutput>,
     ) -> Result<(), ProcessError> {
-        let shard_key = format!("pool-s{}", self.cfg.shard);
         for out in outputs {
             match out {
                 PoolOutput::Event(ev) => {
-                    let key = if ev.match_id.is_empty() {
-                        shard_key.clone()
+                    let bytes = ev
+                        .to_json_vec()
+                        .map_err(|e| ProcessError::Failed(e.to_string()))?;
+                    if ev.match_id.is_empty() {
+                        let shard_key = format!("pool-s{}", self.cfg.shard);
+                        ctx.forward_raw("events", &shard_key, Some(bytes))?;
                     } else {
-                        ev.match_id.clone()
-                    };
-                    ctx.forward_raw(
-                        "events",
-                        &key,
-                        Some(
-                            ev.to_json_vec()
-                                .map_err(|e| ProcessError::Failed(e.to_string()))?,
-                        ),
-                    )?;
+                        ctx.forward_raw("events", &ev.match_id, Some(bytes))?;
+                    }
                 }
                 PoolOutput::Command(c) => {
-                    ctx.forward_raw(
-                        "commands",
-                        &c.match_id.clone(),
-                        Some(
-                            c.to_json_vec()
-                                .map_err(|e| ProcessError::Failed(e.to_string()))?,
-                        ),
-                    )?;
+                    let bytes = c
+                        .to_json_vec()
+                        .map_err(|e| ProcessError::Failed(e.to_string()))?;
+                    ctx.forward_raw("commands", &c.match_id, Some(bytes))?;
                 }
                 PoolOutput::Robot(r) if r.status == RobotStatus::Retired => {
                     ctx.forward_raw("pool", &r.robot_id, None)?
                 }
-                PoolOutput::Robot(r) => ctx.forward("pool", &r.robot_id.clone(), &r)?,
+                PoolOutput::Robot(r) => ctx.forward("pool", &r.robot_id, &r)?,
             }
         }
-        let shard = self.cfg.shard;
-        let pool = self.pool(ctx)?;
-        if pool.take_dirty() {
-            metrics::gauge!("orchestra_pool_utilization_ratio", "shard" => shard.to_string())
-                .set(pool.busy_count() as f64 / pool.robots.len().max(1) as f64);
-            ctx.store::<Pool>(ROBOT_POOL)?.put(POOL_KEY, pool)?;
-        }
+        // The pool itself is written once per commit, in `flush` (its dirty flag stays set
+        // until then).
         Ok(())
     }
 }
@@ -106,8 +92,11 @@ impl Processor for OrchestrationProcessor {
         _key: &str,
         ev: MatchEvent,
     ) -> Result<(), ProcessError> {
-        let cfg = self.cfg.clone();
-        let outputs = self.pool(ctx)?.on_match_event(&cfg, &ev);
+        self.pool(ctx)?;
+        let outputs = match self.pool.as_mut() {
+            Some(pool) => pool.on_match_event(&self.cfg, &ev),
+            None => return Err(ProcessError::Failed("pool not loaded".into())),
+        };
         if outputs.iter().any(|o| matches!(o, PoolOutput::Event(e) if matches!(e.data, schemas::OrchestrationEventData::RobotsAssigned(_)))) {
             // Wall-clock time from the match asking for robots to their assignment.
             let latency = (ctx.wall_clock_ms() - ev.timestamp).max(0) as f64 / 1000.0;
@@ -121,8 +110,25 @@ impl Processor for OrchestrationProcessor {
         ctx: &mut Context<'_>,
         p: &Punctuation<'_>,
     ) -> Result<(), ProcessError> {
-        let cfg = self.cfg.clone();
-        let outputs = self.pool(ctx)?.on_tick(&cfg, p.timestamp);
+        self.pool(ctx)?;
+        let outputs = match self.pool.as_mut() {
+            Some(pool) => pool.on_tick(&self.cfg, p.timestamp),
+            None => return Err(ProcessError::Failed("pool not loaded".into())),
+        };
         self.emit(ctx, outputs)
+    }
+
+    /// Writes the pool to the store if it changed since the last commit.
+    fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        let shard = self.cfg.shard;
+        let Some(pool) = self.pool.as_mut() else {
+            return Ok(());
+        };
+        if pool.take_dirty() {
+            metrics::gauge!("orchestra_pool_utilization_ratio", "shard" => shard.to_string())
+                .set(pool.busy_count() as f64 / pool.robots.len().max(1) as f64);
+            ctx.store::<Pool>(ROBOT_POOL)?.put(POOL_KEY, pool)?;
+        }
+        Ok(())
     }
 }

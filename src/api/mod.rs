@@ -1,0 +1,146 @@
+//! The read API (axum 0.8), served by `orchestra demo` and `orchestra run --http`.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /matches/history?limit=&offset=` | finished matches, newest first, from the `match-history` view (limit default 20, max 500; header `X-Total-Count`) |
+//! | `GET /matches/{id}` | the match state from the local `matches` store of the owning task; `404` when the owner has no such match; `421 Misdirected Request` with `{"matchId","task","partition","detail"}` when another worker instance owns the key (`application.server` style); `503` while this instance's workers are not running |
+//! | `GET /robots/pool` | the `robot-pool-state` view, a JSON array |
+//! | `GET /topology` | the topology as Mermaid (`text/plain`; `?format=text` for the text form) |
+//! | `GET /metrics` | Prometheus text (`503` when no recorder is installed) |
+//! | `GET /health` | `200 {"status":"ready",..}` only when every worker is `running` and the views have read their topics to the end; otherwise `503` with the same detail |
+//! | `POST /matches` | `match.create` — body `{template?, totalRounds?, humans?: [{playerId, name}]}` (an empty body without a content type means all defaults); answers a new match id (with an `Idempotency-Key`, the key is the match id) |
+//! | `POST /matches/{id}/players` | `match.join` — `{playerId, name}` |
+//! | `POST /matches/{id}/responses` | `response.submit` — `{playerId, round, text}` |
+//! | `POST /matches/{id}/votes` | `vote.submit` — `{playerId, round, votedFor}` |
+//!
+//! Players' actions are validated here (malformed JSON, missing fields, wrong types,
+//! unknown fields, unknown template, rounds out of range, text over 2000 characters,
+//! `votedFor` not `A`–`H`: `400 {"error": reason}`, nothing written), wrapped in a
+//! version-1 envelope (eventId = correlationId = causationId = the request id), and
+//! written to `match-requests` keyed by match id. The answer waits for Kafka's
+//! acknowledgement (at most [`DELIVERY_TIMEOUT`]): `202 {"requestId","matchId"}` once
+//! written, `503 {"error", "requestId"}` when it was not — the client is told, nothing is
+//! dropped silently. A client may send an `Idempotency-Key` header: it becomes the request
+//! id, so a retry after a 503 cannot apply twice (the match processor applies each
+//! request id at most once). Game rules (is it the voting phase? is this player seated?)
+//! are the match processor's job; rejections there go to the DLQ with a reason.
+//!
+//! ```no_run
+//! # async fn example(state: std::sync::Arc<orchestra::api::ApiState>) -> anyhow::Result<()> {
+//! let (addr, server) = orchestra::api::serve("127.0.0.1:0".parse()?, state).await?;
+//! println!("read API on http://{addr}");
+//! server.await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod reads;
+mod requests;
+mod validation;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use rdkafka::producer::FutureProducer;
+use rdkafka::ClientConfig;
+use topology::{Topology, WorkerHandle};
+
+use crate::views::LatestView;
+
+pub use error::{ApiError, ApiJson, ApiJsonOrEmpty};
+pub use requests::new_id;
+
+use reads::{describe_topology, get_match, health, match_history, prometheus_metrics, robot_pool};
+use requests::{create_match, join_match, submit_response, submit_vote};
+
+/// How long a player's request waits for Kafka's acknowledgement before `503`.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default page size of `/matches/history`.
+pub const DEFAULT_HISTORY_LIMIT: usize = 20;
+/// Largest page size of `/matches/history`.
+pub const MAX_HISTORY_LIMIT: usize = 500;
+/// Longest match id, player id or idempotency key accepted.
+pub const MAX_ID_CHARS: usize = 128;
+
+/// Everything the handlers read.
+pub struct ApiState {
+    /// The application id (shown by `/health` and `/topology`).
+    pub application_id: String,
+    /// Stream workers of this process (interactive queries, `/health`). May be empty.
+    pub workers: Vec<Arc<WorkerHandle>>,
+    /// The topology (for `/topology`).
+    pub topology: Topology,
+    /// Producer of players' requests to `match-requests` (see [`request_producer`]). It
+    /// must partition like the runtime (`partitioner=murmur2_random`, librdkafka's default
+    /// hashes differently) so a request reaches the task that owns its match; set
+    /// `message.timeout.ms` so an unreachable cluster fails deliveries rather than queueing
+    /// them for minutes.
+    pub requests: FutureProducer,
+    /// View of `match-history`.
+    pub history: LatestView,
+    /// View of `robot-pool-state`.
+    pub pool: LatestView,
+    /// Prometheus recorder handle for `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// A producer for [`ApiState::requests`]: `client`'s settings plus the runtime's
+/// partitioner (`murmur2_random`), `acks=all`, and `message.timeout.ms` =
+/// `message_timeout` (how long librdkafka keeps trying before a delivery fails).
+pub fn request_producer(
+    client: &ClientConfig,
+    message_timeout: Duration,
+) -> Result<FutureProducer> {
+    let mut cfg = client.clone();
+    cfg.set("partitioner", "murmur2_random")
+        .set("acks", "all")
+        .set("linger.ms", "0")
+        .set(
+            "message.timeout.ms",
+            message_timeout.as_millis().max(1).to_string(),
+        );
+    cfg.create().context("creating the request producer")
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves the API on a tokio task. Returns
+/// the bound address and the server task.
+pub async fn serve(
+    addr: SocketAddr,
+    state: Arc<ApiState>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the read API to {addr}"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let app = router(state);
+    let handle = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "read API server stopped");
+        }
+    });
+    tracing::info!(addr = %bound, "read API listening");
+    Ok((bound, handle))
+}
+
+/// The routes, for embedding in another server or testing without a socket.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/matches", post(create_match))
+        .route("/matches/history", get(match_history))
+        .route("/matches/{id}", get(get_match))
+        .route("/matches/{id}/players", post(join_match))
+        .route("/matches/{id}/responses", post(submit_response))
+        .route("/matches/{id}/votes", post(submit_vote))
+        .route("/robots/pool", get(robot_pool))
+        .route("/topology", get(describe_topology))
+        .route("/metrics", get(prometheus_metrics))
+        .route("/health", get(health))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .with_state(state)
+}

@@ -1,0 +1,259 @@
+//! The GET handlers: match history, match state (interactive queries), robot pool,
+//! topology, metrics and health.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use processors::streams::stores;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use topology::{KeyLocation, WorkerState};
+
+use super::validation::valid_id;
+use super::{ApiError, ApiState, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
+use crate::views::{self, LatestView};
+
+fn raw_json(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// `[v1,v2,...]` from values that are JSON already.
+fn raw_array<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut body = vec![b'['];
+    for (i, v) in values.enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(v);
+    }
+    body.push(b']');
+    body
+}
+
+fn is_json(v: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(v).is_ok()
+}
+
+/// Query of `/matches/history`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Page {
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+pub(super) async fn match_history(
+    State(st): State<Arc<ApiState>>,
+    q: Result<Query<Page>, QueryRejection>,
+) -> Response {
+    let Query(page) = match q {
+        Ok(q) => q,
+        Err(e) => {
+            return ApiError::bad_request(format!("invalid query: {}", e.body_text()))
+                .into_response()
+        }
+    };
+    let limit = page
+        .limit
+        .unwrap_or(DEFAULT_HISTORY_LIMIT)
+        .min(MAX_HISTORY_LIMIT);
+    let offset = page.offset.unwrap_or(0);
+    let snapshot = st.history.snapshot();
+    let docs = views::sorted_histories(&snapshot);
+    let total = docs.len();
+    let body = raw_array(
+        docs.iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(_, e)| e.value.as_slice()),
+    );
+    let mut resp = raw_json(StatusCode::OK, body);
+    resp.headers_mut()
+        .insert("x-total-count", HeaderValue::from(total));
+    resp
+}
+
+fn state_name(s: WorkerState) -> Value {
+    serde_json::to_value(s).unwrap_or(Value::Null)
+}
+
+pub(super) async fn get_match(State(st): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
+    if let Err(e) = valid_id("match id", &id) {
+        return e.into_response();
+    }
+    if st.workers.is_empty() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this instance runs no stream worker, so it holds no match state",
+        )
+        .with("matchId", id.as_str())
+        .into_response();
+    }
+    let mut not_found = false;
+    let mut remote = None;
+    let mut not_ready: Vec<String> = Vec::new();
+    for (i, w) in st.workers.iter().enumerate() {
+        let state = w.stats().state();
+        if state != WorkerState::Running {
+            not_ready.push(format!(
+                "worker {i} is {}",
+                state_name(state).as_str().unwrap_or("unknown")
+            ));
+            continue;
+        }
+        match w.query(stores::MATCHES, &id) {
+            Ok(KeyLocation::Local(Some(v))) if is_json(&v) => return raw_json(StatusCode::OK, v),
+            Ok(KeyLocation::Local(Some(_))) => {
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the stored match state is not valid JSON",
+                )
+                .with("matchId", id.as_str())
+                .into_response()
+            }
+            Ok(KeyLocation::Local(None)) => not_found = true,
+            Ok(KeyLocation::Remote { task }) => remote = Some(task),
+            Err(e) => not_ready.push(format!("worker {i}: {e}")),
+        }
+    }
+    if not_found {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such match (the owning task has no state for it)",
+        )
+        .with("matchId", id.as_str())
+        .into_response();
+    }
+    match remote {
+        Some(task) if not_ready.is_empty() => (
+            StatusCode::MISDIRECTED_REQUEST,
+            Json(json!({
+                "matchId": id,
+                "task": task.to_string(),
+                "partition": task.partition,
+                "detail": "owned by another worker instance",
+            })),
+        )
+            .into_response(),
+        _ => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stream workers are not ready; retry shortly",
+        )
+        .with("matchId", id.as_str())
+        .with("workers", not_ready)
+        .into_response(),
+    }
+}
+
+pub(super) async fn robot_pool(State(st): State<Arc<ApiState>>) -> Response {
+    let snapshot = st.pool.snapshot();
+    raw_json(
+        StatusCode::OK,
+        raw_array(
+            snapshot
+                .values()
+                .map(|e| e.value.as_slice())
+                .filter(|v| is_json(v)),
+        ),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct FormatQuery {
+    format: Option<String>,
+}
+
+pub(super) async fn describe_topology(
+    State(st): State<Arc<ApiState>>,
+    q: Result<Query<FormatQuery>, QueryRejection>,
+) -> Response {
+    let format = q.ok().and_then(|Query(f)| f.format);
+    let d = st.topology.describe(Some(&st.application_id));
+    let text = match format.as_deref() {
+        None | Some("mermaid") => d.to_mermaid(),
+        Some("text") => d.to_text(),
+        Some(other) => {
+            return ApiError::bad_request(format!("unknown format `{other}` (mermaid or text)"))
+                .into_response()
+        }
+    };
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+}
+
+pub(super) async fn prometheus_metrics(State(st): State<Arc<ApiState>>) -> Response {
+    match &st.metrics {
+        Some(h) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            h.render(),
+        )
+            .into_response(),
+        None => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no metrics recorder is installed",
+        )
+        .into_response(),
+    }
+}
+
+fn view_health(v: &LatestView) -> (bool, Value) {
+    let caught_up = v.caught_up();
+    let failure = v.failure();
+    (
+        caught_up && failure.is_none(),
+        json!({ "entries": v.len(), "caughtUp": caught_up, "failure": failure }),
+    )
+}
+
+pub(super) async fn health(State(st): State<Arc<ApiState>>) -> Response {
+    let mut ready = true;
+    let workers: Vec<Value> = st
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let s = w.stats();
+            let state = s.state();
+            ready &= state == WorkerState::Running;
+            json!({
+                "worker": i,
+                "state": state_name(state),
+                "tasks": s.tasks().iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "processed": s.processed.load(Ordering::Relaxed),
+                "restored": s.restored.load(Ordering::Relaxed),
+            })
+        })
+        .collect();
+    let (h_ok, h) = view_health(&st.history);
+    let (p_ok, p) = view_health(&st.pool);
+    ready &= h_ok && p_ok;
+    let mut views = serde_json::Map::new();
+    views.insert(st.history.topic().to_string(), h);
+    views.insert(st.pool.topic().to_string(), p);
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "applicationId": st.application_id,
+        "workers": workers,
+        "views": views,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}

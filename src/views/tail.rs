@@ -1,0 +1,277 @@
+//! `orchestra tail`: records of a topic as they come (or the latest value per key of a
+//! compacted topic), and [`read_to_end`], the reading loop shared with `replay`.
+
+use std::collections::BTreeSet;
+use std::io::{IsTerminal as _, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{ClientConfig, Offset};
+
+use super::format::{format_ts, inline_json, truncate, write_table};
+use super::latest::{is_compacted, read_latest};
+use super::reader::{assign, assign_consumer, high_watermarks, partitions_of};
+use super::READ_TO_END_TIMEOUT;
+
+/// A record as `tail` prints it (and as [`read_to_end`] hands it out).
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) key: Option<String>,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) value: Option<Vec<u8>>,
+}
+
+impl Row {
+    fn from_message(m: &BorrowedMessage<'_>) -> Self {
+        Row {
+            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp: m.timestamp().to_millis().unwrap_or(-1),
+            value: m.payload().map(<[u8]>::to_vec),
+        }
+    }
+
+    fn json_line(&self) -> String {
+        let key = serde_json::to_string(&self.key).unwrap_or_else(|_| "null".into());
+        let value = match &self.value {
+            None => "null".to_string(),
+            Some(v) => inline_json(v),
+        };
+        format!(
+            r#"{{"key":{key},"partition":{},"offset":{},"timestamp":{},"value":{value}}}"#,
+            self.partition, self.offset, self.timestamp
+        )
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.key.clone().unwrap_or_else(|| "(none)".into()),
+            self.partition.to_string(),
+            self.offset.to_string(),
+            format_ts(self.timestamp),
+            match &self.value {
+                None => "(tombstone)".into(),
+                Some(v) => truncate(&inline_json(v), 120),
+            },
+        ]
+    }
+}
+
+const ROW_HEADER: [&str; 5] = ["KEY", "PARTITION", "OFFSET", "TIMESTAMP", "VALUE"];
+
+/// `orchestra tail TOPIC`.
+///
+/// * Compacted topics (`match-state`, `robot-pool-state`, `match-history`, `match-stats`,
+///   changelogs): reads to the end and prints the latest value per key, sorted by key
+///   (`from_beginning` is implied).
+/// * Other topics: prints records as they come. With `from_beginning` it reads from the
+///   start; it stops at the end when `limit` is set or stdout is not a terminal, and
+///   otherwise keeps following until Ctrl-C. Without `from_beginning` it starts at the end
+///   and follows until Ctrl-C (or until `limit` records were printed).
+///
+/// `limit` caps the number of records printed.
+pub fn tail(
+    client: &ClientConfig,
+    topic: &str,
+    from_beginning: bool,
+    table: bool,
+    limit: Option<usize>,
+    out: &mut impl Write,
+) -> Result<()> {
+    if is_compacted(topic) {
+        let latest = read_latest(client, topic, READ_TO_END_TIMEOUT)?;
+        let rows: Vec<Row> = latest
+            .into_iter()
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|(k, e)| Row {
+                key: Some(k),
+                partition: e.partition,
+                offset: e.offset,
+                timestamp: e.timestamp,
+                value: Some(e.value),
+            })
+            .collect();
+        return print_rows(&rows, table, out);
+    }
+    let follow = if from_beginning {
+        limit.is_none() && std::io::stdout().is_terminal()
+    } else {
+        true
+    };
+    let start = if from_beginning {
+        Offset::Beginning
+    } else {
+        Offset::End
+    };
+    if follow {
+        if table {
+            writeln!(
+                out,
+                "{:<24}  {:>9}  {:>8}  {:<24}  VALUE",
+                ROW_HEADER[0], ROW_HEADER[1], ROW_HEADER[2], ROW_HEADER[3]
+            )?;
+        }
+        let mut printed = 0usize;
+        stream_records(client, topic, start, false, None, |row| {
+            if table {
+                let c = row.cells();
+                writeln!(
+                    out,
+                    "{:<24}  {:>9}  {:>8}  {:<24}  {}",
+                    c[0], c[1], c[2], c[3], c[4]
+                )?;
+            } else {
+                writeln!(out, "{}", row.json_line())?;
+            }
+            out.flush()?;
+            printed += 1;
+            Ok(limit.is_none_or(|l| printed < l))
+        })
+    } else {
+        let mut rows = Vec::new();
+        let cap = limit.unwrap_or(usize::MAX);
+        if cap > 0 {
+            stream_records(
+                client,
+                topic,
+                start,
+                true,
+                Some(Instant::now() + READ_TO_END_TIMEOUT),
+                |row| {
+                    rows.push(row);
+                    Ok(rows.len() < cap)
+                },
+            )?;
+        }
+        print_rows(&rows, table, out)
+    }
+}
+
+fn print_rows(rows: &[Row], table: bool, out: &mut impl Write) -> Result<()> {
+    if table {
+        let cells: Vec<Vec<String>> = rows.iter().map(Row::cells).collect();
+        write_table(out, &ROW_HEADER, &cells)?;
+    } else {
+        for r in rows {
+            writeln!(out, "{}", r.json_line())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads every partition of `topic` from the beginning to its end (the ends as of when
+/// reading reached them), in offset order per partition, calling `f` per record. Fails
+/// after `timeout`.
+pub(crate) fn read_to_end(
+    client: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
+    mut f: impl FnMut(Row),
+) -> Result<()> {
+    stream_records(
+        client,
+        topic,
+        Offset::Beginning,
+        true,
+        Some(Instant::now() + timeout),
+        |row| {
+            f(row);
+            Ok(true)
+        },
+    )
+}
+
+/// Reads `topic` from `start`, calling `f` per record until it returns `false`, or (when
+/// `stop_at_end`) every partition reached its end; fails when `deadline` passes first.
+fn stream_records(
+    client: &ClientConfig,
+    topic: &str,
+    start: Offset,
+    stop_at_end: bool,
+    deadline: Option<Instant>,
+    mut f: impl FnMut(Row) -> Result<bool>,
+) -> Result<()> {
+    let consumer = assign_consumer(client, "tail")?;
+    let partitions = partitions_of(&consumer, topic)?;
+    let highs = high_watermarks(&consumer, topic, &partitions)?;
+    assign(&consumer, topic, &partitions, start)?;
+    let mut done: BTreeSet<i32> = if start == Offset::Beginning {
+        highs
+            .iter()
+            .filter(|(_, h)| **h <= 0)
+            .map(|(p, _)| *p)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let mut last_error: Option<String> = None;
+    loop {
+        if stop_at_end && partitions.iter().all(|p| done.contains(p)) {
+            return Ok(());
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            bail!(
+                "reading `{topic}`: not at the end in time ({} of {} partitions done{})",
+                done.len(),
+                partitions.len(),
+                last_error
+                    .as_deref()
+                    .map(|e| format!("; last error: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Ok(m)) => {
+                if highs
+                    .get(&m.partition())
+                    .is_some_and(|h| m.offset() + 1 >= *h)
+                {
+                    done.insert(m.partition());
+                }
+                if !f(Row::from_message(&m))? {
+                    return Ok(());
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                done.insert(p);
+            }
+            Some(Err(e)) => {
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    tracing::warn!(%topic, error = %msg, "read error (retrying)");
+                    last_error = Some(msg);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_inline_as_json_or_string() {
+        assert_eq!(inline_json(br#"{"b":1,"a":2}"#), r#"{"b":1,"a":2}"#);
+        assert_eq!(inline_json(b"{\n \"a\": 1\n}"), r#"{"a":1}"#);
+        assert_eq!(inline_json(b"not json"), r#""not json""#);
+        let row = Row {
+            key: Some("m\"1".into()),
+            partition: 2,
+            offset: 7,
+            timestamp: 5,
+            value: None,
+        };
+        let v: serde_json::Value = serde_json::from_str(&row.json_line()).unwrap();
+        assert_eq!(v["key"], "m\"1");
+        assert_eq!(v["partition"], 2);
+        assert!(v["value"].is_null());
+    }
+}
