@@ -37,12 +37,15 @@ const FORMAT_VERSION: &[u8] = b"1";
 pub struct SledStoreConfig {
     /// sled page cache size in bytes (per task database).
     pub cache_capacity: u64,
+    /// Interval of sled's background flush, ms.
+    pub flush_every_ms: u64,
 }
 
 impl Default for SledStoreConfig {
     fn default() -> Self {
         Self {
             cache_capacity: 16 * 1024 * 1024,
+            flush_every_ms: 1000,
         }
     }
 }
@@ -151,7 +154,9 @@ fn try_open(dir: &Path, config: &SledStoreConfig) -> Result<sled::Db, String> {
     let cfg = sled::Config::new()
         .path(dir)
         .cache_capacity(config.cache_capacity)
-        .flush_every_ms(None);
+        // sled's own background flusher stays on (its default configuration, the one
+        // exercised upstream); commits additionally fsync every few seconds.
+        .flush_every_ms(Some(config.flush_every_ms));
     let opened = catch_unwind(AssertUnwindSafe(|| -> Result<sled::Db, String> {
         let db = cfg.open().map_err(|e| e.to_string())?;
         match db.get(FORMAT_KEY).map_err(|e| e.to_string())? {

@@ -161,7 +161,8 @@ impl Processor for HistoryProcessor {
         let (before, chunk, log) = match open {
             Some(o) => (Some(o.doc), Some(o.chunk), o.log),
             None => (
-                ctx.store::<MatchHistory>(HISTORY)?.get(&doc_key(match_id))?,
+                ctx.store::<MatchHistory>(HISTORY)?
+                    .get(&doc_key(match_id))?,
                 None,
                 Vec::new(),
             ),
