@@ -62,6 +62,19 @@ impl Restorer {
         Ok(Self { consumer })
     }
 
+    /// Connects to the cluster and learns the changelog topics' leaders now, so the first
+    /// restore does not pay for connection set-up.
+    pub fn warm_up(&self, changelogs: &[String]) {
+        for t in changelogs {
+            if let Err(e) = self
+                .consumer
+                .fetch_metadata(Some(t), Duration::from_secs(10))
+            {
+                tracing::debug!(topic = %t, error = %e, "restore consumer warm-up");
+            }
+        }
+    }
+
     /// Restores the stores of `ids`; returns the number of changelog records read.
     pub fn restore(
         &self,

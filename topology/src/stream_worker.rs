@@ -248,7 +248,16 @@ impl StreamWorker {
                 processing_handler: config.processing_handler,
                 measure_e2e: true,
             },
-            restorer: Restorer::new(&config)?,
+            restorer: {
+                let r = Restorer::new(&config)?;
+                let changelogs: Vec<String> = internal
+                    .iter()
+                    .filter(|t| t.name.ends_with("-changelog"))
+                    .map(|t| t.name.clone())
+                    .collect();
+                r.warm_up(&changelogs);
+                r
+            },
             config: config.clone(),
             tasks: BTreeMap::new(),
             producer,
