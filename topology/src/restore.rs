@@ -53,7 +53,14 @@ impl Restorer {
             )
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("isolation.level", "read_committed")
+            // Changelogs hold transactions only under exactly_once.
+            .set(
+                "isolation.level",
+                match config.processing_guarantee {
+                    crate::ProcessingGuarantee::ExactlyOnce => "read_committed",
+                    crate::ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
+                },
+            )
             .set("fetch.max.bytes", "104857600")
             .set("max.partition.fetch.bytes", "10485760")
             .set("queued.min.messages", "200000")
