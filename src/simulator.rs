@@ -237,15 +237,10 @@ impl Player {
                 }
             }
             MatchEventData::RoundStarted(r) => {
-                let humans: Vec<(Identity, String)> = self
-                    .matches
-                    .get(match_id)
-                    .map(|m| m.humans.iter().map(|(i, p)| (*i, p.clone())).collect())
-                    .unwrap_or_default();
+                let humans = self.humans_of(match_id);
                 for (identity, player) in humans {
                     let seed = format!("{match_id}/{}/{}/respond", r.round, identity.as_str());
-                    if chance(&seed) < self.cfg.silence_rate {
-                        self.stats.silences.fetch_add(1, Ordering::Relaxed);
+                    if self.stays_silent(&seed) {
                         continue;
                     }
                     let text = self.human_text(match_id, r.round, identity, &r.prompt);
@@ -262,15 +257,10 @@ impl Player {
                 }
             }
             MatchEventData::VotingStarted(v) => {
-                let humans: Vec<(Identity, String)> = self
-                    .matches
-                    .get(match_id)
-                    .map(|m| m.humans.iter().map(|(i, p)| (*i, p.clone())).collect())
-                    .unwrap_or_default();
+                let humans = self.humans_of(match_id);
                 for (identity, player) in humans {
                     let seed = format!("{match_id}/{}/{}/vote", v.round, identity.as_str());
-                    if chance(&seed) < self.cfg.silence_rate {
-                        self.stats.silences.fetch_add(1, Ordering::Relaxed);
+                    if self.stays_silent(&seed) {
                         continue;
                     }
                     let others: Vec<Identity> = v
@@ -317,6 +307,23 @@ impl Player {
             }
             _ => {}
         }
+    }
+
+    /// The human seats of a match this simulator plays, with their player ids.
+    fn humans_of(&self, match_id: &str) -> Vec<(Identity, String)> {
+        self.matches
+            .get(match_id)
+            .map(|m| m.humans.iter().map(|(i, p)| (*i, p.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the player behind `seed` stays silent in this phase (counted when so).
+    fn stays_silent(&self, seed: &str) -> bool {
+        let silent = chance(seed) < self.cfg.silence_rate;
+        if silent {
+            self.stats.silences.fetch_add(1, Ordering::Relaxed);
+        }
+        silent
     }
 
     fn human_text(&self, match_id: &str, round: u32, identity: Identity, prompt: &str) -> String {

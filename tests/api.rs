@@ -3,6 +3,8 @@
 //! is unreachable), reads come from the views and the workers' local stores, `/health`
 //! follows the workers' lifecycle, and a key owned by another instance answers 421.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +16,7 @@ use processors::streams::{game_topology, stores, topics, GameSettings};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use reqwest::StatusCode;
-use schemas::{
-    Envelope, HistoryStatus, Identity, MatchCreated, MatchEvent, MatchHistory, MatchRequest,
-    MatchRequestData, Seat, SeatKind,
-};
+use schemas::{HistoryStatus, MatchHistory, MatchRequest, MatchRequestData};
 use serde_json::{json, Value};
 use tokio::runtime::Runtime;
 use topology::{
@@ -338,33 +337,7 @@ fn players_requests_are_validated_and_written_to_match_requests() {
 }
 
 fn finished_history(match_id: &str, created_at: i64, completed_at: i64) -> MatchHistory {
-    let seats = Identity::ALL[..3]
-        .iter()
-        .map(|&identity| Seat {
-            identity,
-            kind: if identity == Identity::ALL[0] {
-                SeatKind::Human
-            } else {
-                SeatKind::Robot
-            },
-            player_id: None,
-            name: None,
-        })
-        .collect();
-    let created: MatchEvent = Envelope::new(
-        format!("{match_id}-e1"),
-        match_id,
-        created_at,
-        "c",
-        "r",
-        MatchCreated {
-            template: "duel_2v1".into(),
-            total_rounds: 1,
-            seats,
-            response_window_ms: 1000,
-            voting_window_ms: 1000,
-        },
-    );
+    let created = support::duel_created(match_id, created_at);
     let mut h = evolve_history(None, &created);
     h.status = HistoryStatus::Completed;
     h.completed_at = Some(completed_at);

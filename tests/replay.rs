@@ -2,43 +2,17 @@
 //! byte for byte with `match-state` and `match-history`, and every kind of difference is
 //! reported.
 
+mod support;
+
 use orchestra::replay::{replay, MismatchKind};
 use processors::game::evolve;
 use processors::game::history::evolve_history;
 use processors::streams::topics;
 use rdkafka::ClientConfig;
-use schemas::{Envelope, Identity, MatchCompleted, MatchCreated, MatchEvent, Seat, SeatKind};
+use schemas::{Envelope, MatchCompleted, MatchEvent};
 use topology::{testing, EmbeddedBroker};
 
-fn created(match_id: &str, ts: i64) -> MatchEvent {
-    let seats = Identity::ALL[..3]
-        .iter()
-        .map(|&identity| Seat {
-            identity,
-            kind: if identity == Identity::ALL[0] {
-                SeatKind::Human
-            } else {
-                SeatKind::Robot
-            },
-            player_id: None,
-            name: None,
-        })
-        .collect();
-    Envelope::new(
-        format!("{match_id}-created"),
-        match_id,
-        ts,
-        "corr",
-        "req-1",
-        MatchCreated {
-            template: "duel_2v1".into(),
-            total_rounds: 1,
-            seats,
-            response_window_ms: 60_000,
-            voting_window_ms: 30_000,
-        },
-    )
-}
+use support::duel_created as created;
 
 fn completed(match_id: &str, ts: i64) -> MatchEvent {
     Envelope::new(

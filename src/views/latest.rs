@@ -164,23 +164,7 @@ impl LatestView {
         timeout: Duration,
         mut cond: impl FnMut(&BTreeMap<String, Entry>) -> bool,
     ) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut g = self.shared.progress();
-        loop {
-            if cond(&self.shared.read()) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline || g.failed.is_some() {
-                return false;
-            }
-            g = self
-                .shared
-                .changed
-                .wait_timeout(g, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        self.wait_progress(timeout, |_| cond(&self.shared.read()))
     }
 
     /// Waits until the view holds at least `n` keys; returns whether it did in time.
@@ -190,10 +174,16 @@ impl LatestView {
 
     /// Waits until [`LatestView::caught_up`]; returns whether it did in time.
     pub fn wait_caught_up(&self, timeout: Duration) -> bool {
+        self.wait_progress(timeout, |g| self.shared.caught_up(g))
+    }
+
+    /// Waits, woken by every applied record (no polling), until `cond` holds on the
+    /// reader's progress; gives up at `timeout` or when the reader failed.
+    fn wait_progress(&self, timeout: Duration, mut cond: impl FnMut(&Progress) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         let mut g = self.shared.progress();
         loop {
-            if self.shared.caught_up(&g) {
+            if cond(&g) {
                 return true;
             }
             let now = Instant::now();

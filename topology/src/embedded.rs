@@ -105,9 +105,4 @@ impl EmbeddedBroker {
         }
         Ok(())
     }
-
-    /// Flushes nothing; present so callers can make the owner outlive clients explicitly.
-    pub fn in_flight(&self) -> i32 {
-        self._owner.in_flight_count()
-    }
 }
