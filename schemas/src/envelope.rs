@@ -441,6 +441,11 @@ macro_rules! payload_family {
 
         $( impl From<$ty> for $name {
             fn from(v: $ty) -> Self { Self::$variant(v) }
+        }
+
+        impl $ty {
+            #[doc = concat!("Its `eventType`: `", $event, "`.")]
+            pub const EVENT_TYPE: &'static str = $event;
         } )+
 
         impl $name {

@@ -30,6 +30,7 @@ pub mod identity;
 pub mod json_schema;
 pub mod match_events;
 pub mod orchestration;
+pub mod peek;
 pub mod requests;
 pub mod robot_responses;
 
@@ -54,6 +55,7 @@ pub use orchestration::{
     OrchestrationEvent, OrchestrationEventData, PoolScaled, RobotAssignment, RobotInstantiated,
     RobotReleased, RobotsAssigned,
 };
+pub use peek::peek_event_type;
 pub use requests::{
     MatchCreate, MatchJoin, MatchRequest, MatchRequestData, PlayerRef, ResponseSubmit, VoteSubmit,
     DEFAULT_TEMPLATE, DEFAULT_TOTAL_ROUNDS,

@@ -219,26 +219,14 @@ impl TopologyTestDriver {
             value,
         };
         task.process(&rec, self.wall_clock)?;
-        self.collect(queue);
+        // Only this task has new outputs.
+        route(&self.topology, &mut self.outputs, &mut task.out, queue);
         Ok(())
     }
 
     fn collect(&mut self, queue: &mut VecDeque<Pending>) {
         for task in self.tasks.values_mut() {
-            for rec in task.out.drain(..) {
-                if self.topology.subtopology_of(&rec.topic).is_some() {
-                    queue.push_back((
-                        rec.topic.clone(),
-                        Some(rec.key.clone()),
-                        rec.value.clone(),
-                        rec.timestamp,
-                    ));
-                }
-                self.outputs
-                    .entry(rec.topic.clone())
-                    .or_default()
-                    .push_back(rec);
-            }
+            route(&self.topology, &mut self.outputs, &mut task.out, queue);
         }
     }
 
@@ -297,8 +285,18 @@ impl TopologyTestDriver {
     pub fn read_output(&mut self, topic: &str) -> Vec<OutRecord> {
         self.outputs
             .get_mut(topic)
-            .map(|q| q.drain(..).collect())
+            .map(|q| Vec::from(std::mem::take(q)))
             .unwrap_or_default()
+    }
+
+    /// Drops every record written to `topic` so far and says how many there were (cheaper
+    /// than [`Self::read_output`] when only the count matters: the buffer is kept).
+    pub fn discard_output(&mut self, topic: &str) -> usize {
+        self.outputs.get_mut(topic).map_or(0, |q| {
+            let n = q.len();
+            q.clear();
+            n
+        })
     }
 
     /// Records written to `topic` so far, without taking them.
@@ -336,5 +334,31 @@ impl TopologyTestDriver {
     /// The dead-letter topic name.
     pub fn dlq_topic(&self) -> String {
         Topology::dlq_topic(&self.application_id)
+    }
+}
+
+/// Moves a task's outputs to the output topics, queueing those the topology reads (fed
+/// back like a broker would).
+fn route(
+    topology: &Topology,
+    outputs: &mut HashMap<String, VecDeque<OutRecord>>,
+    out: &mut Vec<OutRecord>,
+    queue: &mut VecDeque<Pending>,
+) {
+    for rec in out.drain(..) {
+        if topology.subtopology_of(&rec.topic).is_some() {
+            queue.push_back((
+                rec.topic.clone(),
+                Some(rec.key.clone()),
+                rec.value.clone(),
+                rec.timestamp,
+            ));
+        }
+        match outputs.get_mut(&rec.topic) {
+            Some(q) => q.push_back(rec),
+            None => {
+                outputs.insert(rec.topic.clone(), VecDeque::from([rec]));
+            }
+        }
     }
 }

@@ -200,8 +200,10 @@ impl Processor for HistoryProcessor {
             return Ok(());
         }
         self.dirty.remove(match_id);
+        // Encoded once for the store and both outputs.
+        let raw = serde_json::to_vec(&after).map_err(failed)?;
         ctx.store::<MatchHistory>(HISTORY)?
-            .put(&doc_key(match_id), &after)?;
+            .put_raw(&doc_key(match_id), raw.clone())?;
         if let Some(last) = chunk {
             let store = ctx.raw_store(HISTORY)?;
             for c in 0..=last {
@@ -209,10 +211,10 @@ impl Processor for HistoryProcessor {
             }
         }
         if !was_final {
-            ctx.forward("history", &after.match_id, &after)?;
             if let Some(window) = stat_key_for(&self.stats, &after) {
-                ctx.forward("by-window", &window, &after)?;
+                ctx.forward_raw("by-window", &window, Some(raw.clone()))?;
             }
+            ctx.forward_raw("history", &after.match_id, Some(raw))?;
         }
         Ok(())
     }

@@ -120,7 +120,9 @@ fn record_metrics(ev: &MatchEvent) {
 }
 
 impl Processor for MatchProcessor {
-    type Input = MatchInput;
+    /// `None`: an input that cannot concern a match (an orchestration event other than
+    /// `round.robots_assigned`), skipped undecoded.
+    type Input = Option<MatchInput>;
 
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
         ctx.schedule("deadlines", self.check_every, PunctuationType::WallClock);
@@ -131,8 +133,11 @@ impl Processor for MatchProcessor {
         &mut self,
         ctx: &mut Context<'_>,
         key: &str,
-        input: MatchInput,
+        input: Option<MatchInput>,
     ) -> Result<(), ProcessError> {
+        let Some(input) = input else {
+            return Ok(());
+        };
         if key != input.match_id() && !input.match_id().is_empty() {
             return Err(ProcessError::rejected(format!(
                 "key_mismatch: record key `{key}` is not the event's matchId `{}`",

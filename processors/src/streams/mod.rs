@@ -76,11 +76,15 @@ pub fn game_topology(settings: &GameSettings) -> Topology {
             MatchProcessor::new(s.game.clone(), s.deadline_check)
         })
         .input(MATCH_REQUESTS, |b| {
-            codec::decode(b).map(MatchInput::Request)
+            codec::decode(b).map(|r| Some(MatchInput::Request(r)))
         })
-        .input(ROBOT_RESPONSES, |b| codec::decode(b).map(MatchInput::Robot))
+        .input(ROBOT_RESPONSES, |b| {
+            codec::decode(b).map(|r| Some(MatchInput::Robot(r)))
+        })
+        // Only `round.robots_assigned` concerns a match; pool events are skipped undecoded.
         .input(ROBOT_ORCHESTRATION_EVENTS, |b| {
-            codec::decode(b).map(MatchInput::Orchestration)
+            codec::decode_if(b, &[schemas::RobotsAssigned::EVENT_TYPE])
+                .map(|o| o.map(MatchInput::Orchestration))
         })
         .store(stores::MATCHES)
         .store(stores::DEADLINES)
@@ -92,7 +96,9 @@ pub fn game_topology(settings: &GameSettings) -> Topology {
         ProcessorDef::new("robot-orchestration", move |task| {
             OrchestrationProcessor::new(s.pool.clone(), task.partition as u32, s.pool_tick)
         })
-        .input(MATCH_EVENTS, codec::decode)
+        .input(MATCH_EVENTS, |b| {
+            codec::decode_if(b, orchestration_processor::POOL_EVENT_TYPES)
+        })
         .store(stores::ROBOT_POOL)
         .sink("events", ROBOT_ORCHESTRATION_EVENTS)
         .sink("commands", ROBOT_COMMANDS)

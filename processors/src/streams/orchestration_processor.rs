@@ -1,9 +1,19 @@
 //! Robot orchestration: one pool shard per task (the shard is the task's partition of
 //! `match-events`, so the pool scales with partitions and the shard is in each robot id).
+//!
+//! Pool events and robot commands are forwarded as they happen. `robot-pool-state` is a
+//! table (compacted, latest value per robot), so robot states are forwarded once per
+//! commit, in [`Processor::flush`], with the latest state of each robot that changed (a
+//! robot assigned and released between two commits costs one record, not two), as Kafka
+//! Streams' record cache does for tables.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use schemas::{MatchEvent, RobotStatus};
+use schemas::{
+    MatchCompleted, MatchEvent, RobotStatus, RobotsNeeded, RoundCompleted, RoundStarted,
+    VotingStarted,
+};
 use topology::{Context, ProcessError, Processor, Punctuation, PunctuationType};
 
 use super::stores::ROBOT_POOL;
@@ -11,11 +21,22 @@ use crate::game::{Pool, PoolConfig, PoolOutput};
 
 const POOL_KEY: &str = "pool";
 
+/// The `match-events` types the pool reacts to; the others are skipped undecoded.
+pub(crate) const POOL_EVENT_TYPES: &[&str] = &[
+    RobotsNeeded::EVENT_TYPE,
+    RoundStarted::EVENT_TYPE,
+    VotingStarted::EVENT_TYPE,
+    RoundCompleted::EVENT_TYPE,
+    MatchCompleted::EVENT_TYPE,
+];
+
 /// See the module docs.
 pub struct OrchestrationProcessor {
     cfg: PoolConfig,
     tick: Duration,
     pool: Option<Pool>,
+    /// Robots changed since the last flush: their latest state (`None`: retired).
+    changed: BTreeMap<String, Option<schemas::RobotPoolState>>,
 }
 
 impl OrchestrationProcessor {
@@ -26,6 +47,7 @@ impl OrchestrationProcessor {
             cfg,
             tick,
             pool: None,
+            changed: BTreeMap::new(),
         }
     }
 
@@ -67,19 +89,22 @@ impl OrchestrationProcessor {
                     ctx.forward_raw("commands", &c.match_id, Some(bytes))?;
                 }
                 PoolOutput::Robot(r) if r.status == RobotStatus::Retired => {
-                    ctx.forward_raw("pool", &r.robot_id, None)?
+                    self.changed.insert(r.robot_id.clone(), None);
                 }
-                PoolOutput::Robot(r) => ctx.forward("pool", &r.robot_id, &r)?,
+                PoolOutput::Robot(r) => {
+                    self.changed.insert(r.robot_id.clone(), Some(r));
+                }
             }
         }
-        // The pool itself is written once per commit, in `flush` (its dirty flag stays set
-        // until then).
+        // The pool and the changed robots' states are written once per commit, in `flush`
+        // (the pool's dirty flag stays set until then).
         Ok(())
     }
 }
 
 impl Processor for OrchestrationProcessor {
-    type Input = MatchEvent;
+    /// `None`: an event type the pool ignores (see [`POOL_EVENT_TYPES`]).
+    type Input = Option<MatchEvent>;
 
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
         ctx.schedule("pool-scaling", self.tick, PunctuationType::WallClock);
@@ -90,8 +115,11 @@ impl Processor for OrchestrationProcessor {
         &mut self,
         ctx: &mut Context<'_>,
         _key: &str,
-        ev: MatchEvent,
+        ev: Option<MatchEvent>,
     ) -> Result<(), ProcessError> {
+        let Some(ev) = ev else {
+            return Ok(());
+        };
         self.pool(ctx)?;
         let outputs = match self.pool.as_mut() {
             Some(pool) => pool.on_match_event(&self.cfg, &ev),
@@ -118,8 +146,15 @@ impl Processor for OrchestrationProcessor {
         self.emit(ctx, outputs)
     }
 
-    /// Writes the pool to the store if it changed since the last commit.
+    /// Forwards the latest state of each robot that changed (a tombstone for a retired
+    /// one) and writes the pool to the store if it changed since the last commit.
     fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        for (robot_id, state) in std::mem::take(&mut self.changed) {
+            match state {
+                Some(r) => ctx.forward("pool", &robot_id, &r)?,
+                None => ctx.forward_raw("pool", &robot_id, None)?,
+            }
+        }
         let shard = self.cfg.shard;
         let Some(pool) = self.pool.as_mut() else {
             return Ok(());

@@ -1,5 +1,12 @@
 //! Stats: windowed aggregates of finished matches, one document per window on
 //! `match-stats` (input re-keyed by window, so one task owns each window).
+//!
+//! The task's recent windows are kept decoded in memory; a window that changed is written
+//! to its store and forwarded once per commit, in [`Processor::flush`] (a window document
+//! grows with the matches it counts, so decoding and re-encoding it for every match would
+//! make a busy window quadratic).
+
+use std::collections::{BTreeSet, HashMap};
 
 use schemas::{MatchHistory, MatchStats};
 use topology::{Context, ProcessError, Processor};
@@ -7,15 +14,26 @@ use topology::{Context, ProcessError, Processor};
 use super::stores::STATS;
 use crate::game::stats::{apply_history, StatsConfig};
 
+/// Most windows kept decoded per task (clean ones are dropped when full).
+const CACHE_CAP: usize = 64;
+
 /// See the module docs.
 pub struct StatsProcessor {
     cfg: StatsConfig,
+    /// Recent windows (`None`: known to have no document yet).
+    cache: HashMap<String, Option<MatchStats>>,
+    /// Windows changed since the last flush.
+    dirty: BTreeSet<String>,
 }
 
 impl StatsProcessor {
     /// Stats over windows of `cfg`.
     pub fn new(cfg: StatsConfig) -> Self {
-        Self { cfg }
+        Self {
+            cfg,
+            cache: HashMap::new(),
+            dirty: BTreeSet::new(),
+        }
     }
 }
 
@@ -28,13 +46,38 @@ impl Processor for StatsProcessor {
         key: &str,
         h: MatchHistory,
     ) -> Result<(), ProcessError> {
-        let mut store = ctx.store::<MatchStats>(STATS)?;
-        let before = store.get(key)?;
-        if let Some(after) = apply_history(before.clone(), &h, &self.cfg) {
-            if before.as_ref() != Some(&after) {
-                store.put(key, &after)?;
-                ctx.forward("stats", key, &after)?;
+        if !self.cache.contains_key(key) {
+            if self.cache.len() >= CACHE_CAP {
+                let dirty = &self.dirty;
+                self.cache.retain(|k, _| dirty.contains(k));
             }
+            let stored = ctx.store::<MatchStats>(STATS)?.get(key)?;
+            self.cache.insert(key.to_owned(), stored);
+        }
+        let Some(slot) = self.cache.get_mut(key) else {
+            return Err(ProcessError::Failed(format!("window `{key}` not loaded")));
+        };
+        // A history changes its window only by being counted (final and new to it).
+        let counted_before = slot.as_ref().map(|s| s.matches_completed);
+        *slot = apply_history(slot.take(), &h, &self.cfg);
+        if slot.as_ref().map(|s| s.matches_completed) != counted_before {
+            self.dirty.insert(key.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Writes and forwards every window that changed since the last commit.
+    fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
+        for key in std::mem::take(&mut self.dirty) {
+            let Some(Some(stats)) = self.cache.get(&key) else {
+                return Err(ProcessError::Failed(format!(
+                    "changed window `{key}` left the cache before its flush"
+                )));
+            };
+            let raw = serde_json::to_vec(stats)
+                .map_err(|e| ProcessError::Failed(format!("encoding stats: {e}")))?;
+            ctx.store::<MatchStats>(STATS)?.put_raw(&key, raw.clone())?;
+            ctx.forward_raw("stats", &key, Some(raw))?;
         }
         Ok(())
     }
