@@ -1,5 +1,10 @@
 //! `orchestra` — RobotOrchestra Streams. `orchestra --help` lists the commands.
 
+/// mimalloc: the match benchmark runs about a quarter faster with it than with the system
+/// allocator (`cargo run --release -p processors --example bench_match`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
