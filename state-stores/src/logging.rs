@@ -128,8 +128,25 @@ impl KeyValueStore for ChangeLoggingStore {
         Ok(())
     }
 
+    /// Buffers a tombstone, unless the key was first written since the last commit (the
+    /// buffer holds a value and the backend has none): neither the backend nor the
+    /// changelog has seen it, so the put is simply dropped. A key that lives only
+    /// between two commits (a deadline index entry, a round's history chunk) then costs
+    /// no changelog record and no backend write at all.
     fn delete(&mut self, key: &str) -> Result<(), StoreError> {
-        self.buffer.insert(key.to_string(), None);
+        match self.buffer.get_mut(key) {
+            Some(slot @ Some(_)) => {
+                if self.inner.get(key)?.is_none() {
+                    self.buffer.remove(key);
+                } else {
+                    *slot = None;
+                }
+            }
+            Some(None) => {}
+            None => {
+                self.buffer.insert(key.to_string(), None);
+            }
+        }
         Ok(())
     }
 
@@ -202,11 +219,17 @@ mod tests {
     #[test]
     fn buffer_keeps_latest_value_per_key_and_tombstones() {
         let mut s = ChangeLoggingStore::new("s", Box::new(MemoryStore::new()));
+        s.put("gone", b"x".to_vec()).unwrap();
+        s.commit(Some(1)).unwrap();
         for i in 0..100 {
             s.put("hot", format!("{i}").into_bytes()).unwrap();
         }
-        s.put("gone", b"x".to_vec()).unwrap();
+        s.put("gone", b"y".to_vec()).unwrap();
         s.delete("gone").unwrap();
+        // Written and deleted between two commits: never reaches the changelog.
+        s.put("brief", b"z".to_vec()).unwrap();
+        s.delete("brief").unwrap();
+        assert_eq!(s.get("brief").unwrap(), None);
         let changes = s.pending_changes();
         assert_eq!(
             changes,
