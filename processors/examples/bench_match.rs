@@ -230,9 +230,11 @@ impl Bench {
             dead.iter().map(|r| r.header("error")).collect::<Vec<_>>()
         );
         let drain = std::mem::take(&mut self.drain);
-        self.timed(|d| drain.iter().for_each(|t| {
-            d.discard_output(t);
-        }));
+        self.timed(|d| {
+            drain.iter().for_each(|t| {
+                d.discard_output(t);
+            })
+        });
         self.drain = drain;
     }
 }

@@ -151,3 +151,44 @@ fn pool_scales_up_to_max_queues_fifo_and_scales_down_after_idle() {
     );
     assert!(g.dlq().is_empty());
 }
+
+/// `robot-pool-state` is a table: between two commits only each changed robot's latest
+/// state is forwarded. Playing the same matches with commits after every record and with
+/// commits only when the clock moves gives the same final table (robot, status, last
+/// match, assignments; timestamps follow the clock, which the two runs move differently)
+/// from fewer records.
+#[test]
+fn robot_pool_state_forwards_the_latest_state_per_robot_once_per_commit() {
+    type Row = Option<(RobotStatus, Option<String>, u64)>;
+    let table = |g: &Game| -> (usize, BTreeMap<String, Row>) {
+        let records = g.driver.peek_output(topics::ROBOT_POOL_STATE);
+        let mut latest = BTreeMap::new();
+        for r in &records {
+            let row = r.value.as_deref().map(|v| {
+                let d: RobotPoolState = serde_json::from_slice(v).expect("robot");
+                (d.status, d.match_id, d.assignments_total)
+            });
+            latest.insert(r.key_str(), row);
+        }
+        (records.len(), latest)
+    };
+    let ids = ids_on_partition("cache", 1, 3);
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut every = Game::new(settings());
+    let mut cached = Game::committing_every(settings(), 1_000_000);
+    for g in [&mut every, &mut cached] {
+        for id in &ids {
+            g.create_seated(id, "classic_1v3", 3);
+        }
+        g.play(&ids);
+        g.driver.commit().expect("commit");
+    }
+    let (n_every, table_every) = table(&every);
+    let (n_cached, table_cached) = table(&cached);
+    assert!(!table_every.is_empty());
+    assert_eq!(table_cached, table_every, "same latest state per robot");
+    assert!(
+        n_cached < n_every,
+        "intermediate states collapse: {n_cached} records vs {n_every}"
+    );
+}

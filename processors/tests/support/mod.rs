@@ -97,6 +97,12 @@ impl Game {
         Self::with_backend(settings, StoreBackend::Memory, None)
     }
 
+    /// In-memory stores, committing every `n` records (and whenever the clock advances)
+    /// instead of after every record.
+    pub fn committing_every(settings: GameSettings, n: u64) -> Self {
+        Self::with_backend_at(settings, StoreBackend::Memory, None, T0, n)
+    }
+
     /// sled stores in a temporary directory.
     pub fn sled(settings: GameSettings) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -130,7 +136,7 @@ impl Game {
             ..
         } = self;
         drop(driver);
-        let mut g = Self::with_backend_at(settings, backend, Some(dir), now);
+        let mut g = Self::with_backend_at(settings, backend, Some(dir), now, 1);
         g.humans = humans;
         g.robots = robots;
         g.echo = echo;
@@ -145,7 +151,7 @@ impl Game {
         backend: StoreBackend,
         dir: Option<tempfile::TempDir>,
     ) -> Self {
-        Self::with_backend_at(settings, backend, dir, T0)
+        Self::with_backend_at(settings, backend, dir, T0, 1)
     }
 
     fn with_backend_at(
@@ -153,11 +159,12 @@ impl Game {
         backend: StoreBackend,
         dir: Option<tempfile::TempDir>,
         wall_clock_ms: i64,
+        commit_every: u64,
     ) -> Self {
         let config = DriverConfig {
             partitions: PARTITIONS,
             backend,
-            commit_every: 1,
+            commit_every,
             wall_clock_ms,
             ..DriverConfig::default()
         };
