@@ -179,18 +179,23 @@ impl Restorer {
             .assign(&tpl)
             .map_err(|e| TopologyError::kafka("assign restore consumer", e))?;
         let mut read: u64 = 0;
+        // The clock is read when the consumer idles and every 4,096 records, not per record.
         let mut last_progress = Instant::now();
         let mut last_log = Instant::now();
+        let mut polled: u64 = 0;
+        let mut polled_at_idle: u64 = 0;
         let mut remaining = targets.len();
+        // With one changelog topic (one store per task) a partition names its target, and
+        // the topic name need not be read from every message.
+        let one_topic = targets.iter().all(|t| t.topic == targets[0].topic);
         while remaining > 0 {
             match self.consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(msg)) => {
-                    last_progress = Instant::now();
-                    let (topic, partition) = (msg.topic(), msg.partition());
-                    let Some(t) = targets
-                        .iter_mut()
-                        .find(|t| t.partition == partition && t.topic == topic)
-                    else {
+                    polled += 1;
+                    let partition = msg.partition();
+                    let Some(t) = targets.iter_mut().find(|t| {
+                        t.partition == partition && (one_topic || t.topic == msg.topic())
+                    }) else {
                         continue;
                     };
                     if t.done {
@@ -216,12 +221,16 @@ impl Restorer {
                         flush_target(tasks, t)?;
                     }
                     if msg.offset() + 1 >= t.end {
-                        flush_target(tasks, t)?;
+                        // Its last batch is applied with the others, in parallel, below.
                         t.done = true;
                         remaining -= 1;
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) | None => {
+                    if polled != polled_at_idle {
+                        polled_at_idle = polled;
+                        last_progress = Instant::now();
+                    }
                     // Transaction markers occupy offsets no message reports: compare positions.
                     let positions = self
                         .consumer
@@ -234,7 +243,6 @@ impl Restorer {
                         if let (Some(t), Offset::Offset(pos)) = (t, e.offset()) {
                             if !t.done && pos >= t.end {
                                 t.last_offset = pos - 1;
-                                flush_target(tasks, t)?;
                                 t.done = true;
                                 remaining -= 1;
                             }
@@ -255,7 +263,7 @@ impl Restorer {
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "restore consumer error"),
             }
-            if last_log.elapsed() >= Duration::from_secs(1) {
+            if polled % 4_096 == 0 && last_log.elapsed() >= Duration::from_secs(1) {
                 last_log = Instant::now();
                 tracing::info!(done = read, total, "restore progress");
                 metrics::gauge!(m::RESTORE_REMAINING).set((total - read as i64).max(0) as f64);
@@ -264,6 +272,7 @@ impl Restorer {
         self.consumer
             .assign(&TopicPartitionList::new())
             .map_err(|e| TopologyError::kafka("unassign restore consumer", e))?;
+        flush_all(tasks, &mut targets)?;
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         metrics::gauge!(m::RESTORE_REMAINING).set(0.0);
         metrics::gauge!(m::RESTORE_RATE).set(read as f64 / secs);
@@ -273,10 +282,49 @@ impl Restorer {
     }
 }
 
+/// Applies every target's last batch and checkpoint, the tasks in parallel (each task has
+/// its own database, so their writes do not contend; sled inserts of distinct keys are
+/// the slow part of a restore's tail).
+fn flush_all(
+    tasks: &mut BTreeMap<TaskId, Task>,
+    targets: &mut [Target],
+) -> Result<(), TopologyError> {
+    let mut by_task: BTreeMap<TaskId, Vec<&mut Target>> = BTreeMap::new();
+    for t in targets.iter_mut() {
+        by_task.entry(t.task).or_default().push(t);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = tasks
+            .iter_mut()
+            .filter_map(|(id, task)| by_task.remove(id).map(|ts| (task, ts)))
+            .map(|(task, ts)| {
+                scope.spawn(move || ts.into_iter().try_for_each(|t| apply_target(task, t)))
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(TopologyError::Config(
+                    "restore flush thread panicked".into(),
+                ))
+            })
+        })
+    })?;
+    match by_task.into_keys().next() {
+        Some(id) => Err(TopologyError::Invalid(format!(
+            "task {id} vanished during restore"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn flush_target(tasks: &mut BTreeMap<TaskId, Task>, t: &mut Target) -> Result<(), TopologyError> {
     let task = tasks.get_mut(&t.task).ok_or_else(|| {
         TopologyError::Invalid(format!("task {} vanished during restore", t.task))
     })?;
+    apply_target(task, t)
+}
+
+fn apply_target(task: &mut Task, t: &mut Target) -> Result<(), TopologyError> {
     let store = task
         .stores
         .get_mut(&t.store)

@@ -161,7 +161,25 @@ impl TaskManager {
     }
 
     /// Assignment: close tasks that moved away, resume kept ones, create and restore new ones.
+    /// The input partitions are paused meanwhile (as Kafka Streams pauses restoring tasks'
+    /// inputs): the main consumer does not prefetch input while the restore consumer
+    /// needs the machine.
     pub fn on_assign<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        tpl: &TopicPartitionList,
+    ) -> Result<(), TopologyError> {
+        if let Err(e) = consumer.pause(tpl) {
+            tracing::debug!(error = %e, "pausing input during assignment");
+        }
+        let result = self.assign_tasks(consumer, tpl);
+        if let Err(e) = consumer.resume(tpl) {
+            tracing::warn!(error = %e, "resuming input after assignment");
+        }
+        result
+    }
+
+    fn assign_tasks<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
         tpl: &TopicPartitionList,
