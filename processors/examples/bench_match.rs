@@ -351,7 +351,9 @@ fn main() {
     if main_only {
         return;
     }
-    let (c, _) = median_of(rounds, || {
+    // One run: the heaviest sled churn, where sled 0.34's rare log-writer deadlock
+    // (upstream issue 1412) has been seen.
+    let (c, _) = median_of(1, || {
         let (_dir, backend) = sled();
         run(backend, matches, in_flight, Some(1_000))
     });
