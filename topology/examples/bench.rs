@@ -196,9 +196,7 @@ fn passthrough(
     let mut n = 0u64;
     let deadline = Instant::now() + Duration::from_secs(120);
     while n < records {
-        if Instant::now() > deadline {
-            return Err(format!("raw read got {n} of {records} records").into());
-        }
+        before(deadline, "passthrough", n, records)?;
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             let m = m?;
             let ev: RefEvent = serde_json::from_slice(m.payload().unwrap_or_default())?;
@@ -221,6 +219,20 @@ fn passthrough(
     producer.flush(Duration::from_secs(60))?;
     consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
     Ok(records as f64 / started.elapsed().as_secs_f64())
+}
+
+/// An error once `deadline` has passed with `n` of `records` read (a broker that lost
+/// records would otherwise make a read loop spin forever).
+fn before(
+    deadline: Instant,
+    what: &str,
+    n: u64,
+    records: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if Instant::now() > deadline {
+        return Err(format!("{what} got {n} of {records} records").into());
+    }
+    Ok(())
 }
 
 fn raw_read(
@@ -251,9 +263,7 @@ fn raw_read(
     let mut n = 0u64;
     let deadline = Instant::now() + Duration::from_secs(120);
     while n < records {
-        if Instant::now() > deadline {
-            return Err(format!("raw read got {n} of {records} records").into());
-        }
+        before(deadline, "raw read", n, records)?;
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             let _ = m?.payload().map(<[u8]>::len);
             n += 1;

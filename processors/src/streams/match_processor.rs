@@ -180,11 +180,7 @@ impl Processor for MatchProcessor {
                     "changed match `{id}` left the cache before its flush"
                 )));
             };
-            let raw = serde_json::to_vec(state)
-                .map_err(|e| ProcessError::Failed(format!("encoding state: {e}")))?;
-            ctx.store::<MatchState>(MATCHES)?
-                .put_raw(&id, raw.clone())?;
-            ctx.forward_raw("state", &id, Some(raw))?;
+            super::codec::store_and_forward(ctx, MATCHES, "state", &id, state)?;
         }
         Ok(())
     }

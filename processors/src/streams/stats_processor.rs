@@ -74,10 +74,7 @@ impl Processor for StatsProcessor {
                     "changed window `{key}` left the cache before its flush"
                 )));
             };
-            let raw = serde_json::to_vec(stats)
-                .map_err(|e| ProcessError::Failed(format!("encoding stats: {e}")))?;
-            ctx.store::<MatchStats>(STATS)?.put_raw(&key, raw.clone())?;
-            ctx.forward_raw("stats", &key, Some(raw))?;
+            super::codec::store_and_forward(ctx, STATS, "stats", &key, stats)?;
         }
         Ok(())
     }
