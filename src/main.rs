@@ -1,7 +1,10 @@
 //! `orchestra` — RobotOrchestra Streams. `orchestra --help` lists the commands.
 
 /// mimalloc: the match benchmark runs about a quarter faster with it than with the system
-/// allocator (`cargo run --release -p processors --example bench_match`).
+/// allocator (`cargo run --release -p processors --example bench_match`). It is built with
+/// `no_thp`: mimalloc otherwise asks the kernel for transparent huge pages, and every fresh
+/// 2 MiB page is then zeroed on its first touch; in the match benchmark that zeroing took a
+/// quarter of the time (new sled I/O threads touch fresh pages at every commit).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -25,7 +25,7 @@
 //!
 //! Prints `name: value unit` lines, e.g. `match events: 123456 events/s`.
 
-/// The allocator the `orchestra` binary uses.
+/// The allocator the `orchestra` binary uses (mimalloc without transparent huge pages).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
