@@ -137,8 +137,7 @@ fn produce_and_commit<C: ConsumerContext>(
             .commit_transaction(TIMEOUT)
             .map_err(|e| TopologyError::kafka("commit transaction", e))?;
     } else {
-        tm.producer
-            .flush(TIMEOUT)
+        output::flush_producer(&tm.producer, TIMEOUT)
             .map_err(|e| TopologyError::kafka("flush producer", e))?;
     }
     let errors = tm.producer.context().take_errors();

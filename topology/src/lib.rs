@@ -43,6 +43,7 @@ pub use embedded::EmbeddedBroker;
 pub use error::{DecodeError, ProcessError, TopologyError};
 pub use lifecycle::TaskState;
 pub use node::Decoder;
+pub use output::flush_producer;
 pub use processor::{Context, Processor, Punctuation, PunctuationType};
 pub use record::{murmur2, partition_for, InRecord, OutRecord};
 pub use state_stores::{KeyValueStore, SledStoreConfig, TypedStore};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
 use crate::config::{ProcessingGuarantee, StreamsConfig};
@@ -132,5 +132,34 @@ pub(crate) fn send(producer: &OutProducer, rec: &OutRecord) -> Result<(), Topolo
             }
             Err((e, _)) => return Err(TopologyError::Delivery(format!("{}: {e}", rec.topic))),
         }
+    }
+}
+
+/// Waits until every record `producer` has sent is acknowledged (or failed), at most
+/// `timeout`.
+///
+/// rust-rdkafka's `Producer::flush` checks once and then polls the event queue for up to
+/// 100 ms at a time; a [`ThreadedProducer`]'s own polling thread takes the delivery events
+/// first, so every flush with records in flight lasted at least 100 ms (a tenth of the
+/// worker's time at the default 1 s commit interval). librdkafka's `rd_kafka_flush` waits
+/// on the in-flight count instead and returns as soon as it reaches zero.
+///
+/// ```no_run
+/// use rdkafka::producer::{DefaultProducerContext, ThreadedProducer};
+/// use rdkafka::ClientConfig;
+/// let producer: ThreadedProducer<DefaultProducerContext> =
+///     ClientConfig::new().set("bootstrap.servers", "localhost:9092").create().unwrap();
+/// topology::flush_producer(&producer, std::time::Duration::from_secs(10)).unwrap();
+/// ```
+pub fn flush_producer<C: ProducerContext>(
+    producer: &ThreadedProducer<C>,
+    timeout: Duration,
+) -> Result<(), KafkaError> {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: a live producer handle; librdkafka only reads it.
+    let err = unsafe { rdkafka_sys::rd_kafka_flush(producer.client().native_ptr(), ms) };
+    match RDKafkaErrorCode::from(err) {
+        RDKafkaErrorCode::NoError => Ok(()),
+        code => Err(KafkaError::Flush(code)),
     }
 }

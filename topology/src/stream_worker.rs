@@ -190,6 +190,26 @@ pub struct StreamWorker;
 impl StreamWorker {
     /// Checks topics, creates internal topics, joins the group and starts the loop thread.
     pub fn start(topology: Topology, config: StreamsConfig) -> Result<WorkerHandle, TopologyError> {
+        // The restore consumer connects and learns its changelogs' leaders while the main
+        // consumer checks the topics: each client's first request to the cluster's broker
+        // waits for a new connection (about 50 ms on the embedded broker).
+        let restorer = {
+            let config = config.clone();
+            let changelogs: Vec<String> =
+                admin::internal_topics(&topology, &config.application_id, |_| Some(1))
+                    .into_iter()
+                    .filter(|t| t.name.ends_with("-changelog"))
+                    .map(|t| t.name)
+                    .collect();
+            std::thread::Builder::new()
+                .name("restore-warm-up".into())
+                .spawn(move || {
+                    let r = Restorer::new(&config)?;
+                    r.warm_up(&changelogs);
+                    Ok::<_, TopologyError>(r)
+                })
+                .map_err(|e| TopologyError::Config(format!("spawning the restore warm-up: {e}")))?
+        };
         let consumer: BaseConsumer<WorkerContext> = config
             .client_config()
             .set("group.id", &config.application_id)
@@ -253,16 +273,9 @@ impl StreamWorker {
                 processing_handler: config.processing_handler,
                 measure_e2e: true,
             },
-            restorer: {
-                let r = Restorer::new(&config)?;
-                let changelogs: Vec<String> = internal
-                    .iter()
-                    .filter(|t| t.name.ends_with("-changelog"))
-                    .map(|t| t.name.clone())
-                    .collect();
-                r.warm_up(&changelogs);
-                r
-            },
+            restorer: restorer.join().map_err(|_| {
+                TopologyError::Config("the restore warm-up thread panicked".into())
+            })??,
             config: config.clone(),
             tasks: BTreeMap::new(),
             producer,
@@ -390,7 +403,7 @@ fn shutdown(consumer: &BaseConsumer<WorkerContext>) -> Result<(), TopologyError>
     // Let librdkafka run the revoke callback (which finds nothing left to commit).
     let _ = consumer.poll(Duration::from_millis(10));
     if let Some(tm) = ctx.lock().take() {
-        let _ = tm.producer.flush(Duration::from_secs(10));
+        let _ = output::flush_producer(&tm.producer, Duration::from_secs(10));
         drop(tm);
     }
     tracing::info!("worker shut down cleanly");

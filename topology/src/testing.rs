@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::TopologyError;
@@ -80,8 +80,7 @@ pub fn produce(
             }
         }
     }
-    producer
-        .flush(Duration::from_secs(30))
+    crate::flush_producer(&producer, Duration::from_secs(30))
         .map_err(|e| TopologyError::kafka("test producer flush", e))
 }
 
@@ -111,8 +110,7 @@ pub fn produce_raw(
             .send(rec)
             .map_err(|(e, _)| TopologyError::kafka("test produce", e))?;
     }
-    producer
-        .flush(Duration::from_secs(30))
+    crate::flush_producer(&producer, Duration::from_secs(30))
         .map_err(|e| TopologyError::kafka("test producer flush", e))
 }
 
