@@ -152,7 +152,8 @@ impl TopologyBuilder {
     /// Adds a processor declaration.
     pub fn add_processor<P: Processor>(&mut self, def: ProcessorDef<P>) -> &mut Self {
         let inputs: Vec<String> = def.decoders.iter().map(|(t, _)| t.clone()).collect();
-        let decoders: HashMap<String, Decoder<P::Input>> = def.decoders.into_iter().collect();
+        let decoders: rustc_hash::FxHashMap<String, Decoder<P::Input>> =
+            def.decoders.into_iter().collect();
         let make = def.make;
         let factory: Factory = Arc::new(move |task: &TaskId| {
             Box::new(TypedNode {

@@ -35,7 +35,7 @@ pub fn describe() {
     describe_histogram!(
         PROCESS_LATENCY,
         Unit::Seconds,
-        "Processing time per record and processor"
+        "Processing time per record and processor (one record in 16 is timed)"
     );
     describe_histogram!(E2E_LATENCY, Unit::Seconds, "Record timestamp to output");
     describe_histogram!(COMMIT_LATENCY, Unit::Seconds, "Duration of a commit");

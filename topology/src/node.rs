@@ -1,7 +1,7 @@
 //! Type erasure of processors: a [`Node`] takes raw bytes and decodes them for its typed
 //! processor.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use crate::processor::{Context, Processor, Punctuation};
@@ -27,7 +27,7 @@ pub(crate) trait Node: Send {
 
 pub(crate) struct TypedNode<P: Processor> {
     pub processor: P,
-    pub decoders: HashMap<String, Decoder<P::Input>>,
+    pub decoders: FxHashMap<String, Decoder<P::Input>>,
 }
 
 impl<P: Processor> Node for TypedNode<P> {

@@ -116,11 +116,14 @@ pub(crate) fn send(producer: &OutProducer, rec: &OutRecord) -> Result<(), Topolo
     if let Some(p) = rec.partition {
         record = record.partition(p);
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Read the clock only once the queue is full (a clock read per record showed).
+    let mut deadline = None;
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                let deadline =
+                    *deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(60));
                 if Instant::now() > deadline {
                     return Err(TopologyError::Delivery(format!(
                         "producer queue full for 60 s writing {}",

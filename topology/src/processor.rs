@@ -19,7 +19,7 @@
 //! }
 //! ```
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -95,9 +95,9 @@ pub(crate) struct ScheduleRequest {
 pub struct Context<'a> {
     pub(crate) task: TaskId,
     pub(crate) processor: &'a str,
-    pub(crate) stores: &'a mut HashMap<String, ChangeLoggingStore>,
+    pub(crate) stores: &'a mut FxHashMap<String, ChangeLoggingStore>,
     pub(crate) allowed_stores: &'a [String],
-    pub(crate) sinks: &'a HashMap<String, String>,
+    pub(crate) sinks: &'a FxHashMap<String, String>,
     pub(crate) out: &'a mut Vec<OutRecord>,
     pub(crate) schedules: &'a mut Vec<ScheduleRequest>,
     pub(crate) timestamp: i64,
@@ -106,7 +106,7 @@ pub struct Context<'a> {
 
 /// The mutable parts of a task a context borrows.
 pub(crate) struct NodeIo<'a> {
-    pub stores: &'a mut HashMap<String, ChangeLoggingStore>,
+    pub stores: &'a mut FxHashMap<String, ChangeLoggingStore>,
     pub out: &'a mut Vec<OutRecord>,
     pub schedules: &'a mut Vec<ScheduleRequest>,
 }
@@ -117,7 +117,7 @@ impl<'a> Context<'a> {
         task: TaskId,
         processor: &'a str,
         allowed_stores: &'a [String],
-        sinks: &'a HashMap<String, String>,
+        sinks: &'a FxHashMap<String, String>,
         io: NodeIo<'a>,
         (timestamp, wall_clock): (i64, i64),
     ) -> Self {

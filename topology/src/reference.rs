@@ -14,6 +14,8 @@
 //! ```
 
 use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -65,9 +67,17 @@ pub struct Options {
     pub fail_on_payload: Option<String>,
 }
 
+/// Most aggregates [`AggregateProcessor`] keeps decoded (emptied when full).
+const RECENT_CAP: usize = 10_000;
+
 struct AggregateProcessor {
     options: Options,
     updates: u64,
+    /// The latest aggregate of recently updated keys, so that an update needs no decode of
+    /// the stored value. Every update is still written to the store; the map only saves
+    /// reads. The processor is the store's only writer, so the map cannot go stale, and a
+    /// new processor (assignment, restore) starts with it empty.
+    recent: FxHashMap<String, Aggregate>,
 }
 
 impl Processor for AggregateProcessor {
@@ -91,13 +101,19 @@ impl Processor for AggregateProcessor {
         if self.options.fail_on_payload.as_deref() == Some(ev.payload.as_str()) {
             return Err(ProcessError::Failed(format!("poison event seq {}", ev.seq)));
         }
-        let mut store = ctx.store::<Aggregate>(STORE)?;
-        let mut agg = store.get(key)?.unwrap_or_default();
+        let mut agg = match self.recent.remove(key) {
+            Some(agg) => agg,
+            None => ctx.store::<Aggregate>(STORE)?.get(key)?.unwrap_or_default(),
+        };
         agg.count += 1;
         agg.last_seq = ev.seq;
         agg.last = ev.payload;
         let bytes = serde_json::to_vec(&agg).map_err(|e| ProcessError::Failed(e.to_string()))?;
-        store.put_raw(key, bytes.clone())?;
+        ctx.raw_store(STORE)?.put(key, bytes.clone())?;
+        if self.recent.len() >= RECENT_CAP {
+            self.recent.clear();
+        }
+        self.recent.insert(key.to_owned(), agg);
         self.updates += 1;
         ctx.forward_raw("aggregates", key, Some(bytes))
     }
@@ -121,6 +137,7 @@ pub fn topology(options: Options) -> Topology {
         ProcessorDef::new("aggregate", move |_| AggregateProcessor {
             options: options.clone(),
             updates: 0,
+            recent: FxHashMap::default(),
         })
         .input_json(INPUT, |e: RefEvent| e)
         .store(STORE)

@@ -15,7 +15,7 @@
 //! worker.shutdown().unwrap();
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -258,7 +258,7 @@ impl StreamWorker {
                 .map_err(|e| TopologyError::kafka("init transactions", e))?;
         }
         let stats = Arc::new(WorkerStats::new());
-        let mut topic_sub = HashMap::new();
+        let mut topic_sub = rustc_hash::FxHashMap::default();
         for s in topology.subtopologies() {
             for t in &s.topics {
                 topic_sub.insert(t.clone(), s.id);
@@ -284,6 +284,7 @@ impl StreamWorker {
             stats: stats.clone(),
             last_commit: Instant::now(),
             last_punctuation_check: Instant::now(),
+            wall_anchor: (Instant::now(), crate::task_manager::now_ms()),
             last_flush: Instant::now(),
             buffered: 0,
         };
@@ -344,6 +345,9 @@ fn run_loop(
             return Err(e);
         }
         let polled = consumer.poll(Duration::from_millis(20));
+        // The loop's one clock reading for this record: its wall clock, the punctuation
+        // and commit checks.
+        let now = Instant::now();
         let mut guard = ctx.lock();
         let Some(tm) = guard.as_mut() else {
             return Ok(());
@@ -363,13 +367,13 @@ fn run_loop(
                         key: msg.key(),
                         value: msg.payload(),
                     };
-                    tm.process(&rec)?;
+                    tm.process(&rec, now)?;
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
                 None => {}
             }
-            tm.punctuate_wall_clock()?;
-            tm.maybe_commit(consumer)
+            tm.punctuate_wall_clock(now)?;
+            tm.maybe_commit(consumer, now)
         })();
         if let Err(e) = step {
             drop(guard);

@@ -28,11 +28,15 @@ pub(crate) struct TaskManager {
     pub tasks: BTreeMap<TaskId, Task>,
     pub producer: OutProducer,
     pub restorer: Restorer,
-    pub topic_sub: HashMap<String, u32>,
+    pub topic_sub: rustc_hash::FxHashMap<String, u32>,
     pub sub_partitions: HashMap<u32, i32>,
     pub stats: Arc<WorkerStats>,
     pub last_commit: Instant,
     pub last_punctuation_check: Instant,
+    /// A wall-clock reading (epoch ms) and the instant it was taken at: records get
+    /// their wall clock from the loop's one monotonic reading per record (re-anchored at
+    /// every punctuation check).
+    pub wall_anchor: (Instant, i64),
     /// When sled was last flushed to disk (see `commit.rs`).
     pub last_flush: Instant,
     pub buffered: usize,
@@ -50,8 +54,15 @@ impl TaskManager {
         self.config.processing_guarantee == ProcessingGuarantee::ExactlyOnce
     }
 
-    /// Routes one consumed record to its task and handles the outputs.
-    pub fn process(&mut self, rec: &InRecord<'_>) -> Result<(), TopologyError> {
+    /// Wall clock (epoch ms) at `now`.
+    fn wall_ms(&self, now: Instant) -> i64 {
+        let (at, ms) = self.wall_anchor;
+        ms.saturating_add(now.saturating_duration_since(at).as_millis() as i64)
+    }
+
+    /// Routes one consumed record (polled at `now`) to its task and handles the outputs.
+    pub fn process(&mut self, rec: &InRecord<'_>, now: Instant) -> Result<(), TopologyError> {
+        let wall = self.wall_ms(now);
         let Some(&sub) = self.topic_sub.get(rec.topic) else {
             return Ok(());
         };
@@ -63,7 +74,7 @@ impl TaskManager {
             tracing::warn!(task = %id, "record for a task this worker does not own; skipped (offset not committed)");
             return Ok(());
         };
-        task.process(rec, now_ms())?;
+        task.process(rec, wall)?;
         self.stats.processed.fetch_add(1, Ordering::Relaxed);
         self.drain_outputs(id)
     }
@@ -97,15 +108,18 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Fires due wall-clock punctuators of every running task.
-    pub fn punctuate_wall_clock(&mut self) -> Result<(), TopologyError> {
+    /// Fires due wall-clock punctuators of every running task (`now`: the loop's clock).
+    pub fn punctuate_wall_clock(&mut self, now: Instant) -> Result<(), TopologyError> {
         // Wall-clock punctuators have millisecond-to-second intervals: checking every
         // 10 ms keeps them on time without a clock read and scan per record.
-        if self.last_punctuation_check.elapsed() < std::time::Duration::from_millis(10) {
+        if now.saturating_duration_since(self.last_punctuation_check)
+            < std::time::Duration::from_millis(10)
+        {
             return Ok(());
         }
-        self.last_punctuation_check = Instant::now();
+        self.last_punctuation_check = now;
         let now = now_ms();
+        self.wall_anchor = (self.last_punctuation_check, now);
         let ids: Vec<TaskId> = self
             .tasks
             .iter()
@@ -125,8 +139,9 @@ impl TaskManager {
     pub fn maybe_commit<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
+        now: Instant,
     ) -> Result<(), TopologyError> {
-        if self.last_commit.elapsed() >= self.config.commit_interval
+        if now.saturating_duration_since(self.last_commit) >= self.config.commit_interval
             || self.buffered >= self.config.max_buffered_records
         {
             commit::commit(self, consumer)?;
