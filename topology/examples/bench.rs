@@ -56,33 +56,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("# {records} records, {KEYS} keys, {PARTITIONS} partitions, {avg} bytes/value");
 
     // 1. Test driver with sled stores.
-    if std::env::var("XONLY").is_err() {
-        let dir = tempfile::tempdir()?;
-        let mut driver = TopologyTestDriver::with_config(
-            reference::topology(Default::default()),
-            "bench-driver",
-            DriverConfig {
-                partitions: PARTITIONS,
-                backend: StoreBackend::Sled {
-                    state_dir: dir.path().to_path_buf(),
-                    config: SledStoreConfig::default(),
-                },
-                commit_every: 10_000,
-                ..Default::default()
+    let dir = tempfile::tempdir()?;
+    let mut driver = TopologyTestDriver::with_config(
+        reference::topology(Default::default()),
+        "bench-driver",
+        DriverConfig {
+            partitions: PARTITIONS,
+            backend: StoreBackend::Sled {
+                state_dir: dir.path().to_path_buf(),
+                config: SledStoreConfig::default(),
             },
-        )?;
-        let started = Instant::now();
-        for (i, (k, v)) in encoded.iter().enumerate() {
-            driver.pipe(reference::INPUT, k, v, 1_700_000_000_000 + i as i64)?;
-            if i % 10_000 == 0 {
-                driver.read_output(reference::OUTPUT);
-            }
+            commit_every: 10_000,
+            ..Default::default()
+        },
+    )?;
+    let started = Instant::now();
+    for (i, (k, v)) in encoded.iter().enumerate() {
+        driver.pipe(reference::INPUT, k, v, 1_700_000_000_000 + i as i64)?;
+        if i % 10_000 == 0 {
+            driver.read_output(reference::OUTPUT);
         }
-        driver.commit()?;
-        let driver_rate = records as f64 / started.elapsed().as_secs_f64();
-        println!("driver: {driver_rate:.0} records/s");
-        drop(driver);
     }
+    driver.commit()?;
+    let driver_rate = records as f64 / started.elapsed().as_secs_f64();
+    println!("driver: {driver_rate:.0} records/s");
+    drop(driver);
 
     // Same broker, same data for the rest.
     let broker = EmbeddedBroker::start()?;
@@ -103,8 +101,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // worker end to end (consume, process, store + changelog, produce, commit), five
     // alternating rounds on the same input with fresh groups; medians reported.
     let (mut passes, mut e2es, mut teardowns) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut pass_firsts, mut e2e_firsts) = (Vec::new(), Vec::new());
     for round in 0..E2E_ROUNDS {
-        passes.push(passthrough(&bootstrap, records, round)?);
+        let (rate, first) = passthrough(&bootstrap, records, round)?;
+        passes.push(rate);
+        pass_firsts.push(first);
         let app = format!("bench-{round}");
         broker.create_internal_topics(&topo, &app, PARTITIONS)?;
         let state = tempfile::tempdir()?;
@@ -115,12 +116,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let worker = StreamWorker::start(topo.clone(), cfg)?;
         // Checked every millisecond: the passthrough's clock stops the moment it is done.
         let deadline = Instant::now() + Duration::from_secs(600);
-        while worker.stats().processed.load(Ordering::Relaxed) < records {
+        let mut first = None;
+        loop {
+            let n = worker.stats().processed.load(Ordering::Relaxed);
+            if n > 0 && first.is_none() {
+                first = Some(started.elapsed().as_secs_f64());
+            }
+            if n >= records {
+                break;
+            }
             if Instant::now() > deadline {
                 return Err("worker did not finish".into());
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+        e2e_firsts.push(first.unwrap_or_default());
         let (secs, teardown) = stop_after_commit(&worker, started)?;
         e2es.push(records as f64 / secs);
         teardowns.push(teardown);
@@ -129,9 +139,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("embedded: {e2e_rate:.0} records/s");
     println!("passthrough: {pass_rate:.0} records/s");
     println!("embedded vs passthrough: {:.2} ratio", e2e_rate / pass_rate);
-    if std::env::var("XONLY").is_ok() {
-        return Ok(());
-    }
+    println!(
+        "embedded first record after: {:.0} ms",
+        median(&mut e2e_firsts) * 1000.0
+    );
+    println!(
+        "passthrough first record after: {:.0} ms",
+        median(&mut pass_firsts) * 1000.0
+    );
     println!(
         "embedded shutdown after the last commit: {:.0} ms",
         median(&mut teardowns) * 1000.0
@@ -215,11 +230,13 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Records/s of a plain consume → decode/encode → produce loop, and the seconds to its
+/// first record.
 fn passthrough(
     bootstrap: &str,
     records: u64,
     round: usize,
-) -> Result<f64, Box<dyn std::error::Error>> {
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("bench-passthrough-{round}"))
@@ -241,6 +258,7 @@ fn passthrough(
     let started = Instant::now();
     consumer.subscribe(&[reference::INPUT])?;
     let mut n = 0u64;
+    let mut first = 0.0;
     let deadline = Instant::now() + Duration::from_secs(120);
     while n < records {
         before(deadline, "passthrough", n, records)?;
@@ -261,12 +279,15 @@ fn passthrough(
                 }
             }
             n += 1;
+            if n == 1 {
+                first = started.elapsed().as_secs_f64();
+            }
         }
     }
     // The worker's flush (rust-rdkafka's own `flush` waits in 100 ms steps here).
     topology::flush_producer(&producer, Duration::from_secs(60))?;
     consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
-    Ok(records as f64 / started.elapsed().as_secs_f64())
+    Ok((records as f64 / started.elapsed().as_secs_f64(), first))
 }
 
 /// An error once `deadline` has passed with `n` of `records` read (a broker that lost

@@ -84,13 +84,37 @@ pub(crate) fn partition_counts<C: ClientContext>(
     Ok(out)
 }
 
-/// Checks every source topic exists and co-partitioned topics agree; returns the
-/// partition count of each sub-topology.
-pub(crate) fn check_sources<C: ClientContext>(
+/// Partition counts of `topics` from one metadata request (`None` for a topic the broker
+/// does not know). A client's second request waits for its connection to the broker the
+/// first one named (about 50 ms on the embedded broker), so start-up asks once for all.
+pub(crate) fn partition_counts_at_once<C: ClientContext>(
     client: &Client<C>,
+    topics: &[String],
+) -> Result<HashMap<String, Option<i32>>, TopologyError> {
+    let md = client
+        .fetch_metadata(None, Duration::from_secs(10))
+        .map_err(|e| TopologyError::kafka("cluster metadata", e))?;
+    Ok(topics
+        .iter()
+        .map(|t| {
+            let count = md
+                .topics()
+                .iter()
+                .find(|mt| mt.name() == t)
+                .filter(|mt| mt.error().is_none() && !mt.partitions().is_empty())
+                .map(|mt| mt.partitions().len() as i32);
+            (t.clone(), count)
+        })
+        .collect())
+}
+
+/// Checks every source topic exists and co-partitioned topics agree (`counts`: partition
+/// counts that include the source topics); returns the partition count of each
+/// sub-topology.
+pub(crate) fn check_sources(
+    counts: &HashMap<String, Option<i32>>,
     topology: &Topology,
 ) -> Result<HashMap<u32, i32>, TopologyError> {
-    let counts = partition_counts(client, &topology.source_topics())?;
     let mut out = HashMap::new();
     for sub in topology.subtopologies() {
         let mut seen: Vec<(String, i32)> = Vec::new();
@@ -124,13 +148,16 @@ pub(crate) fn check_sources<C: ClientContext>(
 
 /// Creates missing internal topics through the admin API (when enabled) and verifies
 /// that each exists with the expected partition count.
+///
+/// `existing`: partition counts read at start-up, including the internal topics' (as
+/// [`partition_counts_at_once`] returns them for the whole cluster).
 pub(crate) fn ensure_internal<C: ClientContext>(
     client: &Client<C>,
     config: &StreamsConfig,
     topics: &[InternalTopic],
+    existing: &HashMap<String, Option<i32>>,
 ) -> Result<(), TopologyError> {
     let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
-    let existing = partition_counts(client, &names)?;
     let missing: Vec<&InternalTopic> = topics
         .iter()
         .filter(|t| existing.get(&t.name).copied().flatten().is_none())
@@ -176,7 +203,11 @@ pub(crate) fn ensure_internal<C: ClientContext>(
             }
         }
     }
-    let after = partition_counts(client, &names)?;
+    let after = if missing.is_empty() {
+        existing.clone()
+    } else {
+        partition_counts(client, &names)?
+    };
     for t in topics {
         match after.get(&t.name).copied().flatten() {
             None => {

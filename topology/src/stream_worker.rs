@@ -246,11 +246,19 @@ impl StreamWorker {
                 fatal: Mutex::new(None),
             })
             .map_err(|e| TopologyError::kafka("creating consumer", e))?;
-        let sub_partitions = admin::check_sources(consumer.client(), &topology)?;
+        // One metadata request for the source and internal topics.
+        let mut wanted = topology.source_topics();
+        wanted.extend(
+            admin::internal_topics(&topology, &config.application_id, |_| Some(1))
+                .into_iter()
+                .map(|t| t.name),
+        );
+        let counts = admin::partition_counts_at_once(consumer.client(), &wanted)?;
+        let sub_partitions = admin::check_sources(&counts, &topology)?;
         let internal = admin::internal_topics(&topology, &config.application_id, |s| {
             sub_partitions.get(&s).copied()
         });
-        admin::ensure_internal(consumer.client(), &config, &internal)?;
+        admin::ensure_internal(consumer.client(), &config, &internal, &counts)?;
         let producer = output::create_producer(&config)?;
         if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
             producer
