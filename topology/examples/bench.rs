@@ -8,7 +8,7 @@
 //!
 //! Output, one figure per line (`name: value unit`): `driver`, `embedded`, `passthrough`,
 //! `restore`, `raw read`, and the two ratios the targets are stated in. Each figure is the
-//! median of alternating rounds (5 for passthrough/embedded, 7 for restore/raw read) so
+//! median of alternating rounds (9 for passthrough/embedded, 7 for restore/raw read) so
 //! that one noisy round on a shared 2-core machine does not decide a ratio.
 
 /// The allocator of the `orchestra` binary the workers run in (mimalloc, no transparent
@@ -35,7 +35,7 @@ const KEYS: u64 = 1_000;
 /// Alternating raw-read / restore rounds.
 const RESTORE_ROUNDS: usize = 7;
 /// Alternating passthrough / embedded rounds.
-const E2E_ROUNDS: usize = 5;
+const E2E_ROUNDS: usize = 9;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = tracing_subscriber::fmt()
@@ -98,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     testing::produce(&bootstrap, reference::INPUT, &encoded, 1_700_000_000_000)?;
 
     // 2./3. Raw passthrough (consume → decode/encode → produce, no state) and the stream
-    // worker end to end (consume, process, store + changelog, produce, commit), five
+    // worker end to end (consume, process, store + changelog, produce, commit), nine
     // alternating rounds on the same input with fresh groups; medians reported.
     let (mut passes, mut e2es, mut teardowns) = (Vec::new(), Vec::new(), Vec::new());
     let (mut pass_firsts, mut e2e_firsts) = (Vec::new(), Vec::new());

@@ -7,13 +7,14 @@
 //! reaches, in one sled batch. A checkpoint outside the changelog's offsets (the topic was
 //! recreated, or truncated by retention) wipes the store and restores from the start.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use rustc_hash::FxHashMap;
 use state_stores::{Batch, KeyValueStore};
 
 use crate::config::StreamsConfig;
@@ -38,7 +39,7 @@ struct Target {
     store: String,
     end: i64,
     done: bool,
-    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    pending: FxHashMap<Vec<u8>, Option<Vec<u8>>>,
     last_offset: i64,
 }
 
@@ -164,7 +165,7 @@ impl Restorer {
                 store,
                 end: high,
                 done: false,
-                pending: HashMap::new(),
+                pending: FxHashMap::default(),
                 last_offset: start - 1,
             });
         }

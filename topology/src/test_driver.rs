@@ -31,6 +31,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use state_stores::KeyValueStore;
 
 use crate::builder::Topology;
@@ -47,12 +48,14 @@ type Pending = (String, Option<Vec<u8>>, Option<Vec<u8>>, i64);
 
 /// In-memory runner of a topology; see the module docs.
 pub struct TopologyTestDriver {
-    topology: Topology,
     application_id: String,
     partitions: i32,
     tasks: BTreeMap<TaskId, Task>,
-    outputs: HashMap<String, VecDeque<OutRecord>>,
-    offsets: HashMap<(String, i32), i64>,
+    outputs: FxHashMap<String, VecDeque<OutRecord>>,
+    /// Next offset per topic and partition.
+    offsets: FxHashMap<String, Vec<i64>>,
+    /// Sub-topology reading each topic.
+    topic_sub: FxHashMap<String, u32>,
     wall_clock: i64,
     commit_every: u64,
     since_commit: u64,
@@ -120,13 +123,18 @@ impl TopologyTestDriver {
                 tasks.insert(id, task);
             }
         }
+        let topic_sub = topology
+            .subtopologies()
+            .iter()
+            .flat_map(|s| s.topics.iter().map(|t| (t.clone(), s.id)))
+            .collect();
         Ok(Self {
-            topology,
             application_id: application_id.to_string(),
             partitions: config.partitions.max(1),
             tasks,
-            outputs: HashMap::new(),
-            offsets: HashMap::new(),
+            outputs: FxHashMap::default(),
+            offsets: FxHashMap::default(),
+            topic_sub,
             wall_clock: config.wall_clock_ms,
             commit_every: config.commit_every.max(1),
             since_commit: 0,
@@ -190,18 +198,11 @@ impl TopologyTestDriver {
         ts: i64,
         queue: &mut VecDeque<Pending>,
     ) -> Result<(), TopologyError> {
-        let Some(sub) = self.topology.subtopology_of(topic) else {
+        let Some(&sub) = self.topic_sub.get(topic) else {
             return Ok(());
         };
         let partition = key.map_or(0, |k| partition_for(k, self.partitions));
-        let offset = {
-            let o = self
-                .offsets
-                .entry((topic.to_string(), partition))
-                .or_insert(0);
-            *o += 1;
-            *o - 1
-        };
+        let offset = next_offset(&mut self.offsets, topic, partition, self.partitions);
         let id = TaskId {
             subtopology: sub,
             partition,
@@ -220,13 +221,13 @@ impl TopologyTestDriver {
         };
         task.process(&rec, self.wall_clock)?;
         // Only this task has new outputs.
-        route(&self.topology, &mut self.outputs, &mut task.out, queue);
+        route(&self.topic_sub, &mut self.outputs, &mut task.out, queue);
         Ok(())
     }
 
     fn collect(&mut self, queue: &mut VecDeque<Pending>) {
         for task in self.tasks.values_mut() {
-            route(&self.topology, &mut self.outputs, &mut task.out, queue);
+            route(&self.topic_sub, &mut self.outputs, &mut task.out, queue);
         }
     }
 
@@ -244,12 +245,13 @@ impl TopologyTestDriver {
         for task in self.tasks.values_mut() {
             let mut checkpoints = HashMap::new();
             for (store, rec) in task.changelog_records() {
-                let o = self
-                    .offsets
-                    .entry((rec.topic.clone(), task.id.partition))
-                    .or_insert(0);
-                *o += 1;
-                checkpoints.insert(store, *o);
+                let o = next_offset(
+                    &mut self.offsets,
+                    &rec.topic,
+                    task.id.partition,
+                    self.partitions,
+                );
+                checkpoints.insert(store, o + 1);
                 self.outputs
                     .entry(rec.topic.clone())
                     .or_default()
@@ -340,13 +342,13 @@ impl TopologyTestDriver {
 /// Moves a task's outputs to the output topics, queueing those the topology reads (fed
 /// back like a broker would).
 fn route(
-    topology: &Topology,
-    outputs: &mut HashMap<String, VecDeque<OutRecord>>,
+    topic_sub: &FxHashMap<String, u32>,
+    outputs: &mut FxHashMap<String, VecDeque<OutRecord>>,
     out: &mut Vec<OutRecord>,
     queue: &mut VecDeque<Pending>,
 ) {
     for rec in out.drain(..) {
-        if topology.subtopology_of(&rec.topic).is_some() {
+        if topic_sub.contains_key(&rec.topic) {
             queue.push_back((
                 rec.topic.clone(),
                 Some(rec.key.clone()),
@@ -361,4 +363,25 @@ fn route(
             }
         }
     }
+}
+
+/// Takes the next offset of `topic`'s `partition` (slots for `partitions` made at once).
+fn next_offset(
+    offsets: &mut FxHashMap<String, Vec<i64>>,
+    topic: &str,
+    partition: i32,
+    partitions: i32,
+) -> i64 {
+    let slots = match offsets.get_mut(topic) {
+        Some(slots) => slots,
+        None => offsets
+            .entry(topic.to_owned())
+            .or_insert_with(|| vec![0; partitions.max(1) as usize]),
+    };
+    let slot = partition.max(0) as usize;
+    if slot >= slots.len() {
+        slots.resize(slot + 1, 0);
+    }
+    slots[slot] += 1;
+    slots[slot] - 1
 }
