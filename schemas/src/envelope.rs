@@ -150,8 +150,13 @@ impl<P: Payload> Envelope<P> {
     }
 
     /// Serializes to JSON bytes (header fields first, then `data`).
+    ///
+    /// The buffer starts at 512 bytes, the size of most events (`serde_json::to_vec`
+    /// starts at 128 and copies the message on each of its doublings).
     pub fn to_json_vec(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(self)
+        let mut out = Vec::with_capacity(512);
+        serde_json::to_writer(&mut out, self)?;
+        Ok(out)
     }
 }
 
