@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{Client, ClientContext};
+use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::builder::Topology;
@@ -73,15 +74,18 @@ pub(crate) fn partition_counts<C: ClientContext>(
         let md = client
             .fetch_metadata(Some(t), Duration::from_secs(10))
             .map_err(|e| TopologyError::kafka(format!("metadata of {t}"), e))?;
-        let count = md
-            .topics()
-            .iter()
-            .find(|mt| mt.name() == t)
-            .filter(|mt| mt.error().is_none() && !mt.partitions().is_empty())
-            .map(|mt| mt.partitions().len() as i32);
-        out.insert(t.clone(), count);
+        out.insert(t.clone(), partition_count(&md, t));
     }
     Ok(out)
+}
+
+/// Partitions of `topic` in `md` (`None` when it is absent, failed or has none).
+fn partition_count(md: &Metadata, topic: &str) -> Option<i32> {
+    md.topics()
+        .iter()
+        .find(|mt| mt.name() == topic)
+        .filter(|mt| mt.error().is_none() && !mt.partitions().is_empty())
+        .map(|mt| mt.partitions().len() as i32)
 }
 
 /// Partition counts of `topics` from one metadata request (`None` for a topic the broker
@@ -96,15 +100,7 @@ pub(crate) fn partition_counts_at_once<C: ClientContext>(
         .map_err(|e| TopologyError::kafka("cluster metadata", e))?;
     Ok(topics
         .iter()
-        .map(|t| {
-            let count = md
-                .topics()
-                .iter()
-                .find(|mt| mt.name() == t)
-                .filter(|mt| mt.error().is_none() && !mt.partitions().is_empty())
-                .map(|mt| mt.partitions().len() as i32);
-            (t.clone(), count)
-        })
+        .map(|t| (t.clone(), partition_count(&md, t)))
         .collect())
 }
 

@@ -244,8 +244,8 @@ impl Task {
             self.stream_time = rec.timestamp;
         }
         let n_routes = self.routes.get(rec.topic).map_or(0, Vec::len);
-        // The latency histogram gets one record in LATENCY_SAMPLE: two clock reads per
-        // record and processor were a tenth of a worker's time.
+        // The latency histogram gets one record in LATENCY_SAMPLE: clock reads were a
+        // tenth of a worker thread's time, two of them per record and processor here.
         self.latency_tick = self.latency_tick.wrapping_add(1);
         let timed = self.latency_tick % LATENCY_SAMPLE == 0;
         for r in 0..n_routes {
