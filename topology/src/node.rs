@@ -1,8 +1,9 @@
 //! Type erasure of processors: a [`Node`] takes raw bytes and decodes them for its typed
 //! processor.
 
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::processor::{Context, Processor, Punctuation};
 use crate::{DecodeError, ProcessError};

@@ -19,9 +19,9 @@
 //! }
 //! ```
 
-use rustc_hash::FxHashMap;
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use serde::{de::DeserializeOwned, Serialize};
 use state_stores::{ChangeLoggingStore, KeyValueStore, TypedStore};
 
@@ -180,6 +180,21 @@ impl<'a> Context<'a> {
     ) -> Result<(), ProcessError> {
         let bytes = serde_json::to_vec(value)
             .map_err(|e| ProcessError::Failed(format!("encoding output for sink `{sink}`: {e}")))?;
+        self.forward_raw(sink, key, Some(bytes))
+    }
+
+    /// Encodes `value` once as JSON, writes it to `store` under `key` and forwards it to
+    /// `sink`: a table's value, whose local copy and compacted topic hold the same bytes.
+    pub fn put_and_forward<V: Serialize + ?Sized>(
+        &mut self,
+        store: &str,
+        sink: &str,
+        key: &str,
+        value: &V,
+    ) -> Result<(), ProcessError> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| ProcessError::Failed(format!("encoding `{store}` value: {e}")))?;
+        self.raw_store(store)?.put(key, bytes.clone())?;
         self.forward_raw(sink, key, Some(bytes))
     }
 

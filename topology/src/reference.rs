@@ -14,10 +14,9 @@
 //! ```
 
 use std::collections::BTreeMap;
-
-use rustc_hash::FxHashMap;
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -108,14 +107,13 @@ impl Processor for AggregateProcessor {
         agg.count += 1;
         agg.last_seq = ev.seq;
         agg.last = ev.payload;
-        let bytes = serde_json::to_vec(&agg).map_err(|e| ProcessError::Failed(e.to_string()))?;
-        ctx.raw_store(STORE)?.put(key, bytes.clone())?;
+        ctx.put_and_forward(STORE, "aggregates", key, &agg)?;
         if self.recent.len() >= RECENT_CAP {
             self.recent.clear();
         }
         self.recent.insert(key.to_owned(), agg);
         self.updates += 1;
-        ctx.forward_raw("aggregates", key, Some(bytes))
+        Ok(())
     }
 
     fn punctuate(

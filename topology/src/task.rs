@@ -6,11 +6,10 @@
 //! buffers to the commit sequence.
 
 use std::collections::{BTreeMap, HashMap};
-
-use rustc_hash::FxHashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use rustc_hash::FxHashMap;
 use state_stores::{
     ChangeLoggingStore, KeyValueStore, MemoryStore, OpenOutcome, SledStore, SledStoreConfig,
 };

@@ -1,8 +1,7 @@
-//! JSON decoding of topic values into schema types, with schema errors as decode errors,
-//! and the encode-once write of a table value to its store and its topic.
+//! JSON decoding of topic values into schema types, with schema errors as decode errors.
 
 use schemas::{Envelope, Payload};
-use topology::{Context, DecodeError, ProcessError};
+use topology::DecodeError;
 
 /// Decodes an event envelope; the error names the schema problem (malformed JSON, unknown
 /// event type, unsupported schema version, invalid data).
@@ -28,19 +27,4 @@ pub(crate) fn decode_if<P: Payload>(
         Some(t) if !wanted.contains(&t) => Ok(None),
         _ => decode(bytes).map(Some),
     }
-}
-
-/// Encodes `value` once, writes it to `store` under `key` and forwards it to `sink` (a
-/// table's value: its local copy and its compacted topic hold the same bytes).
-pub(crate) fn store_and_forward<V: serde::Serialize>(
-    ctx: &mut Context<'_>,
-    store: &str,
-    sink: &str,
-    key: &str,
-    value: &V,
-) -> Result<(), ProcessError> {
-    let raw = serde_json::to_vec(value)
-        .map_err(|e| ProcessError::Failed(format!("encoding `{store}` value: {e}")))?;
-    ctx.raw_store(store)?.put(key, raw.clone())?;
-    ctx.forward_raw(sink, key, Some(raw))
 }

@@ -180,7 +180,7 @@ impl Processor for MatchProcessor {
                     "changed match `{id}` left the cache before its flush"
                 )));
             };
-            super::codec::store_and_forward(ctx, MATCHES, "state", &id, state)?;
+            ctx.put_and_forward(MATCHES, "state", &id, state)?;
         }
         Ok(())
     }

@@ -74,7 +74,7 @@ impl Processor for StatsProcessor {
                     "changed window `{key}` left the cache before its flush"
                 )));
             };
-            super::codec::store_and_forward(ctx, STATS, "stats", &key, stats)?;
+            ctx.put_and_forward(STATS, "stats", &key, stats)?;
         }
         Ok(())
     }
