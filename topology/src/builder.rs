@@ -305,6 +305,15 @@ impl Topology {
             .map(|s| s.id)
     }
 
+    /// The sub-topology reading each source topic, as a map (for per-record lookups;
+    /// [`Self::subtopology_of`] scans).
+    pub(crate) fn topic_index(&self) -> rustc_hash::FxHashMap<String, u32> {
+        self.subtopologies
+            .iter()
+            .flat_map(|s| s.topics.iter().map(|t| (t.clone(), s.id)))
+            .collect()
+    }
+
     /// Stores of a sub-topology: the declared ones plus the internal input-offsets store.
     pub fn stores_of(&self, subtopology: u32) -> Vec<StoreSpec> {
         let mut out: Vec<StoreSpec> = self

@@ -190,17 +190,22 @@ pub struct StreamWorker;
 impl StreamWorker {
     /// Checks topics, creates internal topics, joins the group and starts the loop thread.
     pub fn start(topology: Topology, config: StreamsConfig) -> Result<WorkerHandle, TopologyError> {
+        // Internal topic names (their partition counts are known after the source check).
+        let internal_names: Vec<String> =
+            admin::internal_topics(&topology, &config.application_id, |_| Some(1))
+                .into_iter()
+                .map(|t| t.name)
+                .collect();
         // The restore consumer connects and learns its changelogs' leaders while the main
         // consumer checks the topics: each client's first request to the cluster's broker
         // waits for a new connection (about 50 ms on the embedded broker).
         let restorer = {
             let config = config.clone();
-            let changelogs: Vec<String> =
-                admin::internal_topics(&topology, &config.application_id, |_| Some(1))
-                    .into_iter()
-                    .filter(|t| t.name.ends_with("-changelog"))
-                    .map(|t| t.name)
-                    .collect();
+            let changelogs: Vec<String> = internal_names
+                .iter()
+                .filter(|t| t.ends_with("-changelog"))
+                .cloned()
+                .collect();
             std::thread::Builder::new()
                 .name("restore-warm-up".into())
                 .spawn(move || {
@@ -248,11 +253,7 @@ impl StreamWorker {
             .map_err(|e| TopologyError::kafka("creating consumer", e))?;
         // One metadata request for the source and internal topics.
         let mut wanted = topology.source_topics();
-        wanted.extend(
-            admin::internal_topics(&topology, &config.application_id, |_| Some(1))
-                .into_iter()
-                .map(|t| t.name),
-        );
+        wanted.extend(internal_names);
         let counts = admin::partition_counts_at_once(consumer.client(), &wanted)?;
         let sub_partitions = admin::check_sources(&counts, &topology)?;
         let internal = admin::internal_topics(&topology, &config.application_id, |s| {
@@ -266,12 +267,6 @@ impl StreamWorker {
                 .map_err(|e| TopologyError::kafka("init transactions", e))?;
         }
         let stats = Arc::new(WorkerStats::new());
-        let mut topic_sub = rustc_hash::FxHashMap::default();
-        for s in topology.subtopologies() {
-            for t in &s.topics {
-                topic_sub.insert(t.clone(), s.id);
-            }
-        }
         let tm = TaskManager {
             topology: topology.clone(),
             settings: TaskSettings {
@@ -287,7 +282,7 @@ impl StreamWorker {
             config: config.clone(),
             tasks: BTreeMap::new(),
             producer,
-            topic_sub,
+            topic_sub: topology.topic_index(),
             sub_partitions,
             stats: stats.clone(),
             last_commit: Instant::now(),

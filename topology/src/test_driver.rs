@@ -123,11 +123,7 @@ impl TopologyTestDriver {
                 tasks.insert(id, task);
             }
         }
-        let topic_sub = topology
-            .subtopologies()
-            .iter()
-            .flat_map(|s| s.topics.iter().map(|t| (t.clone(), s.id)))
-            .collect();
+        let topic_sub = topology.topic_index();
         Ok(Self {
             application_id: application_id.to_string(),
             partitions: config.partitions.max(1),
@@ -252,10 +248,7 @@ impl TopologyTestDriver {
                     self.partitions,
                 );
                 checkpoints.insert(store, o + 1);
-                self.outputs
-                    .entry(rec.topic.clone())
-                    .or_default()
-                    .push_back(rec);
+                push_output(&mut self.outputs, rec);
             }
             task.commit_stores(&checkpoints, false)?;
         }
@@ -356,11 +349,16 @@ fn route(
                 rec.timestamp,
             ));
         }
-        match outputs.get_mut(&rec.topic) {
-            Some(q) => q.push_back(rec),
-            None => {
-                outputs.insert(rec.topic.clone(), VecDeque::from([rec]));
-            }
+        push_output(outputs, rec);
+    }
+}
+
+/// Appends `rec` to its output topic (the topic name is copied only for a new topic).
+fn push_output(outputs: &mut FxHashMap<String, VecDeque<OutRecord>>, rec: OutRecord) {
+    match outputs.get_mut(&rec.topic) {
+        Some(q) => q.push_back(rec),
+        None => {
+            outputs.insert(rec.topic.clone(), VecDeque::from([rec]));
         }
     }
 }
