@@ -153,7 +153,6 @@ pub(crate) fn ensure_internal<C: ClientContext>(
     topics: &[InternalTopic],
     existing: &HashMap<String, Option<i32>>,
 ) -> Result<(), TopologyError> {
-    let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
     let missing: Vec<&InternalTopic> = topics
         .iter()
         .filter(|t| existing.get(&t.name).copied().flatten().is_none())
@@ -199,10 +198,13 @@ pub(crate) fn ensure_internal<C: ClientContext>(
             }
         }
     }
+    let created;
     let after = if missing.is_empty() {
-        existing.clone()
+        existing
     } else {
-        partition_counts(client, &names)?
+        let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+        created = partition_counts(client, &names)?;
+        &created
     };
     for t in topics {
         match after.get(&t.name).copied().flatten() {
