@@ -125,9 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if n >= records {
                 break;
             }
-            if Instant::now() > deadline {
-                return Err("worker did not finish".into());
-            }
+            before(deadline, "embedded worker", n, records)?;
             std::thread::sleep(Duration::from_millis(1));
         }
         e2e_firsts.push(first.unwrap_or_default());
