@@ -16,7 +16,10 @@
 //! committing, reading outputs): the simulated clients' own JSON work runs in other
 //! processes in a deployment. The wall-clock rate, clients included, is printed too. The
 //! main figure is the median of 5 runs on fresh stores (the runs are printed: on a shared
-//! VM they spread by ±15 %). Like the `orchestra` binary, the bench uses mimalloc (about a
+//! VM they spread by ±15 %). `match events per CPU-second` divides the same events by the
+//! CPU time the topology used: the driver thread's CPU inside the driver plus every other
+//! thread's (sled's flusher and I/O threads, on the second core), which is the per-core
+//! rate and is not lowered by moments the VM deschedules the bench. Like the `orchestra` binary, the bench uses mimalloc (about a
 //! quarter faster than the system allocator here).
 //!
 //! ```text
@@ -58,6 +61,8 @@ struct Bench {
     /// Time spent inside the driver (the topology's work; the simulated clients' encoding
     /// and decoding is outside).
     in_driver: Duration,
+    /// CPU time of this (the driver's) thread inside the driver.
+    cpu_in_driver: Duration,
 }
 
 impl Bench {
@@ -89,14 +94,19 @@ impl Bench {
             snapshots: 0,
             snapshot_bytes: 0,
             in_driver: Duration::ZERO,
+            cpu_in_driver: Duration::ZERO,
         }
     }
 
     /// Runs `f` on the driver, adding its time to `in_driver`.
     fn timed<T>(&mut self, f: impl FnOnce(&mut TopologyTestDriver) -> T) -> T {
+        // The CPU clock is a system call: read outside the wall-clock window (its own cost
+        // then counts against the CPU figure, not the main one).
+        let cpu = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID);
         let started = Instant::now();
         let out = f(&mut self.driver);
         self.in_driver += started.elapsed();
+        self.cpu_in_driver += cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(cpu);
         out
     }
 
@@ -239,6 +249,19 @@ impl Bench {
     }
 }
 
+/// A CPU clock's reading (`CLOCK_THREAD_CPUTIME_ID` or `CLOCK_PROCESS_CPUTIME_ID`).
+fn cpu_time(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; the clock ids are the two POSIX CPU clocks.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -252,11 +275,16 @@ struct Figures {
     elapsed: Duration,
     /// Time inside the driver.
     in_driver: Duration,
+    /// CPU time the topology's work took: the driver thread's inside the driver plus every
+    /// other thread's (sled's flusher and I/O threads; the bench starts no others).
+    cpu: Duration,
 }
 
 /// Plays `matches` matches, `in_flight` at a time; commits every `commit_every` processed
 /// records, or at the end of every batch (one simulated second) when `None`.
 fn run(backend: StoreBackend, matches: u64, in_flight: u64, commit_every: Option<u64>) -> Figures {
+    let process_cpu = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID);
+    let thread_cpu = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID);
     let mut b = Bench::new(backend, commit_every.unwrap_or(u64::MAX));
     let started = Instant::now();
     let mut created = 0;
@@ -274,6 +302,12 @@ fn run(backend: StoreBackend, matches: u64, in_flight: u64, commit_every: Option
     }
     b.timed(|d| d.commit()).expect("commit");
     let elapsed = started.elapsed();
+    // Stores are closed (sled's threads finish their last writes) before CPU is read.
+    let cpu_in_driver = b.cpu_in_driver;
+    drop(b.driver);
+    let other_threads = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID)
+        .saturating_sub(process_cpu)
+        .saturating_sub(cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(thread_cpu));
     assert_eq!(b.completed, matches, "every match completed");
     Figures {
         events: b.events,
@@ -282,6 +316,7 @@ fn run(backend: StoreBackend, matches: u64, in_flight: u64, commit_every: Option
         snapshot_bytes: b.snapshot_bytes,
         elapsed,
         in_driver: b.in_driver,
+        cpu: cpu_in_driver + other_threads,
     }
 }
 
@@ -290,14 +325,22 @@ fn rate(f: &Figures) -> f64 {
     f.events as f64 / f.in_driver.as_secs_f64()
 }
 
-/// Runs `rounds` times on fresh stores; returns the run with the median rate, and every
-/// rate.
-fn median_of(rounds: usize, mut one: impl FnMut() -> Figures) -> (Figures, Vec<f64>) {
+/// Events per CPU-second of the topology's work (all threads): the per-core rate, which a
+/// descheduled moment on a shared VM does not lower.
+fn cpu_rate(f: &Figures) -> f64 {
+    f.events as f64 / f.cpu.as_secs_f64().max(1e-9)
+}
+
+/// Runs `rounds` times on fresh stores; returns the run with the median rate, every rate,
+/// and the median CPU rate.
+fn median_of(rounds: usize, mut one: impl FnMut() -> Figures) -> (Figures, Vec<f64>, f64) {
     let mut runs: Vec<Figures> = (0..rounds.max(1)).map(|_| one()).collect();
     let rates: Vec<f64> = runs.iter().map(rate).collect();
+    let mut cpu: Vec<f64> = runs.iter().map(cpu_rate).collect();
+    cpu.sort_by(f64::total_cmp);
     runs.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
     let mid = runs.len() / 2;
-    (runs.swap_remove(mid), rates)
+    (runs.swap_remove(mid), rates, cpu[mid])
 }
 
 fn main() {
@@ -316,7 +359,7 @@ fn main() {
         };
         (dir, backend)
     };
-    let (f, rates) = median_of(rounds, || {
+    let (f, rates, cpu) = median_of(rounds, || {
         let (_dir, backend) = sled();
         run(backend, matches, in_flight, None)
     });
@@ -334,12 +377,17 @@ fn main() {
     println!("match events total: {} events", f.events);
     println!("elapsed: {secs:.3} s");
     println!("inside the driver: {:.3} s", f.in_driver.as_secs_f64());
+    println!(
+        "CPU time of the topology (all threads): {:.3} s",
+        f.cpu.as_secs_f64()
+    );
     println!("match-state snapshots: {} records", f.snapshots);
     println!(
         "match-state snapshot size: {} bytes",
         f.snapshot_bytes / f.snapshots.max(1)
     );
     println!("match events: {:.0} events/s", rate(&f));
+    println!("match events per CPU-second (all threads, median): {cpu:.0} events/s");
     println!(
         "match events (wall clock, with the simulated clients): {:.0} events/s",
         f.events as f64 / secs
@@ -353,7 +401,7 @@ fn main() {
     }
     // One run: the heaviest sled churn, where sled 0.34's rare log-writer deadlock
     // (upstream issue 1412) has been seen.
-    let (c, _) = median_of(1, || {
+    let (c, _, _) = median_of(1, || {
         let (_dir, backend) = sled();
         run(backend, matches, in_flight, Some(1_000))
     });
@@ -361,7 +409,7 @@ fn main() {
         "match events (sled, commit every 1000 records): {:.0} events/s",
         rate(&c)
     );
-    let (m, _) = median_of(rounds, || {
+    let (m, _, _) = median_of(rounds, || {
         run(StoreBackend::Memory, matches, in_flight, None)
     });
     println!("match events (memory store): {:.0} events/s", rate(&m));

@@ -43,8 +43,9 @@ use crate::task::{StoreBackend, Task, TaskSettings};
 use crate::task_id::TaskId;
 use crate::TopologyError;
 
-/// A record waiting to be fed back: topic, key, value, timestamp.
-type Pending = (String, Option<Vec<u8>>, Option<Vec<u8>>, i64);
+/// An output record waiting to be fed back: its topic and its position in that topic's
+/// output queue (the record itself stays there; nothing is copied).
+type Pending = (String, usize);
 
 /// In-memory runner of a topology; see the module docs.
 pub struct TopologyTestDriver {
@@ -169,20 +170,52 @@ impl TopologyTestDriver {
         timestamp: i64,
     ) -> Result<(), TopologyError> {
         let mut queue: VecDeque<Pending> = VecDeque::new();
-        queue.push_back((
-            topic.to_string(),
-            key.map(<[u8]>::to_vec),
-            value.map(<[u8]>::to_vec),
-            timestamp,
-        ));
-        while let Some((topic, key, value, ts)) = queue.pop_front() {
-            self.process_one(&topic, key.as_deref(), value.as_deref(), ts, &mut queue)?;
-            self.since_commit += 1;
-            if self.since_commit >= self.commit_every {
-                self.commit()?;
-            }
+        self.process_one(topic, key, value, timestamp, &mut queue)?;
+        self.count_for_commit()?;
+        while let Some(pending) = queue.pop_front() {
+            self.feed_back(pending, &mut queue)?;
+            self.count_for_commit()?;
         }
         Ok(())
+    }
+
+    /// Counts a processed record; commits every `commit_every` records.
+    fn count_for_commit(&mut self) -> Result<(), TopologyError> {
+        self.since_commit += 1;
+        if self.since_commit >= self.commit_every {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Processes an output record the topology also reads. Its key and value are lent to
+    /// the task and put back: output queues only grow while records are processed (they
+    /// are read between pipes), so the position stays valid.
+    fn feed_back(
+        &mut self,
+        (topic, index): Pending,
+        queue: &mut VecDeque<Pending>,
+    ) -> Result<(), TopologyError> {
+        let lost = || TopologyError::Invalid(format!("output {index} of `{topic}` vanished"));
+        let slot = self
+            .outputs
+            .get_mut(&topic)
+            .and_then(|q| q.get_mut(index))
+            .ok_or_else(lost)?;
+        let (key, value, ts) = (
+            std::mem::take(&mut slot.key),
+            slot.value.take(),
+            slot.timestamp,
+        );
+        let result = self.process_one(&topic, Some(&key), value.as_deref(), ts, queue);
+        let slot = self
+            .outputs
+            .get_mut(&topic)
+            .and_then(|q| q.get_mut(index))
+            .ok_or_else(lost)?;
+        slot.key = key;
+        slot.value = value;
+        result
     }
 
     /// Processes one record and queues its outputs (no commit).
@@ -235,8 +268,8 @@ impl TopologyTestDriver {
             task.flush_processors(self.wall_clock)?;
         }
         self.collect(&mut queue);
-        while let Some((topic, key, value, ts)) = queue.pop_front() {
-            self.process_one(&topic, key.as_deref(), value.as_deref(), ts, &mut queue)?;
+        while let Some(pending) = queue.pop_front() {
+            self.feed_back(pending, &mut queue)?;
         }
         for task in self.tasks.values_mut() {
             let mut checkpoints = HashMap::new();
@@ -265,8 +298,9 @@ impl TopologyTestDriver {
             task.punctuate(PunctuationType::WallClock, now, now)?;
         }
         self.collect(&mut queue);
-        while let Some((topic, key, value, ts)) = queue.pop_front() {
-            self.pipe_record(&topic, key.as_deref(), value.as_deref(), ts)?;
+        while let Some(pending) = queue.pop_front() {
+            self.feed_back(pending, &mut queue)?;
+            self.count_for_commit()?;
         }
         self.commit()
     }
@@ -342,12 +376,8 @@ fn route(
 ) {
     for rec in out.drain(..) {
         if topic_sub.contains_key(&rec.topic) {
-            queue.push_back((
-                rec.topic.clone(),
-                Some(rec.key.clone()),
-                rec.value.clone(),
-                rec.timestamp,
-            ));
+            let index = outputs.get(&rec.topic).map_or(0, VecDeque::len);
+            queue.push_back((rec.topic.clone(), index));
         }
         push_output(outputs, rec);
     }

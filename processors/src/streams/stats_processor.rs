@@ -8,11 +8,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use schemas::{MatchHistory, MatchStats};
+use schemas::MatchStats;
 use topology::{Context, ProcessError, Processor};
 
 use super::stores::STATS;
-use crate::game::stats::{apply_history, StatsConfig};
+use crate::game::stats::{apply_outcome, MatchOutcome, StatsConfig};
 
 /// Most windows kept decoded per task (clean ones are dropped when full).
 const CACHE_CAP: usize = 64;
@@ -38,13 +38,14 @@ impl StatsProcessor {
 }
 
 impl Processor for StatsProcessor {
-    type Input = MatchHistory;
+    /// A final `match-history` document, decoded as far as stats read it.
+    type Input = MatchOutcome;
 
     fn process(
         &mut self,
         ctx: &mut Context<'_>,
         key: &str,
-        h: MatchHistory,
+        h: MatchOutcome,
     ) -> Result<(), ProcessError> {
         if !self.cache.contains_key(key) {
             if self.cache.len() >= CACHE_CAP {
@@ -59,7 +60,7 @@ impl Processor for StatsProcessor {
         };
         // A history changes its window only by being counted (final and new to it).
         let counted_before = slot.as_ref().map(|s| s.matches_completed);
-        *slot = apply_history(slot.take(), &h, &self.cfg);
+        *slot = apply_outcome(slot.take(), &h, &self.cfg);
         if slot.as_ref().map(|s| s.matches_completed) != counted_before {
             self.dirty.insert(key.to_owned());
         }

@@ -172,3 +172,52 @@ fn unseated_matches_wait_for_players_and_ask_for_no_robots() {
     g.assert_completed("waiting");
     assert!(g.dlq().is_empty());
 }
+
+#[test]
+fn a_finished_match_keeps_only_a_marker_in_the_history_store_and_later_events_change_nothing() {
+    let mut g = Game::sled(settings());
+    let m = "finished-once";
+    g.create_and_join(m, "duel_2v1", 2);
+    g.play(&[m]);
+    let h = g.assert_completed(m);
+    let published = |g: &Game| {
+        g.driver
+            .peek_output(topics::MATCH_HISTORY)
+            .iter()
+            .filter(|r| r.key_str() == m)
+            .count()
+    };
+    assert_eq!(published(&g), 1);
+    // No log chunks and no copy of the document: the marker holds the completion time.
+    let entries = g
+        .driver
+        .store_entries(processors::streams::stores::HISTORY)
+        .expect("history store");
+    let completed_at = h.completed_at.expect("final").to_string().into_bytes();
+    assert_eq!(entries, vec![(format!("final/{m}"), completed_at)]);
+    // The match's events delivered again (a replayed partition): nothing is re-published
+    // and no window counts the match twice.
+    let stats_before = g.driver.peek_output(topics::MATCH_STATS).len();
+    let again: Vec<Vec<u8>> = g
+        .driver
+        .peek_output(topics::MATCH_EVENTS)
+        .into_iter()
+        .filter(|r| r.key_str() == m)
+        .filter_map(|r| r.value)
+        .collect();
+    assert!(again.len() > 10);
+    for value in &again {
+        g.pipe_raw(topics::MATCH_EVENTS, m, value);
+    }
+    g.driver.commit().expect("commit");
+    assert_eq!(
+        published(&g),
+        1,
+        "the finished history is not published again"
+    );
+    assert_eq!(
+        g.driver.peek_output(topics::MATCH_STATS).len(),
+        stats_before
+    );
+    assert!(g.dlq().is_empty(), "{:?}", g.dlq());
+}

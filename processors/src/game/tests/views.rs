@@ -2,7 +2,9 @@ use schemas::{HistoryStatus, MatchCreate, PlayerRef, SeatKind};
 
 use super::harness::{diligent_robots, World};
 use crate::game::history::{evolve_history, is_final};
-use crate::game::stats::{apply_history, stat_key, stat_key_for, StatsConfig};
+use crate::game::stats::{
+    apply_history, apply_outcome, stat_key, stat_key_for, MatchOutcome, StatsConfig,
+};
 
 fn duel(m: &str, w: &mut World, pick_robot: bool) {
     let humans = (0..2)
@@ -105,4 +107,23 @@ fn stats_aggregate_per_window_and_count_each_match_once() {
     running.completed_at = None;
     assert_eq!(apply_history(None, &running, &cfg), None);
     assert_eq!(stat_key(&cfg, -1), "window-3600000--3600000");
+}
+
+#[test]
+fn stats_read_from_the_history_document_equal_stats_of_the_whole_history() {
+    let cfg = StatsConfig::default();
+    let mut w = World::new();
+    duel("o1", &mut w, false);
+    duel("o2", &mut w, true);
+    let (h1, h2) = (&w.histories["o1"], &w.histories["o2"]);
+    // The stats processor decodes only what stats read from the published JSON.
+    let outcome = |h: &schemas::MatchHistory| -> MatchOutcome {
+        serde_json::from_slice(&serde_json::to_vec(h).expect("encode")).expect("outcome")
+    };
+    assert_eq!(outcome(h1), MatchOutcome::from(h1));
+    let whole = apply_history(apply_history(None, h1, &cfg), h2, &cfg).expect("stats");
+    let read =
+        apply_outcome(apply_outcome(None, &outcome(h1), &cfg), &outcome(h2), &cfg).expect("stats");
+    assert_eq!(read, whole);
+    assert_eq!(read.matches_completed, 2);
 }
