@@ -13,7 +13,7 @@
 //! assert_eq!(stat_key(&cfg, 125_000), "window-60000-120000");
 //! ```
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use schemas::{Identity, MatchHistory, MatchStats, SeatKind, SCHEMA_VERSION};
 
@@ -57,9 +57,10 @@ pub fn stat_key_for(cfg: &StatsConfig, h: &MatchHistory) -> Option<String> {
 }
 
 /// What a final match contributes to its window: the part of a [`MatchHistory`] the
-/// aggregates read. The stats processor decodes it straight from a `match-history`
-/// document, skipping the texts, prompts and scores without allocating them (a whole
-/// history is about 7 KB of JSON; this is a tenth of it).
+/// aggregates read. The history view sends it, re-keyed by window, to the stats processor
+/// (a whole history is about 7 KB of JSON; this is a tenth of it). Its JSON is a subset of
+/// the history document's, so a whole `match-history` document decodes as one too (the
+/// texts, prompts and scores are skipped without being allocated).
 ///
 /// ```
 /// use processors::game::stats::MatchOutcome;
@@ -68,7 +69,7 @@ pub fn stat_key_for(cfg: &StatsConfig, h: &MatchHistory) -> Option<String> {
 /// let o: MatchOutcome = serde_json::from_slice(doc).unwrap();
 /// assert_eq!((o.match_id.as_str(), o.completed_at, o.seats.len()), ("m1", Some(5), 1));
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MatchOutcome {
     /// Match id (a match counts once per window).
@@ -83,34 +84,43 @@ pub struct MatchOutcome {
 }
 
 /// A seat of a [`MatchOutcome`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeSeat {
+    /// Seat.
     pub identity: Identity,
+    /// Human or robot (revealed).
     pub kind: SeatKind,
 }
 
 /// A round of a [`MatchOutcome`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutcomeRound {
+    /// Round duration (`None`: the round never completed).
     #[serde(default)]
     pub duration_ms: Option<u64>,
+    /// Votes cast.
     pub votes: Vec<OutcomeVote>,
+    /// Robots voicing the robot seats.
     pub robots: Vec<OutcomeRobot>,
 }
 
 /// A vote of an [`OutcomeRound`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutcomeVote {
+    /// Voter seat.
     pub voter: Identity,
+    /// Seat named as human.
     pub voted_for: Identity,
 }
 
 /// A robot voice of an [`OutcomeRound`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeRobot {
+    /// Seat voiced.
     pub identity: Identity,
+    /// Personality of the robot.
     pub personality: String,
 }
 

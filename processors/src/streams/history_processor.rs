@@ -1,6 +1,6 @@
 //! The history view: folds `match-events` into one document per match and publishes it
-//! to `match-history` when the match is final; final histories are also re-keyed by
-//! stats window for the stats processor.
+//! to `match-history` when the match is final; what a final match contributes to stats
+//! ([`MatchOutcome`]) is re-keyed by stats window for the stats processor.
 //!
 //! Store layout (`match-history-view`): while a match runs, its events are kept as a
 //! newline-delimited JSON log, one chunk per round under
@@ -26,7 +26,7 @@ use topology::{Context, ProcessError, Processor};
 
 use super::stores::HISTORY;
 use crate::game::history::{evolve_history, is_final};
-use crate::game::stats::{stat_key_for, StatsConfig};
+use crate::game::stats::{stat_key_for, MatchOutcome, StatsConfig};
 
 /// Most running matches whose document is kept in memory per task (emptied when full,
 /// after writing their logs; documents are then rebuilt from their logs).
@@ -213,11 +213,11 @@ impl Processor for HistoryProcessor {
                 store.delete(&log_key(match_id, c))?;
             }
         }
-        // Encoded once for both outputs.
-        let raw = serde_json::to_vec(&after).map_err(failed)?;
         if let Some(window) = stat_key_for(&self.stats, &after) {
-            ctx.forward_raw("by-window", &window, Some(raw.clone()))?;
+            // The stats read a tenth of the document: only that part is re-keyed.
+            ctx.forward("by-window", &window, &MatchOutcome::from(&after))?;
         }
+        let raw = serde_json::to_vec(&after).map_err(failed)?;
         ctx.forward_raw("history", &after.match_id, Some(raw))?;
         Ok(())
     }

@@ -38,7 +38,7 @@ impl StatsProcessor {
 }
 
 impl Processor for StatsProcessor {
-    /// A final `match-history` document, decoded as far as stats read it.
+    /// What a final match contributes (the history view's `by-window` output).
     type Input = MatchOutcome;
 
     fn process(
