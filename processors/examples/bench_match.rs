@@ -19,7 +19,9 @@
 //! VM they spread by ±15 %). `match events per CPU-second` divides the same events by the
 //! CPU time the topology used: the driver thread's CPU inside the driver plus every other
 //! thread's (sled's flusher and I/O threads, on the second core), which is the per-core
-//! rate and is not lowered by moments the VM deschedules the bench. Like the `orchestra` binary, the bench uses mimalloc (about a
+//! rate and is not lowered by moments the VM deschedules the bench (it is a little
+//! pessimistic: reading the thread's CPU clock is a system call, about 0.6 µs here, made
+//! twice per driver call). Like the `orchestra` binary, the bench uses mimalloc (about a
 //! quarter faster than the system allocator here).
 //!
 //! ```text
@@ -278,6 +280,8 @@ struct Figures {
     /// CPU time the topology's work took: the driver thread's inside the driver plus every
     /// other thread's (sled's flusher and I/O threads; the bench starts no others).
     cpu: Duration,
+    /// The part of `cpu` spent by threads other than the driver's.
+    other_cpu: Duration,
 }
 
 /// Plays `matches` matches, `in_flight` at a time; commits every `commit_every` processed
@@ -317,6 +321,7 @@ fn run(backend: StoreBackend, matches: u64, in_flight: u64, commit_every: Option
         elapsed,
         in_driver: b.in_driver,
         cpu: cpu_in_driver + other_threads,
+        other_cpu: other_threads,
     }
 }
 
@@ -378,8 +383,9 @@ fn main() {
     println!("elapsed: {secs:.3} s");
     println!("inside the driver: {:.3} s", f.in_driver.as_secs_f64());
     println!(
-        "CPU time of the topology (all threads): {:.3} s",
-        f.cpu.as_secs_f64()
+        "CPU time of the topology (all threads): {:.3} s, of which sled's threads: {:.3} s",
+        f.cpu.as_secs_f64(),
+        f.other_cpu.as_secs_f64()
     );
     println!("match-state snapshots: {} records", f.snapshots);
     println!(
