@@ -19,9 +19,10 @@
 //! VM they spread by ±15 %). `match events per CPU-second` divides the same events by the
 //! CPU time the topology used: the driver thread's CPU inside the driver plus every other
 //! thread's (sled's flusher and I/O threads, on the second core), which is the per-core
-//! rate and is not lowered by moments the VM deschedules the bench (it is a little
-//! pessimistic: reading the thread's CPU clock is a system call, about 0.6 µs here, made
-//! twice per driver call). Like the `orchestra` binary, the bench uses mimalloc (about a
+//! rate and is not lowered by moments the VM deschedules the bench. The driver thread's
+//! CPU is read at the start and end of a run and split between the driver and the
+//! simulated clients by their shares of the wall clock (reading the thread's CPU clock
+//! around each of the ~80,000 driver calls took more than a tenth of the thread). Like the `orchestra` binary, the bench uses mimalloc (about a
 //! quarter faster than the system allocator here).
 //!
 //! ```text
@@ -63,8 +64,6 @@ struct Bench {
     /// Time spent inside the driver (the topology's work; the simulated clients' encoding
     /// and decoding is outside).
     in_driver: Duration,
-    /// CPU time of this (the driver's) thread inside the driver.
-    cpu_in_driver: Duration,
 }
 
 impl Bench {
@@ -96,19 +95,14 @@ impl Bench {
             snapshots: 0,
             snapshot_bytes: 0,
             in_driver: Duration::ZERO,
-            cpu_in_driver: Duration::ZERO,
         }
     }
 
     /// Runs `f` on the driver, adding its time to `in_driver`.
     fn timed<T>(&mut self, f: impl FnOnce(&mut TopologyTestDriver) -> T) -> T {
-        // The CPU clock is a system call: read outside the wall-clock window (its own cost
-        // then counts against the CPU figure, not the main one).
-        let cpu = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID);
         let started = Instant::now();
         let out = f(&mut self.driver);
         self.in_driver += started.elapsed();
-        self.cpu_in_driver += cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(cpu);
         out
     }
 
@@ -277,8 +271,8 @@ struct Figures {
     elapsed: Duration,
     /// Time inside the driver.
     in_driver: Duration,
-    /// CPU time the topology's work took: the driver thread's inside the driver plus every
-    /// other thread's (sled's flusher and I/O threads; the bench starts no others).
+    /// CPU time the topology's work took: the driver thread's share inside the driver plus
+    /// every other thread's (sled's flusher and I/O threads; the bench starts no others).
     cpu: Duration,
     /// The part of `cpu` spent by threads other than the driver's.
     other_cpu: Duration,
@@ -307,11 +301,15 @@ fn run(backend: StoreBackend, matches: u64, in_flight: u64, commit_every: Option
     b.timed(|d| d.commit()).expect("commit");
     let elapsed = started.elapsed();
     // Stores are closed (sled's threads finish their last writes) before CPU is read.
-    let cpu_in_driver = b.cpu_in_driver;
     drop(b.driver);
+    let thread = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(thread_cpu);
     let other_threads = cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID)
         .saturating_sub(process_cpu)
-        .saturating_sub(cpu_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(thread_cpu));
+        .saturating_sub(thread);
+    // The driver's share of this thread's CPU: its share of the wall clock (reading the
+    // thread's CPU clock around every driver call would cost more than a tenth of it).
+    let share = b.in_driver.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
+    let cpu_in_driver = thread.mul_f64(share.min(1.0));
     assert_eq!(b.completed, matches, "every match completed");
     Figures {
         events: b.events,
