@@ -61,6 +61,10 @@ pub struct MatchCreated {
     pub response_window_ms: u64,
     /// Length of each voting phase.
     pub voting_window_ms: u64,
+    /// How long a round waits for its robots before it starts without them (absent in
+    /// matches created before this field: they wait as long as it takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robots_window_ms: Option<u64>,
 }
 
 /// `player.joined`: a human took a free human seat (from `match.join`).
@@ -87,6 +91,10 @@ pub struct RobotsNeeded {
     pub exclude_robots: Vec<String>,
     /// The robot seats that need a voice.
     pub identities: Vec<Identity>,
+    /// When the match stops waiting: the round then starts without robots, and the
+    /// robot seats time out (absent: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<i64>,
 }
 
 /// `round.started`: robots are assigned, the prompt is out, responses are open.

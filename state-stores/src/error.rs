@@ -21,6 +21,14 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// Another handle (this process's previous one, not yet fully closed, or another
+    /// process) still holds the store's lock. The store is never wiped for this.
+    #[error("store at {path} is locked by another handle (waited {waited_ms} ms): {reason}")]
+    Locked {
+        path: String,
+        waited_ms: u64,
+        reason: String,
+    },
     /// Filesystem error outside sled (creating or wiping directories).
     #[error("state directory {path}: {source}")]
     Io {

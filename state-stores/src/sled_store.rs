@@ -21,6 +21,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::{Batch, KeyValueStore, StoreError};
 
@@ -39,6 +40,11 @@ pub struct SledStoreConfig {
     pub cache_capacity: u64,
     /// Interval of sled's background flush, ms.
     pub flush_every_ms: u64,
+    /// How long opening waits for a lock another handle holds before it fails with
+    /// [`StoreError::Locked`], ms. sled lets go of its file lock only once its background
+    /// threads have released a closed database, a few milliseconds after the last handle
+    /// is dropped (a task closed and reopened by a rebalance in one process meets that).
+    pub lock_wait_ms: u64,
 }
 
 impl Default for SledStoreConfig {
@@ -46,6 +52,7 @@ impl Default for SledStoreConfig {
         Self {
             cache_capacity: 16 * 1024 * 1024,
             flush_every_ms: 1000,
+            lock_wait_ms: 5000,
         }
     }
 }
@@ -75,7 +82,7 @@ impl SledStore {
         config: &SledStoreConfig,
     ) -> Result<(sled::Db, OpenOutcome), StoreError> {
         let existed = dir.join("conf").exists() || dir.join("db").exists();
-        match try_open(dir, config) {
+        match open_waiting_for_lock(dir, config)? {
             Ok(db) => {
                 let outcome = if existed {
                     OpenOutcome::Opened
@@ -146,6 +153,37 @@ fn wipe(dir: &Path) -> Result<(), StoreError> {
         })?;
     }
     Ok(())
+}
+
+/// [`try_open`], retried while the directory's lock is held elsewhere: a held lock is not
+/// corruption, and wiping a store another handle uses would destroy its state. `Err` when
+/// the lock stays held; `Ok(Err(reason))` for a store that cannot be opened.
+fn open_waiting_for_lock(
+    dir: &Path,
+    config: &SledStoreConfig,
+) -> Result<Result<sled::Db, String>, StoreError> {
+    let started = Instant::now();
+    loop {
+        match try_open(dir, config) {
+            Err(reason) if is_lock_error(&reason) => {
+                if started.elapsed() >= Duration::from_millis(config.lock_wait_ms) {
+                    return Err(StoreError::Locked {
+                        path: dir.display().to_string(),
+                        waited_ms: started.elapsed().as_millis() as u64,
+                        reason,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+/// sled (pinned at 0.34.7) reports a held file lock as an I/O error of kind `Other` with
+/// this text; nothing else in it tells the case apart.
+fn is_lock_error(reason: &str) -> bool {
+    reason.contains("could not acquire lock")
 }
 
 /// Opens and validates; any error or panic inside sled is reported as a reason.
@@ -328,6 +366,31 @@ mod tests {
         let s = SledStore::new(&db, "t").unwrap();
         assert_eq!(s.checkpoint().unwrap(), Some(3));
         assert_eq!(s.get("a").unwrap(), Some(b"1".to_vec()));
+    }
+
+    #[test]
+    fn a_store_locked_by_another_handle_is_an_error_and_is_not_wiped() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SledStoreConfig {
+            lock_wait_ms: 200,
+            ..SledStoreConfig::default()
+        };
+        let (db, _) = SledStore::open_db(dir.path(), &config).unwrap();
+        let mut s = SledStore::new(&db, "t").unwrap();
+        s.put("kept", b"1".to_vec()).unwrap();
+        s.flush().unwrap();
+        match SledStore::open_db(dir.path(), &config) {
+            Err(StoreError::Locked { waited_ms, .. }) => assert!(waited_ms >= 200),
+            Err(e) => panic!("expected Locked, got {e}"),
+            Ok((_, outcome)) => panic!("opened a locked store: {outcome:?}"),
+        }
+        assert_eq!(s.get("kept").unwrap(), Some(b"1".to_vec()), "not wiped");
+        drop((s, db));
+        // Once the first handle is gone the store opens, with its data.
+        let (db, outcome) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
+        assert_eq!(outcome, OpenOutcome::Opened);
+        let s = SledStore::new(&db, "t").unwrap();
+        assert_eq!(s.get("kept").unwrap(), Some(b"1".to_vec()));
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn duel_created(match_id: &str, ts: i64) -> MatchEvent {
             seats,
             response_window_ms: 60_000,
             voting_window_ms: 30_000,
+            robots_window_ms: None,
         },
     )
 }

@@ -16,6 +16,11 @@ pub struct GameConfig {
     pub response_window_ms: u64,
     /// Voting phase length (default 30 s).
     pub voting_window_ms: u64,
+    /// How long a round waits for robots before it starts without them (default 30 s;
+    /// `None`: as long as it takes). The pool queues requests while it is at its maximum
+    /// size; past this window the round starts, its robot seats time out, and the match
+    /// moves on instead of waiting on a pool that cannot serve it.
+    pub robots_window_ms: Option<u64>,
     /// Longest accepted human response, in characters (default 2000). Longer robot
     /// responses are truncated instead of rejected.
     pub max_text_chars: usize,
@@ -34,6 +39,7 @@ impl Default for GameConfig {
         GameConfig {
             response_window_ms: 60_000,
             voting_window_ms: 30_000,
+            robots_window_ms: Some(30_000),
             max_text_chars: 2000,
             max_name_chars: 64,
             max_player_id_chars: 128,
@@ -53,6 +59,12 @@ impl GameConfig {
     /// Sets the voting window.
     pub fn with_voting_window_ms(mut self, ms: u64) -> Self {
         self.voting_window_ms = ms;
+        self
+    }
+
+    /// Sets how long a round waits for its robots (`None`: no limit).
+    pub fn with_robots_window_ms(mut self, ms: Option<u64>) -> Self {
+        self.robots_window_ms = ms;
         self
     }
 

@@ -5,7 +5,8 @@
 //! The events carry the **deadline** as their timestamp and ids derived from
 //! `deadline:{round}:{phase}`, so they are the same whenever the punctuator fires.
 //! One call handles one phase: a response timeout opens voting (with its own deadline,
-//! counted from the response deadline); call again once that one is due.
+//! counted from the response deadline); call again once that one is due. A round whose
+//! robots have not come by its robots deadline starts without them.
 //!
 //! ```
 //! use processors::game::{due_timeouts, MatchStateExt};
@@ -21,11 +22,14 @@
 use schemas::{MatchEvent, MatchState, MatchStatus, ResponseTimedOut, VoteTimedOut};
 
 use super::match_state::{has_response, has_vote};
-use super::transitions::{finish, Emitter};
+use super::transitions::{finish, round_started, Emitter};
 
 /// The timeout events due at `now_ms` (and the phase transitions they cause); empty when
 /// nothing is due.
 pub fn due_timeouts(state: &MatchState, now_ms: i64) -> Vec<MatchEvent> {
+    if state.status == MatchStatus::WaitingForRobots {
+        return robots_timeout(state, now_ms);
+    }
     let Some(cur) = state.current.as_ref() else {
         return Vec::new();
     };
@@ -55,5 +59,21 @@ pub fn due_timeouts(state: &MatchState, now_ms: i64) -> Vec<MatchEvent> {
             });
         }
     }
+    finish(state, em, true)
+}
+
+/// The round starts without robots once its robots deadline has passed: the robot seats
+/// then time out like silent players, and the match moves on. Robots the pool assigns
+/// later are a stale answer (no effect); the pool releases them when the round completes.
+fn robots_timeout(state: &MatchState, now_ms: i64) -> Vec<MatchEvent> {
+    let Some(deadline) = state.robots_deadline else {
+        return Vec::new();
+    };
+    if now_ms < deadline {
+        return Vec::new();
+    }
+    let cause = format!("deadline:{}:robots", state.round);
+    let mut em = Emitter::new(&state.match_id, &cause, &state.match_id, deadline);
+    em.emit(round_started(state, Vec::new(), deadline));
     finish(state, em, true)
 }

@@ -35,18 +35,18 @@ use schemas::{
     CommandKind, Identity, MatchCreate, MatchCreated, MatchEvent, MatchJoin, MatchRequest,
     MatchRequestData, MatchState, MatchStatus, OrchestrationEvent, OrchestrationEventData,
     PlayerJoined, PlayerRef, ResponseRecorded, ResponseSource, ResponseSubmit, RobotResponse,
-    RobotResponseData, RobotsAssigned, RoundStarted, RoundState, Seat, SeatKind, VoteRecorded,
-    VoteSource, VoteSubmit,
+    RobotResponseData, RobotsAssigned, RoundState, Seat, SeatKind, VoteRecorded, VoteSource,
+    VoteSubmit,
 };
 
 use super::config::GameConfig;
 use super::input::MatchInput;
 use super::match_state::{evolve, has_response, has_vote, MatchStateExt};
-use super::prompts::{fallback_choice, fallback_response, prompt_for};
+use super::prompts::{fallback_choice, fallback_response};
 use super::rejection::{reject, Rejection, RejectionCode as Code};
 use super::seats::seat_kinds;
 use super::templates::template;
-use super::transitions::{advance, finish, window, Emitter};
+use super::transitions::{advance, finish, round_started, Emitter};
 
 /// Validates `input` against `state` (`None` = no such match) and returns the events it
 /// causes. Pure: same state and input, same events.
@@ -205,6 +205,7 @@ fn create(
         seats,
         response_window_ms: cfg.response_window_ms,
         voting_window_ms: cfg.voting_window_ms,
+        robots_window_ms: cfg.robots_window_ms,
     });
     let mut scratch = evolve(None, &em.events[0]);
     advance(&mut scratch, &mut em);
@@ -549,18 +550,7 @@ fn assigned(
             format!("assignment must give each robot seat {robot_seats:?} its own robot"),
         );
     }
-    let mut robots = a.robots.clone();
-    robots.sort_by_key(|r| r.identity);
-    let prompt = prompt_for(&s.match_id, a.round);
     let mut em = emitter(s, o);
-    em.emit(RoundStarted {
-        round: a.round,
-        total_rounds: s.total_rounds,
-        prompt: prompt.text.to_owned(),
-        prompt_id: prompt.id.to_owned(),
-        participants: s.seats.iter().map(|x| x.identity).collect(),
-        robots,
-        response_deadline: o.timestamp.saturating_add(window(s.response_window_ms)),
-    });
+    em.emit(round_started(s, a.robots.clone(), o.timestamp));
     Ok(em.events)
 }

@@ -9,7 +9,7 @@
 //! use schemas::{Envelope, MatchCreated, MatchEvent};
 //! let created: MatchEvent = Envelope::new("e1", "m1", 5, "c", "r1", MatchCreated {
 //!     template: "duel_2v1".into(), total_rounds: 1, seats: vec![],
-//!     response_window_ms: 1, voting_window_ms: 1 });
+//!     response_window_ms: 1, voting_window_ms: 1, robots_window_ms: None });
 //! let h = evolve_history(None, &created);
 //! assert_eq!(h.match_id, "m1");
 //! assert!(!is_final(&h));

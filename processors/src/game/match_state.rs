@@ -11,7 +11,7 @@
 //!     identity, kind: SeatKind::Robot, player_id: None, name: None }).collect();
 //! let created: MatchEvent = Envelope::new("e1", "m1", 1_000, "c", "r1", MatchCreated {
 //!     template: "duel_2v1".into(), total_rounds: 3, seats,
-//!     response_window_ms: 60_000, voting_window_ms: 30_000 });
+//!     response_window_ms: 60_000, voting_window_ms: 30_000, robots_window_ms: None });
 //! let state = evolve(None, &created);
 //! assert_eq!(state.status, MatchStatus::WaitingForPlayers);
 //! assert!(state.has_seen("r1"));
@@ -41,6 +41,8 @@ pub fn empty_state(match_id: &str) -> MatchState {
         total_rounds: 0,
         response_window_ms: 0,
         voting_window_ms: 0,
+        robots_window_ms: None,
+        robots_deadline: None,
         seats: Vec::new(),
         round: 0,
         current: None,
@@ -71,6 +73,7 @@ pub fn apply(state: &mut MatchState, event: &MatchEvent) {
             state.total_rounds = e.total_rounds;
             state.response_window_ms = e.response_window_ms;
             state.voting_window_ms = e.voting_window_ms;
+            state.robots_window_ms = e.robots_window_ms;
             state.seats = e
                 .seats
                 .iter()
@@ -98,8 +101,10 @@ pub fn apply(state: &mut MatchState, event: &MatchEvent) {
             state.round = e.round;
             state.status = MatchStatus::WaitingForRobots;
             state.current = None;
+            state.robots_deadline = e.deadline;
         }
         MatchEventData::RoundStarted(e) => {
+            state.robots_deadline = None;
             for robot in &e.robots {
                 if let Some(seat) = state
                     .seats
@@ -251,6 +256,9 @@ impl MatchStateExt for MatchState {
     }
 
     fn next_deadline(&self) -> Option<i64> {
+        if self.status == MatchStatus::WaitingForRobots {
+            return self.robots_deadline;
+        }
         let cur = self.current.as_ref()?;
         match self.status {
             MatchStatus::Responding => Some(cur.response_deadline),

@@ -10,7 +10,8 @@
 //!   never help). Personalities rotate per seat and round. If the pool cannot serve the
 //!   request even after growing to `max_total`, the request waits in a FIFO queue (a new
 //!   request never overtakes a queued one).
-//! * `round.started` → `generate.response` for each assigned robot;
+//! * `round.started` → `generate.response` for each assigned robot (and the round's
+//!   request leaves the queue: a round that started without robots no longer waits);
 //!   `round.voting_started` → `generate.vote` (candidates exclude the robot's own seat).
 //! * `round.completed` / `match.completed` → `robot.released`, then the queue is served.
 //! * Scaling: at least `min_idle_per_type` idle robots per personality, grow while
@@ -26,7 +27,8 @@
 //! let cfg = PoolConfig::default();
 //! let mut pool = Pool::new();
 //! let needed: MatchEvent = Envelope::new("e1", "m1", 1_000, "c", "r1", RobotsNeeded {
-//!     round: 1, count: 2, exclude_robots: vec![], identities: Identity::ALL[..2].to_vec() });
+//!     round: 1, count: 2, exclude_robots: vec![], identities: Identity::ALL[..2].to_vec(),
+//!     deadline: None });
 //! let out = pool.on_match_event(&cfg, &needed);
 //! let assigned = out.iter().any(|o| matches!(o, PoolOutput::Event(e)
 //!     if matches!(e.data, OrchestrationEventData::RobotsAssigned(_))));
@@ -247,6 +249,12 @@ impl Pool {
                 }
             }
             MatchEventData::RoundStarted(r) => {
+                // A round that started (without robots, past its robots deadline) no
+                // longer waits for them.
+                let before = self.queue.len();
+                self.queue
+                    .retain(|q| !(q.match_id == ev.match_id && q.round == r.round));
+                self.dirty |= before != self.queue.len();
                 for a in &r.robots {
                     out.command(ev, |command_id| {
                         GenerateResponse {

@@ -6,11 +6,13 @@
 
 use schemas::{
     Envelope, Identity, MatchCompleted, MatchEvent, MatchEventData, MatchState, MatchStatus,
-    PresentedResponse, RobotsNeeded, RoundCompleted, SeatKind, VotingStarted,
+    PresentedResponse, RobotAssignment, RobotsNeeded, RoundCompleted, RoundStarted, SeatKind,
+    VotingStarted,
 };
 
 use super::ids::derive_event_id;
 use super::match_state::{apply, has_response, has_vote, MatchStateExt};
+use super::prompts::prompt_for;
 use super::scoring::{add_points, round_points};
 use super::seats::presentation_order;
 
@@ -88,7 +90,7 @@ fn step(s: &MatchState, em: &mut Emitter<'_>) {
     match s.status {
         MatchStatus::WaitingForPlayers => {
             if s.total_rounds > 0 && !s.seats.is_empty() && s.free_human_seats() == 0 {
-                em.emit(robots_needed(s, 1));
+                em.emit(robots_needed(s, 1, em.timestamp));
             }
         }
         MatchStatus::Responding => {
@@ -135,7 +137,7 @@ fn step(s: &MatchState, em: &mut Emitter<'_>) {
         }
         MatchStatus::RoundCompleted => {
             if s.round < s.total_rounds {
-                em.emit(robots_needed(s, s.round + 1));
+                em.emit(robots_needed(s, s.round + 1, em.timestamp));
             } else {
                 em.emit(MatchCompleted {
                     reveal: s.seats.clone(),
@@ -149,7 +151,7 @@ fn step(s: &MatchState, em: &mut Emitter<'_>) {
     }
 }
 
-fn robots_needed(s: &MatchState, round: u32) -> RobotsNeeded {
+fn robots_needed(s: &MatchState, round: u32, now: i64) -> RobotsNeeded {
     let identities: Vec<Identity> = s
         .seats
         .iter()
@@ -169,6 +171,27 @@ fn robots_needed(s: &MatchState, round: u32) -> RobotsNeeded {
         count: identities.len() as u32,
         exclude_robots,
         identities,
+        deadline: s.robots_window_ms.map(|w| now.saturating_add(window(w))),
+    }
+}
+
+/// `round.started` for the match's current round at `at`, voiced by `robots` (sorted by
+/// seat; empty when the robots did not come before the round's robots deadline).
+pub(crate) fn round_started(
+    s: &MatchState,
+    mut robots: Vec<RobotAssignment>,
+    at: i64,
+) -> RoundStarted {
+    robots.sort_by_key(|r| r.identity);
+    let prompt = prompt_for(&s.match_id, s.round);
+    RoundStarted {
+        round: s.round,
+        total_rounds: s.total_rounds,
+        prompt: prompt.text.to_owned(),
+        prompt_id: prompt.id.to_owned(),
+        participants: s.seats.iter().map(|x| x.identity).collect(),
+        robots,
+        response_deadline: at.saturating_add(window(s.response_window_ms)),
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use processors::game::PoolConfig;
 use processors::streams::{topics, GameSettings};
-use schemas::{OrchestrationEventData, RobotPoolState, RobotStatus};
+use schemas::{OrchestrationEventData, RobotPoolState, RobotStatus, SeatKind};
 
 use crate::support::{assert_no_robot_in_two_seats, ids_on_partition, settings, Game};
 
@@ -191,4 +191,70 @@ fn robot_pool_state_forwards_the_latest_state_per_robot_once_per_commit() {
         n_cached < n_every,
         "intermediate states collapse: {n_cached} records vs {n_every}"
     );
+}
+
+#[test]
+fn a_round_the_pool_cannot_voice_starts_without_robots_at_its_robots_deadline() {
+    const SHARD: i32 = 1;
+    // Three robots in all: the first match takes every one of them.
+    let pool = PoolConfig {
+        min_idle_per_type: 1,
+        max_total: 3,
+        ..PoolConfig::default()
+    };
+    let mut g = Game::new(GameSettings { pool, ..settings() });
+    let window = g.settings.game.robots_window_ms.expect("a robots window") as i64;
+    let ids = ids_on_partition("starved", SHARD, 2);
+    let (busy, starved) = (ids[0].as_str(), ids[1].as_str());
+    g.create_seated(busy, "classic_1v3", 1);
+    g.create_seated(starved, "classic_1v3", 2);
+    assert_eq!(
+        g.state(starved).expect("state").status,
+        schemas::MatchStatus::WaitingForRobots,
+        "queued behind the first match"
+    );
+    // Only the starved match's humans act: the first match holds its robots until its
+    // own deadlines pass, long after the starved match stopped waiting.
+    g.play(&[starved]);
+    let h = g.assert_completed(starved);
+    let events = g.events_of(starved);
+    let at = |ty: &str, round: u32| {
+        events
+            .iter()
+            .filter(|e| e.event_type() == ty)
+            .nth(round as usize - 1)
+            .map(|e| e.timestamp)
+            .expect("event")
+    };
+    assert_eq!(
+        at("round.started", 1),
+        at("round.robots_needed", 1) + window
+    );
+    assert!(h.rounds[0].robots.is_empty(), "round 1 had no robots");
+    let robots: Vec<_> = h
+        .seats
+        .iter()
+        .filter(|s| s.kind == SeatKind::Robot)
+        .map(|s| s.identity)
+        .collect();
+    assert_eq!(robots.len(), 3);
+    for seat in &robots {
+        assert!(h.rounds[0].timed_out_responses.contains(seat), "{seat:?}");
+        assert!(h.rounds[0].timed_out_votes.contains(seat), "{seat:?}");
+    }
+    // The request left the queue when the round started: no robots were assigned to it
+    // later, and the next round got robots as usual.
+    let assigned: Vec<u32> = g
+        .orchestration_events()
+        .into_iter()
+        .filter(|e| e.match_id == starved)
+        .filter_map(|e| match e.data {
+            OrchestrationEventData::RobotsAssigned(a) => Some(a.round),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(assigned, vec![2]);
+    assert_eq!(h.rounds[1].robots.len(), 3);
+    assert!(g.dlq().is_empty(), "{:?}", g.dlq());
+    assert_no_robot_in_two_seats(&g.events());
 }

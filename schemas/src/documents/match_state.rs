@@ -105,6 +105,12 @@ pub struct MatchState {
     pub response_window_ms: u64,
     /// Length of each voting phase.
     pub voting_window_ms: u64,
+    /// How long a round waits for its robots (absent: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robots_window_ms: Option<u64>,
+    /// While waiting for robots: when the round starts without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robots_deadline: Option<i64>,
     /// Seats in identity order, with the robots that voiced them so far.
     pub seats: Vec<SeatReveal>,
     /// Current round number (0 before the first round is requested).

@@ -20,6 +20,7 @@ fn needed(match_id: &str, round: u32, seats: usize, exclude: Vec<String>, ts: i6
             count: seats as u32,
             exclude_robots: exclude,
             identities: Identity::ALL[..seats].to_vec(),
+            deadline: None,
         },
     )
 }
