@@ -251,10 +251,7 @@ impl Pool {
             MatchEventData::RoundStarted(r) => {
                 // A round that started (without robots, past its robots deadline) no
                 // longer waits for them.
-                let before = self.queue.len();
-                self.queue
-                    .retain(|q| !(q.match_id == ev.match_id && q.round == r.round));
-                self.dirty |= before != self.queue.len();
+                self.unqueue(|q| q.match_id == ev.match_id && q.round == r.round);
                 for a in &r.robots {
                     out.command(ev, |command_id| {
                         GenerateResponse {
@@ -316,9 +313,7 @@ impl Pool {
             }
             MatchEventData::MatchCompleted(_) => {
                 self.release(&mut out, ev, None);
-                let before = self.queue.len();
-                self.queue.retain(|q| q.match_id != ev.match_id);
-                self.dirty |= before != self.queue.len();
+                self.unqueue(|q| q.match_id == ev.match_id);
                 self.serve_queue(cfg, &mut out);
                 self.scale_up(cfg, &mut out, &ev.match_id);
             }
@@ -545,6 +540,13 @@ impl Pool {
             },
         );
         self.dirty = true;
+    }
+
+    /// Removes the queued requests `gone` selects (the pool is dirty if any was queued).
+    fn unqueue(&mut self, gone: impl Fn(&QueuedRequest) -> bool) {
+        let before = self.queue.len();
+        self.queue.retain(|q| !gone(q));
+        self.dirty |= before != self.queue.len();
     }
 
     /// Releases the robots busy with the event's match (and `round`, when given).
