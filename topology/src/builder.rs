@@ -30,6 +30,7 @@ use serde::de::DeserializeOwned;
 
 use crate::node::{Decoder, Node, TypedNode};
 use crate::processor::Processor;
+use crate::shared_decode::SharedDecoder;
 use crate::task_id::TaskId;
 use crate::{DecodeError, TopologyError};
 
@@ -65,7 +66,26 @@ impl<P: Processor> ProcessorDef<P> {
         topic: &str,
         decode: impl Fn(&[u8]) -> Result<P::Input, DecodeError> + Send + Sync + 'static,
     ) -> Self {
-        self.decoders.push((topic.to_string(), Arc::new(decode)));
+        self.decoders
+            .push((topic.to_string(), Arc::new(move |bytes, _| decode(bytes))));
+        self
+    }
+
+    /// Reads `topic` through `decoder`, which other processors of the topology may share:
+    /// a task then decodes each record once for all of them. `map` turns the shared value
+    /// (and the record's bytes) into this processor's input; a decode error reaches every
+    /// processor that reads the record, as with separate decoders.
+    pub fn input_shared<T: Send + Sync + 'static>(
+        mut self,
+        topic: &str,
+        decoder: &SharedDecoder<T>,
+        map: impl Fn(Arc<T>, &[u8]) -> Result<P::Input, DecodeError> + Send + Sync + 'static,
+    ) -> Self {
+        let decoder = decoder.clone();
+        self.decoders.push((
+            topic.to_string(),
+            Arc::new(move |bytes, cache| map(decoder.get(cache, bytes)?, bytes)),
+        ));
         self
     }
 

@@ -7,7 +7,8 @@
 //!
 //! Module map: `task` (one partition's processors and stores), `task_manager`
 //! (assignment, revoke), `stream_worker` (the loop), `commit` (the commit sequence and
-//! transactions), `restore` (changelog replay), `punctuate`, `dlq`, `admin` (topics),
+//! transactions), `restore` (changelog replay), `shared_decode` (one decode per record for
+//! processors sharing a source), `punctuate`, `dlq`, `admin` (topics),
 //! `output` (producer), `embedded`, `test_driver`, `metrics`.
 
 mod admin;
@@ -27,6 +28,7 @@ mod punctuate;
 mod record;
 pub mod reference;
 mod restore;
+mod shared_decode;
 mod stream_worker;
 mod task;
 mod task_id;
@@ -42,10 +44,10 @@ pub use dlq::{dlq_record, ErrorHandling};
 pub use embedded::EmbeddedBroker;
 pub use error::{DecodeError, ProcessError, TopologyError};
 pub use lifecycle::TaskState;
-pub use node::Decoder;
 pub use output::flush_producer;
 pub use processor::{Context, Processor, Punctuation, PunctuationType};
 pub use record::{murmur2, partition_for, InRecord, OutRecord};
+pub use shared_decode::SharedDecoder;
 pub use state_stores::{KeyValueStore, SledStoreConfig, TypedStore};
 pub use stream_worker::{KeyLocation, StreamWorker, WorkerHandle, WorkerState, WorkerStats};
 pub use task::StoreBackend;

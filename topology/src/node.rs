@@ -6,10 +6,13 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::processor::{Context, Processor, Punctuation};
+use crate::shared_decode::DecodeCache;
 use crate::{DecodeError, ProcessError};
 
-/// Decoder from a source topic's value bytes to a processor input.
-pub type Decoder<I> = Arc<dyn Fn(&[u8]) -> Result<I, DecodeError> + Send + Sync>;
+/// Decoder from a source topic's value bytes to a processor input (with the record's
+/// shared decodes, see [`crate::SharedDecoder`]).
+pub(crate) type Decoder<I> =
+    Arc<dyn Fn(&[u8], &mut DecodeCache) -> Result<I, DecodeError> + Send + Sync>;
 
 /// A processor with its decoders, behind a trait object.
 pub(crate) trait Node: Send {
@@ -20,6 +23,7 @@ pub(crate) trait Node: Send {
         topic: &str,
         key: &str,
         value: &[u8],
+        decoded: &mut DecodeCache,
     ) -> Result<(), ProcessError>;
     fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>)
         -> Result<(), ProcessError>;
@@ -42,12 +46,13 @@ impl<P: Processor> Node for TypedNode<P> {
         topic: &str,
         key: &str,
         value: &[u8],
+        decoded: &mut DecodeCache,
     ) -> Result<(), ProcessError> {
         let decoder = self
             .decoders
             .get(topic)
             .ok_or_else(|| ProcessError::Failed(format!("no decoder for topic `{topic}`")))?;
-        let input = decoder(value)?;
+        let input = decoder(value, decoded)?;
         self.processor.process(ctx, key, input)
     }
 

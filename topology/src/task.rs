@@ -21,6 +21,7 @@ use crate::node::Node;
 use crate::processor::{Context, NodeIo, Punctuation, PunctuationType, ScheduleRequest};
 use crate::punctuate::Punctuators;
 use crate::record::{InRecord, OutRecord};
+use crate::shared_decode::DecodeCache;
 use crate::task_id::TaskId;
 use crate::{metrics as m, ProcessError, TopologyError};
 
@@ -64,6 +65,8 @@ pub(crate) struct Task {
     pub state: TaskState,
     nodes: Vec<NodeSlot>,
     routes: FxHashMap<String, Vec<usize>>,
+    /// The current record's shared decodes (cleared per record).
+    decoded: DecodeCache,
     pub stores: FxHashMap<String, ChangeLoggingStore>,
     pub store_specs: Vec<StoreSpec>,
     punctuators: Punctuators,
@@ -140,6 +143,7 @@ impl Task {
             state: TaskState::Created,
             nodes,
             routes,
+            decoded: DecodeCache::default(),
             stores,
             store_specs,
             punctuators: Punctuators::default(),
@@ -243,6 +247,7 @@ impl Task {
             self.stream_time = rec.timestamp;
         }
         let n_routes = self.routes.get(rec.topic).map_or(0, Vec::len);
+        self.decoded.clear();
         // The latency histogram gets one record in LATENCY_SAMPLE: clock reads were a
         // tenth of a worker thread's time, two of them per record and processor here.
         self.latency_tick = self.latency_tick.wrapping_add(1);
@@ -264,7 +269,9 @@ impl Task {
                 },
                 (rec.timestamp, wall_clock),
             );
-            let result = slot.node.process(&mut ctx, rec.topic, key, value);
+            let result = slot
+                .node
+                .process(&mut ctx, rec.topic, key, value, &mut self.decoded);
             slot.processed.increment(1);
             if let Some(started) = started {
                 slot.latency.record(started.elapsed().as_secs_f64());

@@ -20,6 +20,7 @@
 //! view wrote to sled and to its changelog, for no reader.)
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use schemas::{MatchEvent, MatchEventData, MatchHistory};
 use topology::{Context, ProcessError, Processor};
@@ -32,21 +33,12 @@ use crate::game::stats::{stat_key_for, MatchOutcome, StatsConfig};
 /// after writing their logs; documents are then rebuilt from their logs).
 const OPEN_CAP: usize = 10_000;
 
-/// A `match-events` record: the decoded event and the bytes it was decoded from (appended
-/// to the log as is, saving a re-encode).
+/// A `match-events` record: the decoded event (shared with the pool, which reads the same
+/// records) and the bytes it was decoded from (appended to the log as is, saving a
+/// re-encode).
 pub struct HistoryInput {
-    pub event: MatchEvent,
+    pub event: Arc<MatchEvent>,
     pub raw: Vec<u8>,
-}
-
-impl HistoryInput {
-    /// Decodes a `match-events` value.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, topology::DecodeError> {
-        super::codec::decode(bytes).map(|event| HistoryInput {
-            event,
-            raw: bytes.to_vec(),
-        })
-    }
 }
 
 /// A running match: its document and the current chunk of its log.

@@ -19,7 +19,8 @@ pub mod topics;
 
 use std::time::Duration;
 
-use topology::{ProcessorDef, Topology, TopologyBuilder};
+use schemas::MatchEventData;
+use topology::{ProcessorDef, SharedDecoder, Topology, TopologyBuilder};
 
 use crate::game::stats::StatsConfig;
 use crate::game::{GameConfig, MatchInput, PoolConfig};
@@ -91,13 +92,17 @@ pub fn game_topology(settings: &GameSettings) -> Topology {
         .sink("events", MATCH_EVENTS)
         .sink("state", MATCH_STATE),
     );
+    // The pool and the history view read every `match-events` record: decoded once for both.
+    let match_events = SharedDecoder::new(codec::decode::<MatchEventData>);
     let s = settings.clone();
     b.add_processor(
         ProcessorDef::new("robot-orchestration", move |task| {
             OrchestrationProcessor::new(s.pool.clone(), task.partition as u32, s.pool_tick)
         })
-        .input(MATCH_EVENTS, |b| {
-            codec::decode_if(b, orchestration_processor::POOL_EVENT_TYPES)
+        .input_shared(MATCH_EVENTS, &match_events, |ev, _| {
+            Ok(orchestration_processor::POOL_EVENT_TYPES
+                .contains(&ev.event_type())
+                .then_some(ev))
         })
         .store(stores::ROBOT_POOL)
         .sink("events", ROBOT_ORCHESTRATION_EVENTS)
@@ -107,7 +112,12 @@ pub fn game_topology(settings: &GameSettings) -> Topology {
     let s = settings.clone();
     b.add_processor(
         ProcessorDef::new("history", move |_| HistoryProcessor::new(s.stats.clone()))
-            .input(MATCH_EVENTS, history_processor::HistoryInput::decode)
+            .input_shared(MATCH_EVENTS, &match_events, |event, raw| {
+                Ok(history_processor::HistoryInput {
+                    event,
+                    raw: raw.to_vec(),
+                })
+            })
             .store(stores::HISTORY)
             .sink("history", MATCH_HISTORY)
             .sink("by-window", STATS_REPARTITION),

@@ -8,6 +8,7 @@
 //! Streams' record cache does for tables.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemas::{
@@ -21,7 +22,7 @@ use crate::game::{Pool, PoolConfig, PoolOutput};
 
 const POOL_KEY: &str = "pool";
 
-/// The `match-events` types the pool reacts to; the others are skipped undecoded.
+/// The `match-events` types the pool reacts to; the others are skipped.
 pub(crate) const POOL_EVENT_TYPES: &[&str] = &[
     RobotsNeeded::EVENT_TYPE,
     RoundStarted::EVENT_TYPE,
@@ -104,7 +105,7 @@ impl OrchestrationProcessor {
 
 impl Processor for OrchestrationProcessor {
     /// `None`: an event type the pool ignores (see [`POOL_EVENT_TYPES`]).
-    type Input = Option<MatchEvent>;
+    type Input = Option<Arc<MatchEvent>>;
 
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
         ctx.schedule("pool-scaling", self.tick, PunctuationType::WallClock);
@@ -115,7 +116,7 @@ impl Processor for OrchestrationProcessor {
         &mut self,
         ctx: &mut Context<'_>,
         _key: &str,
-        ev: Option<MatchEvent>,
+        ev: Option<Arc<MatchEvent>>,
     ) -> Result<(), ProcessError> {
         let Some(ev) = ev else {
             return Ok(());
