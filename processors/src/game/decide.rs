@@ -41,12 +41,12 @@ use schemas::{
 
 use super::config::GameConfig;
 use super::input::MatchInput;
-use super::match_state::{evolve, has_response, has_vote, MatchStateExt};
+use super::match_state::{has_response, has_vote, MatchStateExt};
 use super::prompts::{fallback_choice, fallback_response};
 use super::rejection::{reject, Rejection, RejectionCode as Code};
 use super::seats::seat_kinds;
 use super::templates::template;
-use super::transitions::{advance, finish, round_started, Emitter};
+use super::transitions::{round_started, Decided, Emitter};
 
 /// Validates `input` against `state` (`None` = no such match) and returns the events it
 /// causes. Pure: same state and input, same events.
@@ -55,13 +55,45 @@ pub fn decide(
     input: &MatchInput,
     cfg: &GameConfig,
 ) -> Result<Vec<MatchEvent>, Rejection> {
+    decide_direct(state, input, cfg).map(|d| d.on_copy(state))
+}
+
+/// [`decide`], then fold the events into the state: `(new state, events)`.
+/// The state stays `None` only when nothing happened to a match that does not exist.
+pub fn handle(
+    state: Option<MatchState>,
+    input: &MatchInput,
+    cfg: &GameConfig,
+) -> Result<(Option<MatchState>, Vec<MatchEvent>), Rejection> {
+    let mut state = state;
+    let events = handle_in_place(&mut state, input, cfg)?;
+    Ok((state, events))
+}
+
+/// [`handle`] on a state in place: the events, each already applied to `state`; `state`
+/// is unchanged when the input is rejected. Equal to [`decide`] followed by a fold with
+/// [`evolve`](super::evolve), without copying the state to compute a phase's follow-ups on.
+pub fn handle_in_place(
+    state: &mut Option<MatchState>,
+    input: &MatchInput,
+    cfg: &GameConfig,
+) -> Result<Vec<MatchEvent>, Rejection> {
+    Ok(decide_direct(state.as_ref(), input, cfg)?.apply_to(state))
+}
+
+/// The events `input` causes directly, and whether they may complete a phase.
+fn decide_direct(
+    state: Option<&MatchState>,
+    input: &MatchInput,
+    cfg: &GameConfig,
+) -> Result<Decided, Rejection> {
     if let MatchInput::Orchestration(o) = input {
         if !matches!(o.data, OrchestrationEventData::RobotsAssigned(_)) {
-            return Ok(Vec::new());
+            return Ok(Decided::nothing());
         }
     }
     if state.is_some_and(|s| s.has_seen(input.event_id())) {
-        return Ok(Vec::new());
+        return Ok(Decided::nothing());
     }
     match input {
         MatchInput::Request(req) => match &req.data {
@@ -73,24 +105,9 @@ pub fn decide(
         MatchInput::Robot(r) => robot_answer(existing(state, input)?, r, cfg),
         MatchInput::Orchestration(o) => match &o.data {
             OrchestrationEventData::RobotsAssigned(a) => assigned(existing(state, input)?, o, a),
-            _ => Ok(Vec::new()),
+            _ => Ok(Decided::nothing()),
         },
     }
-}
-
-/// [`decide`], then fold the events into the state: `(new state, events)`.
-/// The state stays `None` only when nothing happened to a match that does not exist.
-pub fn handle(
-    state: Option<MatchState>,
-    input: &MatchInput,
-    cfg: &GameConfig,
-) -> Result<(Option<MatchState>, Vec<MatchEvent>), Rejection> {
-    let events = decide(state.as_ref(), input, cfg)?;
-    let mut state = state;
-    for e in &events {
-        state = Some(evolve(state, e));
-    }
-    Ok((state, events))
 }
 
 fn existing<'a>(
@@ -138,7 +155,7 @@ fn create(
     req: &MatchRequest,
     c: &MatchCreate,
     cfg: &GameConfig,
-) -> Result<Vec<MatchEvent>, Rejection> {
+) -> Result<Decided, Rejection> {
     if state.is_some() {
         return reject(
             Code::MatchAlreadyExists,
@@ -207,9 +224,7 @@ fn create(
         voting_window_ms: cfg.voting_window_ms,
         robots_window_ms: cfg.robots_window_ms,
     });
-    let mut scratch = evolve(None, &em.events[0]);
-    advance(&mut scratch, &mut em);
-    Ok(em.events)
+    Ok(Decided::direct(em, true))
 }
 
 fn join(
@@ -217,10 +232,10 @@ fn join(
     req: &MatchRequest,
     j: &MatchJoin,
     cfg: &GameConfig,
-) -> Result<Vec<MatchEvent>, Rejection> {
+) -> Result<Decided, Rejection> {
     not_over(s)?;
     if s.seat_of_player(&j.player_id).is_some() {
-        return Ok(Vec::new());
+        return Ok(Decided::nothing());
     }
     check_player(
         &PlayerRef {
@@ -245,7 +260,7 @@ fn join(
         player_id: j.player_id.clone(),
         name: j.name.trim().to_owned(),
     });
-    Ok(finish(s, em, s.free_human_seats() == 1))
+    Ok(Decided::direct(em, s.free_human_seats() == 1))
 }
 
 /// The current round if `round` may receive responses now.
@@ -330,7 +345,7 @@ fn respond(
     req: &MatchRequest,
     r: &ResponseSubmit,
     cfg: &GameConfig,
-) -> Result<Vec<MatchEvent>, Rejection> {
+) -> Result<Decided, Rejection> {
     not_over(s)?;
     let Some(seat) = s.seat_of_player(&r.player_id) else {
         return reject(
@@ -350,7 +365,7 @@ fn respond(
     }
     if let Some(prev) = cur.responses.iter().find(|x| x.identity == seat.identity) {
         if prev.text == r.text {
-            return Ok(Vec::new());
+            return Ok(Decided::nothing());
         }
         return reject(
             Code::AlreadyResponded,
@@ -365,10 +380,10 @@ fn respond(
         source: ResponseSource::Human,
         robot_id: None,
     });
-    Ok(finish(s, em, pending_responses(s, cur) == 1))
+    Ok(Decided::direct(em, pending_responses(s, cur) == 1))
 }
 
-fn vote(s: &MatchState, req: &MatchRequest, v: &VoteSubmit) -> Result<Vec<MatchEvent>, Rejection> {
+fn vote(s: &MatchState, req: &MatchRequest, v: &VoteSubmit) -> Result<Decided, Rejection> {
     not_over(s)?;
     let Some(seat) = s.seat_of_player(&v.player_id) else {
         return reject(
@@ -380,7 +395,7 @@ fn vote(s: &MatchState, req: &MatchRequest, v: &VoteSubmit) -> Result<Vec<MatchE
     let target = vote_target(s, seat.identity, &v.voted_for)?;
     if let Some(prev) = cur.votes.iter().find(|x| x.voter == seat.identity) {
         if prev.voted_for == target {
-            return Ok(Vec::new());
+            return Ok(Decided::nothing());
         }
         return reject(
             Code::AlreadyVoted,
@@ -394,7 +409,7 @@ fn vote(s: &MatchState, req: &MatchRequest, v: &VoteSubmit) -> Result<Vec<MatchE
         voted_for: target,
         source: VoteSource::Human,
     });
-    Ok(finish(s, em, pending_votes(s, cur) == 1))
+    Ok(Decided::direct(em, pending_votes(s, cur) == 1))
 }
 
 fn check_assigned(cur: &RoundState, identity: Identity, robot_id: &str) -> Result<(), Rejection> {
@@ -425,7 +440,7 @@ fn robot_answer(
     s: &MatchState,
     input: &RobotResponse,
     cfg: &GameConfig,
-) -> Result<Vec<MatchEvent>, Rejection> {
+) -> Result<Decided, Rejection> {
     not_over(s)?;
     let (robot_id, identity, round) = match &input.data {
         RobotResponseData::ResponseSubmitted(r) => (&r.robot_id, &r.identity, r.round),
@@ -454,7 +469,7 @@ fn robot_answer(
         let cur = vote_phase(s, round)?;
         check_assigned(cur, identity, robot_id)?;
         if has_vote(cur, identity) {
-            return Ok(Vec::new());
+            return Ok(Decided::nothing());
         }
         let (voted_for, source) = match &input.data {
             RobotResponseData::VoteSubmitted(v) => {
@@ -476,7 +491,7 @@ fn robot_answer(
                         .collect();
                 }
                 let Some(pick) = fallback_choice(&s.match_id, round, identity, &candidates) else {
-                    return Ok(Vec::new());
+                    return Ok(Decided::nothing());
                 };
                 (pick, VoteSource::Fallback)
             }
@@ -487,12 +502,12 @@ fn robot_answer(
             voted_for,
             source,
         });
-        return Ok(finish(s, em, pending_votes(s, cur) == 1));
+        return Ok(Decided::direct(em, pending_votes(s, cur) == 1));
     }
     let cur = response_phase(s, round)?;
     check_assigned(cur, identity, robot_id)?;
     if has_response(cur, identity) {
-        return Ok(Vec::new());
+        return Ok(Decided::nothing());
     }
     let (text, source) = match &input.data {
         RobotResponseData::ResponseSubmitted(r) if !r.text.trim().is_empty() => (
@@ -515,14 +530,14 @@ fn robot_answer(
         source,
         robot_id: Some(robot_id.clone()),
     });
-    Ok(finish(s, em, pending_responses(s, cur) == 1))
+    Ok(Decided::direct(em, pending_responses(s, cur) == 1))
 }
 
 fn assigned(
     s: &MatchState,
     o: &OrchestrationEvent,
     a: &RobotsAssigned,
-) -> Result<Vec<MatchEvent>, Rejection> {
+) -> Result<Decided, Rejection> {
     if a.round > s.round && !s.is_completed() {
         return reject(
             Code::InvalidAssignment,
@@ -530,7 +545,7 @@ fn assigned(
         );
     }
     if s.status != MatchStatus::WaitingForRobots || a.round != s.round {
-        return Ok(Vec::new()); // duplicate or stale answer
+        return Ok(Decided::nothing()); // duplicate or stale answer
     }
     let robot_seats: BTreeSet<Identity> = s
         .seats
@@ -552,5 +567,5 @@ fn assigned(
     }
     let mut em = emitter(s, o);
     em.emit(round_started(s, a.robots.clone(), o.timestamp));
-    Ok(em.events)
+    Ok(Decided::direct(em, false))
 }

@@ -33,7 +33,7 @@ mod transitions;
 
 pub use config::GameConfig;
 pub use deadlines::due_timeouts;
-pub use decide::{decide, handle};
+pub use decide::{decide, handle, handle_in_place};
 pub use input::MatchInput;
 pub use match_state::{apply, empty_state, evolve, MatchStateExt, RECENT_INPUTS_CAP};
 pub use orchestration::{Pool, PoolConfig, PoolOutput};

@@ -11,7 +11,7 @@ use schemas::{
 };
 
 use super::ids::derive_event_id;
-use super::match_state::{apply, has_response, has_vote, MatchStateExt};
+use super::match_state::{apply, empty_state, has_response, has_vote, MatchStateExt};
 use super::prompts::prompt_for;
 use super::scoring::{add_points, round_points};
 use super::seats::presentation_order;
@@ -52,6 +52,78 @@ impl<'a> Emitter<'a> {
             causation_id: self.cause_id.to_owned(),
             data: data.into(),
         });
+    }
+}
+
+/// What an input causes directly. `may_advance`: the events may complete a phase, so the
+/// automatic follow-ups ([`advance`]) are computed on the state they leave.
+pub(crate) struct Decided {
+    events: Vec<MatchEvent>,
+    may_advance: bool,
+}
+
+impl Decided {
+    /// No events.
+    pub(crate) fn nothing() -> Self {
+        Self {
+            events: Vec::new(),
+            may_advance: false,
+        }
+    }
+
+    /// The events of `em`.
+    pub(crate) fn direct(em: Emitter<'_>, may_advance: bool) -> Self {
+        Self {
+            events: em.events,
+            may_advance,
+        }
+    }
+
+    /// The events and their follow-ups, computed on a copy of `state` (for the pure
+    /// `decide`; only inputs that may finish a phase pay for the copy).
+    pub(crate) fn on_copy(self, state: Option<&MatchState>) -> Vec<MatchEvent> {
+        if !self.may_advance || self.events.is_empty() {
+            return self.events;
+        }
+        let mut scratch = match state {
+            Some(s) => s.clone(),
+            None => empty_state(&self.events[0].match_id),
+        };
+        self.continue_on(&mut scratch)
+    }
+
+    /// The events and their follow-ups, each applied to `state` (created by the first
+    /// event when `None`, as [`super::evolve`] does).
+    pub(crate) fn apply_to(self, state: &mut Option<MatchState>) -> Vec<MatchEvent> {
+        let Some(first) = self.events.first() else {
+            return self.events;
+        };
+        let s = state.get_or_insert_with(|| empty_state(&first.match_id));
+        if !self.may_advance {
+            for e in &self.events {
+                apply(s, e);
+            }
+            return self.events;
+        }
+        self.continue_on(s)
+    }
+
+    /// Applies the events to `s` and emits (and applies) the follow-ups, with the ids
+    /// and cause the same emitter would have given them.
+    fn continue_on(self, s: &mut MatchState) -> Vec<MatchEvent> {
+        for e in &self.events {
+            apply(s, e);
+        }
+        let first = &self.events[0];
+        let (match_id, cause_id, correlation_id) = (
+            first.match_id.clone(),
+            first.causation_id.clone(),
+            first.correlation_id.clone(),
+        );
+        let mut em = Emitter::new(&match_id, &cause_id, &correlation_id, first.timestamp);
+        em.events = self.events;
+        advance(s, &mut em);
+        em.events
     }
 }
 

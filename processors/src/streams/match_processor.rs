@@ -19,7 +19,7 @@ use schemas::{MatchEvent, MatchState};
 use topology::{Context, ProcessError, Processor, Punctuation, PunctuationType};
 
 use super::stores::{DEADLINES, MATCHES};
-use crate::game::{decide, due_timeouts, evolve, GameConfig, MatchInput, MatchStateExt};
+use crate::game::{due_timeouts, evolve, handle_in_place, GameConfig, MatchInput, MatchStateExt};
 
 /// Most match states kept decoded per task (the cache is emptied when full).
 const CACHE_CAP: usize = 10_000;
@@ -144,12 +144,13 @@ impl Processor for MatchProcessor {
                 input.match_id()
             )));
         }
-        let state = self.load(ctx, input.match_id())?;
+        let mut state = self.load(ctx, input.match_id())?;
         let before = state
             .as_ref()
             .filter(|s| !s.is_completed())
             .and_then(|s| s.next_deadline());
-        let events = match decide(state.as_ref(), &input, &self.cfg) {
+        // decide → events, each evolved into the state (in place).
+        let events = match handle_in_place(&mut state, &input, &self.cfg) {
             Ok(events) => events,
             Err(r) => {
                 self.keep(state);
@@ -160,10 +161,6 @@ impl Processor for MatchProcessor {
                 )));
             }
         };
-        let mut state = state;
-        for e in &events {
-            state = Some(evolve(state, e));
-        }
         if let (Some(s), false) = (&state, events.is_empty()) {
             self.save(ctx, before, s, &events)?;
         }

@@ -11,8 +11,8 @@ use schemas::{
 
 use crate::game::history::evolve_history;
 use crate::game::{
-    decide, due_timeouts, evolve, GameConfig, MatchInput, MatchStateExt, Pool, PoolConfig,
-    PoolOutput, Rejection,
+    decide, due_timeouts, evolve, handle_in_place, GameConfig, MatchInput, MatchStateExt, Pool,
+    PoolConfig, PoolOutput, Rejection,
 };
 
 /// What a scripted robot does with a command.
@@ -118,9 +118,20 @@ impl World {
     }
 
     /// Runs one input through the match processor and everything downstream.
+    ///
+    /// Every input is also run through `handle_in_place` (what the match processor
+    /// uses), which must give the same events and the state `decide` + `evolve` give.
     pub fn send(&mut self, input: MatchInput) -> Result<Vec<MatchEvent>, Rejection> {
         let match_id = input.match_id().to_owned();
         let result = decide(self.matches.get(&match_id), &input, &self.cfg);
+        let mut in_place = self.matches.get(&match_id).cloned();
+        let in_place_result = handle_in_place(&mut in_place, &input, &self.cfg);
+        assert_eq!(in_place_result, result, "handle_in_place vs decide");
+        let mut folded = self.matches.get(&match_id).cloned();
+        for e in result.iter().flatten() {
+            folded = Some(evolve(folded, e));
+        }
+        assert_eq!(in_place, folded, "handle_in_place state vs decide + evolve");
         match result {
             Ok(events) => {
                 self.append(&events);
