@@ -70,7 +70,12 @@ impl Bench {
     fn new(backend: StoreBackend, commit_every: u64) -> Self {
         let settings = GameSettings::default();
         let topology = game_topology(&settings);
-        let mut drain: Vec<String> = topics::ALL.iter().map(|t| (*t).to_owned()).collect();
+        // Every topic but the robot commands, which the simulated robots read.
+        let mut drain: Vec<String> = topics::ALL
+            .iter()
+            .filter(|t| **t != topics::ROBOT_COMMANDS)
+            .map(|t| (*t).to_owned())
+            .collect();
         drain.extend(
             topology::internal_topics(&topology, APP, |_| Some(PARTITIONS))
                 .into_iter()
@@ -204,9 +209,12 @@ impl Bench {
             .expect("pipe");
     }
 
-    /// Runs robot commands until none are left; counts and drains every output.
+    /// Runs robot commands until none are left; after each wave of answers counts and
+    /// drains every output, as consumers reading the topics continuously would (outputs
+    /// kept for a whole batch grew the heap past the CPU caches).
     fn settle(&mut self) {
         loop {
+            self.drain_outputs();
             let commands = self.timed(|d| d.read_output(topics::ROBOT_COMMANDS));
             if commands.is_empty() {
                 break;
@@ -217,6 +225,11 @@ impl Bench {
                 self.answer(cmd);
             }
         }
+    }
+
+    /// Counts the `match-events` and `match-state` records, checks the DLQ is empty, and
+    /// discards the other outputs (robot commands stay for [`Self::settle`]).
+    fn drain_outputs(&mut self) {
         for rec in self.timed(|d| d.read_output(topics::MATCH_EVENTS)) {
             self.events += 1;
             let v = rec.value.as_deref().unwrap_or_default();
