@@ -255,6 +255,14 @@ struct RunArgs {
     /// Replication factor of internal topics the runtime creates.
     #[arg(long, default_value_t = 3)]
     replication_factor: i32,
+    /// Restore consumers (changelogs are read and applied in parallel by this many;
+    /// default: the machine's cores, at most 4).
+    #[arg(long, env = "ORCHESTRA_RESTORE_CONSUMERS")]
+    restore_consumers: Option<usize>,
+    /// How long a round waits for its robots before it starts without them, ms
+    /// (0: wait forever).
+    #[arg(long, env = "ORCHESTRA_ROBOTS_WINDOW_MS", default_value_t = 30_000)]
+    robots_window_ms: u64,
     #[command(flatten)]
     llm: LlmArgs,
 }
@@ -336,6 +344,8 @@ async fn async_main(cli: Cli) -> Result<()> {
                 robot_concurrency: a.robot_concurrency,
                 think_time_scale: a.llm.think_time_scale,
                 replication_factor: a.replication_factor,
+                restore_consumers: a.restore_consumers,
+                robots_window_ms: (a.robots_window_ms > 0).then_some(a.robots_window_ms),
             };
             run::run(opts, install_metrics()).await
         }

@@ -45,6 +45,10 @@ pub struct RunOptions {
     pub robot_concurrency: usize,
     pub think_time_scale: f64,
     pub replication_factor: i32,
+    /// Restore consumers (`None`: the runtime's default).
+    pub restore_consumers: Option<usize>,
+    /// How long a round waits for robots (`None`: forever).
+    pub robots_window_ms: Option<u64>,
 }
 
 /// Runs until Ctrl-C (or SIGTERM), then commits and leaves the group.
@@ -52,7 +56,9 @@ pub async fn run(
     opts: RunOptions,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> Result<()> {
-    let topology = game_topology(&GameSettings::default());
+    let mut settings = GameSettings::default();
+    settings.game = settings.game.with_robots_window_ms(opts.robots_window_ms);
+    let topology = game_topology(&settings);
     let mut workers: Vec<Arc<WorkerHandle>> = Vec::new();
     if matches!(opts.role, Role::Topology | Role::All) {
         let mut cfg = StreamsConfig::new(&opts.application_id, &opts.bootstrap)
@@ -60,6 +66,9 @@ pub async fn run(
             .processing_guarantee(opts.processing_guarantee)
             .state_dir(&opts.state_dir);
         cfg.replication_factor = opts.replication_factor;
+        if let Some(n) = opts.restore_consumers {
+            cfg = cfg.restore_consumers(n);
+        }
         for (k, v) in &opts.kafka {
             cfg = cfg.kafka(k, v);
         }

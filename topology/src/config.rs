@@ -68,6 +68,10 @@ pub struct StreamsConfig {
     pub create_internal_topics: bool,
     /// Replication factor for internal topics created by the runtime.
     pub replication_factor: i32,
+    /// Restore consumers per worker: the changelog partitions being restored are split
+    /// between them (whole tasks each), read and applied in parallel. Default: the
+    /// machine's cores, at most 4.
+    pub restore_consumers: usize,
 }
 
 impl StreamsConfig {
@@ -90,6 +94,9 @@ impl StreamsConfig {
             kafka: BTreeMap::new(),
             create_internal_topics: true,
             replication_factor: 1,
+            restore_consumers: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, 4),
         }
     }
 
@@ -144,6 +151,12 @@ impl StreamsConfig {
     ) -> Self {
         self.deserialization_handler = deserialization;
         self.processing_handler = processing;
+        self
+    }
+
+    /// Sets the number of restore consumers (at least 1).
+    pub fn restore_consumers(mut self, n: usize) -> Self {
+        self.restore_consumers = n.max(1);
         self
     }
 

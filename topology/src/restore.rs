@@ -1,13 +1,18 @@
 //! Restore before process: replay each new task's changelog partitions into its stores.
 //!
 //! A task's stores start from their checkpoint (next changelog offset, kept in the same
-//! sled batch as the data). Every changelog partition of every task being restored is
-//! assigned to one restore consumer at once, so partitions are fetched in parallel. Each
-//! batch keeps only the latest value per key before it is written, with the offset it
-//! reaches, in one sled batch. A checkpoint outside the changelog's offsets (the topic was
+//! sled batch as the data). The tasks being restored are split between the worker's
+//! restore consumers (`StreamsConfig::restore_consumers`, whole tasks each, balanced by
+//! records), which read and apply on their own threads; each is assigned all of its
+//! changelog partitions at once, so they are fetched in parallel too. One consumer's
+//! poll loop, not the broker, was the limit of a restore: two consumers read the
+//! embedded broker 1.05–1.6× as fast as one. Each batch keeps only the latest value per
+//! key before it is written, with the offset it reaches, in one sled batch. A checkpoint outside the changelog's offsets (the topic was
 //! recreated, or truncated by retention) wipes the store and restores from the start.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -27,9 +32,9 @@ const BATCH: usize = 20_000;
 /// A restore that makes no progress for this long fails.
 const STALL: Duration = Duration::from_secs(60);
 
-/// Owns the restore consumer of a worker.
+/// Owns the restore consumers of a worker.
 pub(crate) struct Restorer {
-    consumer: BaseConsumer,
+    consumers: Vec<BaseConsumer>,
 }
 
 struct Target {
@@ -43,46 +48,35 @@ struct Target {
     last_offset: i64,
 }
 
+/// The tasks one restore consumer restores, with their changelog partitions.
+struct Group<'t> {
+    tasks: BTreeMap<TaskId, &'t mut Task>,
+    targets: Vec<Target>,
+    records: i64,
+}
+
 impl Restorer {
     pub fn new(config: &StreamsConfig) -> Result<Self, TopologyError> {
-        let consumer: BaseConsumer = config
-            .client_config()
-            .set("group.id", format!("{}-restore", config.application_id))
-            .set(
-                "client.id",
-                format!("{}-{}-restore", config.application_id, config.worker_id),
-            )
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            // Changelogs hold transactions only under exactly_once.
-            .set(
-                "isolation.level",
-                match config.processing_guarantee {
-                    crate::ProcessingGuarantee::ExactlyOnce => "read_committed",
-                    crate::ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
-                },
-            )
-            .set("fetch.max.bytes", "104857600")
-            .set("max.partition.fetch.bytes", "10485760")
-            .set("queued.min.messages", "200000")
-            // Past `queued.min.messages` librdkafka would postpone the next fetch by 1 s.
-            .set("fetch.queue.backoff.ms", "10")
-            .create()
-            .map_err(|e| TopologyError::kafka("creating restore consumer", e))?;
-        Ok(Self { consumer })
+        let consumers = (0..config.restore_consumers.max(1))
+            .map(|i| restore_consumer(config, i))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { consumers })
     }
 
-    /// Connects to the cluster and learns the changelog topics' leaders now, so the first
-    /// restore does not pay for connection set-up.
+    /// Connects to the cluster and learns the changelog topics' leaders now (every
+    /// consumer at once), so the first restore does not pay for connection set-up.
     pub fn warm_up(&self, changelogs: &[String]) {
-        for t in changelogs {
-            if let Err(e) = self
-                .consumer
-                .fetch_metadata(Some(t), Duration::from_secs(10))
-            {
-                tracing::debug!(topic = %t, error = %e, "restore consumer warm-up");
+        std::thread::scope(|scope| {
+            for c in &self.consumers {
+                scope.spawn(move || {
+                    for t in changelogs {
+                        if let Err(e) = c.fetch_metadata(Some(t), Duration::from_secs(10)) {
+                            tracing::debug!(topic = %t, error = %e, "restore consumer warm-up");
+                        }
+                    }
+                });
             }
-        }
+        });
     }
 
     /// Restores the stores of `ids`; returns the number of changelog records read.
@@ -92,7 +86,6 @@ impl Restorer {
         ids: &[TaskId],
     ) -> Result<u64, TopologyError> {
         let started = Instant::now();
-        let mut tpl = TopicPartitionList::new();
         let mut total: i64 = 0;
         // Every changelog partition's offsets, fetched in parallel.
         let mut plan = Vec::new();
@@ -102,7 +95,7 @@ impl Restorer {
                 plan.push((*id, store, topic, checkpoint));
             }
         }
-        let consumer = &self.consumer;
+        let consumer = &self.consumers[0];
         let marks: Vec<Result<(i64, i64), TopologyError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = plan
                 .iter()
@@ -156,8 +149,6 @@ impl Restorer {
                 continue;
             }
             total += high - start;
-            tpl.add_partition_offset(&topic, id.partition, Offset::Offset(start))
-                .map_err(|e| TopologyError::kafka("restore assignment", e))?;
             targets.push(Target {
                 topic,
                 partition: id.partition,
@@ -172,19 +163,153 @@ impl Restorer {
         if targets.is_empty() {
             return Ok(0);
         }
+        let groups = self.groups(tasks, targets);
         tracing::info!(
-            partitions = targets.len(),
+            partitions = groups.iter().map(|g| g.targets.len()).sum::<usize>(),
             records = total,
+            consumers = groups.len(),
             planning_ms = started.elapsed().as_millis() as u64,
             "restoring"
         );
-        self.consumer
+        let progress = AtomicU64::new(0);
+        let results: Vec<Result<u64, TopologyError>> = std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel::<()>();
+            let handles: Vec<_> = groups
+                .into_iter()
+                .zip(&self.consumers)
+                .map(|(g, consumer)| {
+                    let (tx, progress) = (tx.clone(), &progress);
+                    scope.spawn(move || {
+                        let read = g.run(consumer, progress);
+                        let _ = tx.send(());
+                        read
+                    })
+                })
+                .collect();
+            drop(tx);
+            // Progress once a second until every consumer is done.
+            let mut last_log = Instant::now();
+            while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(Duration::from_secs(1))
+            {
+                if last_log.elapsed() >= Duration::from_secs(1) {
+                    last_log = Instant::now();
+                    let done = progress.load(Ordering::Relaxed);
+                    tracing::info!(done, total, "restore progress");
+                    metrics::gauge!(m::RESTORE_REMAINING).set((total - done as i64).max(0) as f64);
+                }
+            }
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(TopologyError::Config("restore thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut read = 0;
+        for r in results {
+            read += r?;
+        }
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        metrics::gauge!(m::RESTORE_REMAINING).set(0.0);
+        metrics::gauge!(m::RESTORE_RATE).set(read as f64 / secs);
+        metrics::counter!(m::RESTORED_RECORDS).increment(read);
+        tracing::info!(records = read, seconds = secs, "restore done");
+        Ok(read)
+    }
+
+    /// Splits the targets between the consumers by task (a task's stores are written by
+    /// one thread), balancing the records each reads: the largest task goes to the
+    /// consumer with the fewest records so far.
+    fn groups<'t>(
+        &self,
+        tasks: &'t mut BTreeMap<TaskId, Task>,
+        targets: Vec<Target>,
+    ) -> Vec<Group<'t>> {
+        let mut per_task: BTreeMap<TaskId, (i64, Vec<Target>)> = BTreeMap::new();
+        for t in targets {
+            let e = per_task.entry(t.task).or_default();
+            e.0 += t.end - (t.last_offset + 1);
+            e.1.push(t);
+        }
+        let mut order: Vec<(TaskId, i64)> = per_task.iter().map(|(id, e)| (*id, e.0)).collect();
+        order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let k = self.consumers.len().min(order.len()).max(1);
+        let mut groups: Vec<Group<'t>> = (0..k)
+            .map(|_| Group {
+                tasks: BTreeMap::new(),
+                targets: Vec::new(),
+                records: 0,
+            })
+            .collect();
+        let mut group_of: BTreeMap<TaskId, usize> = BTreeMap::new();
+        for (id, records) in order {
+            let g = (0..k).min_by_key(|g| groups[*g].records).unwrap_or(0);
+            groups[g].records += records;
+            if let Some((_, ts)) = per_task.remove(&id) {
+                groups[g].targets.extend(ts);
+            }
+            group_of.insert(id, g);
+        }
+        for (id, task) in tasks.iter_mut() {
+            if let Some(g) = group_of.get(id) {
+                groups[*g].tasks.insert(*id, task);
+            }
+        }
+        groups
+    }
+}
+
+fn restore_consumer(config: &StreamsConfig, i: usize) -> Result<BaseConsumer, TopologyError> {
+    config
+        .client_config()
+        .set("group.id", format!("{}-restore", config.application_id))
+        .set(
+            "client.id",
+            format!("{}-{}-restore-{i}", config.application_id, config.worker_id),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // Changelogs hold transactions only under exactly_once.
+        .set(
+            "isolation.level",
+            match config.processing_guarantee {
+                crate::ProcessingGuarantee::ExactlyOnce => "read_committed",
+                crate::ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
+            },
+        )
+        .set("fetch.max.bytes", "104857600")
+        .set("max.partition.fetch.bytes", "10485760")
+        .set("queued.min.messages", "200000")
+        // Past `queued.min.messages` librdkafka would postpone the next fetch by 1 s.
+        .set("fetch.queue.backoff.ms", "10")
+        .create()
+        .map_err(|e| TopologyError::kafka("creating restore consumer", e))
+}
+
+impl Group<'_> {
+    /// Reads the group's changelog partitions to their ends with `consumer` and applies
+    /// them; returns the records read. `progress` counts records across all groups.
+    fn run(self, consumer: &BaseConsumer, progress: &AtomicU64) -> Result<u64, TopologyError> {
+        let Group {
+            mut tasks,
+            mut targets,
+            ..
+        } = self;
+        let mut tpl = TopicPartitionList::new();
+        for t in &targets {
+            tpl.add_partition_offset(&t.topic, t.partition, Offset::Offset(t.last_offset + 1))
+                .map_err(|e| TopologyError::kafka("restore assignment", e))?;
+        }
+        consumer
             .assign(&tpl)
             .map_err(|e| TopologyError::kafka("assign restore consumer", e))?;
         let mut read: u64 = 0;
-        // The clock is read when the consumer idles and every 4,096 records, not per record.
+        let mut reported: u64 = 0;
+        // The clock is read when the consumer idles, not per record.
         let mut last_progress = Instant::now();
-        let mut last_log = Instant::now();
         let mut polled: u64 = 0;
         let mut polled_at_idle: u64 = 0;
         let mut remaining = targets.len();
@@ -192,7 +317,7 @@ impl Restorer {
         // the topic name need not be read from every message.
         let one_topic = targets.iter().all(|t| t.topic == targets[0].topic);
         while remaining > 0 {
-            match self.consumer.poll(Duration::from_millis(100)) {
+            match consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(msg)) => {
                     polled += 1;
                     let partition = msg.partition();
@@ -221,12 +346,16 @@ impl Restorer {
                     }
                     t.last_offset = msg.offset();
                     if t.pending.len() >= BATCH {
-                        flush_target(tasks, t)?;
+                        flush_target(&mut tasks, t)?;
                     }
                     if msg.offset() + 1 >= t.end {
                         // Its last batch is applied with the others, in parallel, below.
                         t.done = true;
                         remaining -= 1;
+                    }
+                    if read - reported >= 4_096 {
+                        progress.fetch_add(read - reported, Ordering::Relaxed);
+                        reported = read;
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) | None => {
@@ -235,8 +364,7 @@ impl Restorer {
                         last_progress = Instant::now();
                     }
                     // Transaction markers occupy offsets no message reports: compare positions.
-                    let positions = self
-                        .consumer
+                    let positions = consumer
                         .position()
                         .map_err(|e| TopologyError::kafka("restore position", e))?;
                     for e in positions.elements() {
@@ -266,21 +394,12 @@ impl Restorer {
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "restore consumer error"),
             }
-            if polled % 4_096 == 0 && last_log.elapsed() >= Duration::from_secs(1) {
-                last_log = Instant::now();
-                tracing::info!(done = read, total, "restore progress");
-                metrics::gauge!(m::RESTORE_REMAINING).set((total - read as i64).max(0) as f64);
-            }
         }
-        self.consumer
+        progress.fetch_add(read - reported, Ordering::Relaxed);
+        consumer
             .assign(&TopicPartitionList::new())
             .map_err(|e| TopologyError::kafka("unassign restore consumer", e))?;
         flush_all(tasks, &mut targets)?;
-        let secs = started.elapsed().as_secs_f64().max(1e-9);
-        metrics::gauge!(m::RESTORE_REMAINING).set(0.0);
-        metrics::gauge!(m::RESTORE_RATE).set(read as f64 / secs);
-        metrics::counter!(m::RESTORED_RECORDS).increment(read);
-        tracing::info!(records = read, seconds = secs, "restore done");
         Ok(read)
     }
 }
@@ -289,7 +408,7 @@ impl Restorer {
 /// its own database, so their writes do not contend; sled inserts of distinct keys are
 /// the slow part of a restore's tail).
 fn flush_all(
-    tasks: &mut BTreeMap<TaskId, Task>,
+    mut tasks: BTreeMap<TaskId, &mut Task>,
     targets: &mut [Target],
 ) -> Result<(), TopologyError> {
     let mut by_task: BTreeMap<TaskId, Vec<&mut Target>> = BTreeMap::new();
@@ -320,7 +439,10 @@ fn flush_all(
     }
 }
 
-fn flush_target(tasks: &mut BTreeMap<TaskId, Task>, t: &mut Target) -> Result<(), TopologyError> {
+fn flush_target(
+    tasks: &mut BTreeMap<TaskId, &mut Task>,
+    t: &mut Target,
+) -> Result<(), TopologyError> {
     let task = tasks.get_mut(&t.task).ok_or_else(|| {
         TopologyError::Invalid(format!("task {} vanished during restore", t.task))
     })?;

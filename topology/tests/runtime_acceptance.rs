@@ -200,6 +200,47 @@ fn crash_then_restore_from_changelog_and_kept_state_reads_only_the_tail() {
 }
 
 #[test]
+fn restore_split_between_any_number_of_restore_consumers_equals_the_fold() {
+    let partitions = 4;
+    let broker = broker(partitions);
+    let events = reference::events(1_200, 150, 0);
+    produce(&broker, &events);
+    let dir_a = tempfile::tempdir().unwrap();
+    let a = StreamWorker::start(topology(), config(&broker, "a", dir_a.path())).unwrap();
+    wait_processed(&a, events.len() as u64);
+    wait_committed(&broker, events.len() as i64, partitions);
+    a.shutdown().unwrap();
+    let mut changelog_records = 0;
+    for store in [
+        reference::STORE.to_string(),
+        topology::Topology::offsets_store(0),
+    ] {
+        let changelog = topology::Topology::changelog_topic(APP, &store);
+        let ends = testing::end_offsets(&broker.bootstrap_servers(), &changelog).unwrap();
+        changelog_records += ends.values().sum::<i64>() as u64;
+    }
+    // One consumer for all four tasks, three (tasks shared unevenly), more than tasks.
+    for consumers in [1, 3, 6] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg =
+            config(&broker, &format!("r{consumers}"), dir.path()).restore_consumers(consumers);
+        let w = StreamWorker::start(topology(), cfg).unwrap();
+        wait_running(&w, partitions as usize);
+        assert_eq!(
+            w.stats().restored.load(Ordering::Relaxed),
+            changelog_records,
+            "{consumers} restore consumers read every changelog record once"
+        );
+        assert_eq!(
+            local_store(&w),
+            reference::fold(&events),
+            "{consumers} restore consumers"
+        );
+        w.shutdown().unwrap();
+    }
+}
+
+#[test]
 fn two_workers_split_partitions_and_failover_loses_nothing() {
     let partitions = 4;
     let broker = broker(partitions);
