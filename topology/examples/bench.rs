@@ -317,7 +317,7 @@ fn raw_read(
         .set("queued.min.messages", "200000")
         .set("fetch.queue.backoff.ms", "10")
         .create()?;
-    // Warm the connection (the restore consumer is connected when restore starts). The
+    // Warm the connection (the restore consumers are connected when restore starts). The
     // read knows how many records to expect, so it needs no end offsets: a pure read.
     for p in 0..PARTITIONS {
         consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;

@@ -15,7 +15,7 @@
 //! records and the input offsets (`send_offsets_to_transaction`); store buffers are applied
 //! only after `commit_transaction` succeeds and dropped on abort.
 //!
-//! On a real broker `read_committed` consumers (our restore consumer and any downstream
+//! On a real broker `read_committed` consumers (our restore consumers and any downstream
 //! reader) also skip records of aborted transactions. The embedded broker does not filter
 //! them, which is why outputs are buffered until the commit instead of produced eagerly:
 //! a processor failure then leaves nothing in any topic, on any broker.

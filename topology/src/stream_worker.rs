@@ -196,7 +196,7 @@ impl StreamWorker {
                 .into_iter()
                 .map(|t| t.name)
                 .collect();
-        // The restore consumer connects and learns its changelogs' leaders while the main
+        // The restore consumers connect and learn their changelogs' leaders while the main
         // consumer checks the topics: each client's first request to the cluster's broker
         // waits for a new connection (about 50 ms on the embedded broker).
         let restorer = {

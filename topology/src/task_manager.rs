@@ -177,8 +177,8 @@ impl TaskManager {
 
     /// Assignment: close tasks that moved away, resume kept ones, create and restore new ones.
     /// The input partitions are paused meanwhile (as Kafka Streams pauses restoring tasks'
-    /// inputs): the main consumer does not prefetch input while the restore consumer
-    /// needs the machine.
+    /// inputs): the main consumer does not prefetch input while the restore consumers
+    /// need the machine.
     pub fn on_assign<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
