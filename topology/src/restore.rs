@@ -262,6 +262,17 @@ impl Restorer {
     }
 }
 
+impl Drop for Restorer {
+    /// Closes the consumers in parallel (each close waits on the cluster).
+    fn drop(&mut self) {
+        std::thread::scope(|scope| {
+            for c in self.consumers.drain(..) {
+                scope.spawn(move || drop(c));
+            }
+        });
+    }
+}
+
 fn restore_consumer(config: &StreamsConfig, i: usize) -> Result<BaseConsumer, TopologyError> {
     config
         .client_config()
