@@ -42,6 +42,46 @@ pub(crate) struct TaskManager {
     pub buffered: usize,
 }
 
+/// Creates new tasks (opening their sled databases, about 5 ms each) on up to one thread
+/// per core, so a worker taking over many partitions does not open them one by one.
+fn open_tasks(
+    topology: &Topology,
+    ids: &[TaskId],
+    settings: &TaskSettings,
+    now: i64,
+) -> Result<Vec<Task>, TopologyError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(ids.len());
+    if threads <= 1 {
+        return ids
+            .iter()
+            .map(|id| Task::new(topology, *id, settings.clone(), now))
+            .collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ids
+            .chunks(ids.len().div_ceil(threads))
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|id| Task::new(topology, *id, settings.clone(), now))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut tasks = Vec::with_capacity(ids.len());
+        for h in handles {
+            let opened = h
+                .join()
+                .map_err(|_| TopologyError::Config("task open thread panicked".into()))?;
+            tasks.extend(opened?);
+        }
+        Ok(tasks)
+    })
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -228,18 +268,16 @@ impl TaskManager {
                     task.set_state(TaskState::Running)?;
                 }
                 Some(_) => {}
-                None => {
-                    let mut task = Task::new(&self.topology, *id, self.settings.clone(), now_ms())?;
-                    if let Some(state_stores::OpenOutcome::Rebuilt { reason }) = &task.open_outcome
-                    {
-                        tracing::warn!(task = %id, %reason, "local store was corrupt; rebuilding from the changelog");
-                        self.stats.rebuilt_stores.fetch_add(1, Ordering::Relaxed);
-                    }
-                    task.set_state(TaskState::Restoring)?;
-                    self.tasks.insert(*id, task);
-                    fresh.push(*id);
-                }
+                None => fresh.push(*id),
             }
+        }
+        for mut task in open_tasks(&self.topology, &fresh, &self.settings, now_ms())? {
+            if let Some(state_stores::OpenOutcome::Rebuilt { reason }) = &task.open_outcome {
+                tracing::warn!(task = %task.id, %reason, "local store was corrupt; rebuilding from the changelog");
+                self.stats.rebuilt_stores.fetch_add(1, Ordering::Relaxed);
+            }
+            task.set_state(TaskState::Restoring)?;
+            self.tasks.insert(task.id, task);
         }
         if !fresh.is_empty() {
             self.stats.set_state(WorkerState::Restoring);
