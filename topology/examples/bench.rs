@@ -115,7 +115,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = Instant::now();
         let worker = StreamWorker::start(topo.clone(), cfg)?;
         // Checked every millisecond: the passthrough's clock stops the moment it is done.
-        let deadline = Instant::now() + Duration::from_secs(600);
+        // A round takes about a second; a worker that stops receiving records fails the
+        // bench with its state instead of hanging it.
+        let deadline = Instant::now() + Duration::from_secs(120);
         let mut first = None;
         loop {
             let n = worker.stats().processed.load(Ordering::Relaxed);
@@ -125,7 +127,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if n >= records {
                 break;
             }
-            before(deadline, "embedded worker", n, records)?;
+            if Instant::now() > deadline {
+                let s = worker.stats();
+                return Err(format!(
+                    "embedded worker (round {round}) processed {n} of {records} records; state {:?}, tasks {:?}, commits {}",
+                    s.state(),
+                    s.tasks(),
+                    s.commits.load(Ordering::Relaxed)
+                )
+                .into());
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
         e2e_firsts.push(first.unwrap_or_default());

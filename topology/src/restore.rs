@@ -112,14 +112,7 @@ impl Restorer {
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(TopologyError::Config("watermark thread panicked".into()))
-                    })
-                })
-                .collect()
+            join_all(handles, "watermark")
         });
         let mut targets: Vec<Target> = Vec::new();
         for ((id, store, topic, checkpoint), marks) in plan.into_iter().zip(marks) {
@@ -199,14 +192,7 @@ impl Restorer {
                     metrics::gauge!(m::RESTORE_REMAINING).set((total - done as i64).max(0) as f64);
                 }
             }
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(TopologyError::Config("restore thread panicked".into()))
-                    })
-                })
-                .collect()
+            join_all(handles, "restore")
         });
         let mut read = 0;
         for r in results {
@@ -260,6 +246,20 @@ impl Restorer {
         }
         groups
     }
+}
+
+/// Joins scoped threads; one that panicked is an error naming its `what`.
+fn join_all<T>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T, TopologyError>>>,
+    what: &str,
+) -> Vec<Result<T, TopologyError>> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(TopologyError::Config(format!("{what} thread panicked"))))
+        })
+        .collect()
 }
 
 impl Drop for Restorer {
