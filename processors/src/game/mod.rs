@@ -1,6 +1,6 @@
 //! The pure RobotOrchestra game domain: no Kafka, no runtime, no clock, no randomness.
 //!
-//! * Match processor: [`decide`] (input + state → events or [`Rejection`]), [`evolve`]
+//! * Match processor: [`decide`](decide()) (input + state → events or [`Rejection`]), [`evolve`]
 //!   (state + event → state), [`due_timeouts`] (state + now → timeout events), and
 //!   [`handle`] = decide then evolve.
 //! * Robot orchestration: [`orchestration::Pool`] (`on_match_event`, `on_tick`).

@@ -1,6 +1,6 @@
 //! Why an input was refused.
 //!
-//! A rejection is a normal outcome of [`decide`](super::decide): the runtime sends the
+//! A rejection is a normal outcome of [`decide`](super::decide()): the runtime sends the
 //! input to the DLQ with [`Rejection::code`] as the error header and goes on.
 //!
 //! ```

@@ -104,7 +104,7 @@ impl OrchestrationProcessor {
 }
 
 impl Processor for OrchestrationProcessor {
-    /// `None`: an event type the pool ignores (see [`POOL_EVENT_TYPES`]).
+    /// `None`: an event type the pool ignores (see `POOL_EVENT_TYPES`).
     type Input = Option<Arc<MatchEvent>>;
 
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
