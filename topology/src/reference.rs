@@ -100,18 +100,22 @@ impl Processor for AggregateProcessor {
         if self.options.fail_on_payload.as_deref() == Some(ev.payload.as_str()) {
             return Err(ProcessError::Failed(format!("poison event seq {}", ev.seq)));
         }
-        let mut agg = match self.recent.remove(key) {
-            Some(agg) => agg,
-            None => ctx.store::<Aggregate>(STORE)?.get(key)?.unwrap_or_default(),
-        };
+        if !self.recent.contains_key(key) {
+            let stored = ctx.store::<Aggregate>(STORE)?.get(key)?.unwrap_or_default();
+            if self.recent.len() >= RECENT_CAP {
+                self.recent.clear();
+            }
+            self.recent.insert(key.to_owned(), stored);
+        }
+        // Updated in place: no key copy per record for a key seen before.
+        let agg = self
+            .recent
+            .get_mut(key)
+            .ok_or_else(|| ProcessError::Failed(format!("aggregate of `{key}` not cached")))?;
         agg.count += 1;
         agg.last_seq = ev.seq;
         agg.last = ev.payload;
-        ctx.put_and_forward(STORE, "aggregates", key, &agg)?;
-        if self.recent.len() >= RECENT_CAP {
-            self.recent.clear();
-        }
-        self.recent.insert(key.to_owned(), agg);
+        ctx.put_and_forward(STORE, "aggregates", key, agg)?;
         self.updates += 1;
         Ok(())
     }
