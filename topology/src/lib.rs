@@ -9,7 +9,8 @@
 //! (assignment, revoke), `stream_worker` (the loop), `commit` (the commit sequence and
 //! transactions), `restore` (changelog replay), `shared_decode` (one decode per record for
 //! processors sharing a source), `punctuate`, `dlq`, `admin` (topics),
-//! `output` (producer), `embedded`, `test_driver`, `metrics`.
+//! `output` (producer), `parallel` (joining fanned-out threads), `embedded`,
+//! `test_driver`, `metrics`.
 
 mod admin;
 mod builder;
@@ -23,6 +24,7 @@ mod lifecycle;
 pub mod metrics;
 mod node;
 mod output;
+mod parallel;
 mod processor;
 mod punctuate;
 mod record;

@@ -7,8 +7,9 @@
 //! changelog partitions at once, so they are fetched in parallel too. One consumer's
 //! poll loop, not the broker, was the limit of a restore: two consumers read the
 //! embedded broker 1.05–1.6× as fast as one. Each batch keeps only the latest value per
-//! key before it is written, with the offset it reaches, in one sled batch. A checkpoint outside the changelog's offsets (the topic was
-//! recreated, or truncated by retention) wipes the store and restores from the start.
+//! key before it is written, with the offset it reaches, in one sled batch. A checkpoint
+//! outside the changelog's offsets (the topic was recreated, or truncated by retention)
+//! wipes the store and restores from the start.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,7 @@ use rustc_hash::FxHashMap;
 use state_stores::{Batch, KeyValueStore};
 
 use crate::config::StreamsConfig;
+use crate::parallel::join_all;
 use crate::task::Task;
 use crate::task_id::TaskId;
 use crate::{metrics as m, TopologyError};
@@ -52,7 +54,6 @@ struct Target {
 struct Group<'t> {
     tasks: BTreeMap<TaskId, &'t mut Task>,
     targets: Vec<Target>,
-    records: i64,
 }
 
 impl Restorer {
@@ -227,13 +228,14 @@ impl Restorer {
             .map(|_| Group {
                 tasks: BTreeMap::new(),
                 targets: Vec::new(),
-                records: 0,
             })
             .collect();
+        // Records each consumer reads so far.
+        let mut loads = vec![0i64; k];
         let mut group_of: BTreeMap<TaskId, usize> = BTreeMap::new();
         for (id, records) in order {
-            let g = (0..k).min_by_key(|g| groups[*g].records).unwrap_or(0);
-            groups[g].records += records;
+            let g = (0..k).min_by_key(|g| loads[*g]).unwrap_or(0);
+            loads[g] += records;
             if let Some((_, ts)) = per_task.remove(&id) {
                 groups[g].targets.extend(ts);
             }
@@ -246,20 +248,6 @@ impl Restorer {
         }
         groups
     }
-}
-
-/// Joins scoped threads; one that panicked is an error naming its `what`.
-fn join_all<T>(
-    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<T, TopologyError>>>,
-    what: &str,
-) -> Vec<Result<T, TopologyError>> {
-    handles
-        .into_iter()
-        .map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(TopologyError::Config(format!("{what} thread panicked"))))
-        })
-        .collect()
 }
 
 impl Drop for Restorer {
@@ -307,7 +295,6 @@ impl Group<'_> {
         let Group {
             mut tasks,
             mut targets,
-            ..
         } = self;
         let mut tpl = TopicPartitionList::new();
         for t in &targets {
@@ -434,13 +421,9 @@ fn flush_all(
                 scope.spawn(move || ts.into_iter().try_for_each(|t| apply_target(task, t)))
             })
             .collect();
-        handles.into_iter().try_for_each(|h| {
-            h.join().unwrap_or_else(|_| {
-                Err(TopologyError::Config(
-                    "restore flush thread panicked".into(),
-                ))
-            })
-        })
+        join_all(handles, "restore flush")
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
     })?;
     match by_task.into_keys().next() {
         Some(id) => Err(TopologyError::Invalid(format!(

@@ -14,6 +14,7 @@ use crate::builder::Topology;
 use crate::config::{ProcessingGuarantee, StreamsConfig};
 use crate::lifecycle::TaskState;
 use crate::output::{self, OutProducer};
+use crate::parallel::join_all;
 use crate::record::InRecord;
 use crate::restore::Restorer;
 use crate::stream_worker::{WorkerState, WorkerStats};
@@ -72,10 +73,7 @@ fn open_tasks(
             })
             .collect();
         let mut tasks = Vec::with_capacity(ids.len());
-        for h in handles {
-            let opened = h
-                .join()
-                .map_err(|_| TopologyError::Config("task open thread panicked".into()))?;
+        for opened in join_all(handles, "task open") {
             tasks.extend(opened?);
         }
         Ok(tasks)
