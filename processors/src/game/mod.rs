@@ -3,7 +3,8 @@
 //! * Match processor: [`decide`](decide()) (input + state → events or [`Rejection`]), [`evolve`]
 //!   (state + event → state), [`due_timeouts`] (state + now → timeout events), and
 //!   [`handle`] = decide then evolve.
-//! * Robot orchestration: [`orchestration::Pool`] (`on_match_event`, `on_tick`).
+//! * Robot orchestration: [`orchestration::Pool`] (`on_match_event`, `on_tick`), its
+//!   settings [`pool_config::PoolConfig`].
 //! * History view: [`history::evolve_history`]; stats: [`stats::apply_history`].
 //!
 //! A full round, as the runtime drives it:
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod input;
 pub mod match_state;
 pub mod orchestration;
+pub mod pool_config;
 pub mod prompts;
 pub mod rejection;
 pub mod scoring;
