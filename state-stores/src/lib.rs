@@ -30,6 +30,7 @@ mod memory;
 mod sled_store;
 mod store;
 mod typed;
+mod write_buffer;
 
 pub use error::StoreError;
 pub use logging::{Change, ChangeLoggingStore};
@@ -37,6 +38,7 @@ pub use memory::MemoryStore;
 pub use sled_store::{OpenOutcome, SledStore, SledStoreConfig};
 pub use store::{Batch, KeyValueStore};
 pub use typed::TypedStore;
+pub use write_buffer::WriteBuffer;
 
 /// The sled database type a task keeps open for its stores.
 pub type SledDb = sled::Db;

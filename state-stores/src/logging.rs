@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::{Batch, KeyValueStore, StoreError};
+use crate::{Batch, KeyValueStore, StoreError, WriteBuffer};
 
 /// One buffered change: a new value, or `None` for a delete (a changelog tombstone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct Change<'a> {
 pub struct ChangeLoggingStore {
     name: String,
     inner: Box<dyn KeyValueStore>,
-    buffer: BTreeMap<String, Option<Vec<u8>>>,
+    buffer: WriteBuffer,
 }
 
 impl ChangeLoggingStore {
@@ -34,7 +34,7 @@ impl ChangeLoggingStore {
         Self {
             name: name.to_string(),
             inner,
-            buffer: BTreeMap::new(),
+            buffer: WriteBuffer::default(),
         }
     }
 
@@ -60,7 +60,7 @@ impl ChangeLoggingStore {
         if self.buffer.is_empty() && checkpoint.is_none() {
             return Ok(());
         }
-        let writes = std::mem::take(&mut self.buffer).into_iter().collect();
+        let writes = self.buffer.take();
         self.inner.apply(Batch { writes, checkpoint })
     }
 
@@ -89,13 +89,13 @@ impl ChangeLoggingStore {
     ) -> Vec<(String, Vec<u8>)> {
         let overlay = self
             .buffer
-            .range::<str, _>((lo, hi))
+            .range(lo, hi)
             .take_while(|(k, _)| prefix.is_none_or(|p| k.starts_with(p)));
         let mut merged: BTreeMap<String, Vec<u8>> = base.into_iter().collect();
         for (k, v) in overlay {
             match v {
                 Some(v) => {
-                    merged.insert(k.clone(), v.clone());
+                    merged.insert(k.to_string(), v.clone());
                 }
                 None => {
                     merged.remove(k);
@@ -119,12 +119,7 @@ impl KeyValueStore for ChangeLoggingStore {
     }
 
     fn put(&mut self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
-        match self.buffer.get_mut(key) {
-            Some(slot) => *slot = Some(value),
-            None => {
-                self.buffer.insert(key.to_string(), Some(value));
-            }
-        }
+        self.buffer.put(key, Some(value));
         Ok(())
     }
 
@@ -134,18 +129,16 @@ impl KeyValueStore for ChangeLoggingStore {
     /// between two commits (a deadline index entry, a round's history chunk) then costs
     /// no changelog record and no backend write at all.
     fn delete(&mut self, key: &str) -> Result<(), StoreError> {
-        match self.buffer.get_mut(key) {
-            Some(slot @ Some(_)) => {
+        match self.buffer.get(key) {
+            Some(Some(_)) => {
                 if self.inner.get(key)?.is_none() {
                     self.buffer.remove(key);
                 } else {
-                    *slot = None;
+                    self.buffer.put(key, None);
                 }
             }
             Some(None) => {}
-            None => {
-                self.buffer.insert(key.to_string(), None);
-            }
+            None => self.buffer.put(key, None),
         }
         Ok(())
     }
@@ -168,7 +161,7 @@ impl KeyValueStore for ChangeLoggingStore {
 
     fn len(&self) -> Result<usize, StoreError> {
         let mut n = self.inner.len()? as i64;
-        for (k, v) in &self.buffer {
+        for (k, v) in self.buffer.iter() {
             let existed = self.inner.get(k)?.is_some();
             match (existed, v.is_some()) {
                 (false, true) => n += 1,

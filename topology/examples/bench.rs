@@ -3,8 +3,12 @@
 //! input) measured five ways in one run, on one embedded broker, with the same data:
 //!
 //! ```text
-//! cargo run --release -p topology --example bench [-- --records 150000]
+//! cargo run --release -p topology --example bench [-- --records 150000] [--only PART]
 //! ```
+//!
+//! `--only driver|passthrough|embedded|restore` runs just that part (restore includes its
+//! raw reads), for profiling one of them with `perf record`; the ratios need both parts and
+//! are then not printed.
 //!
 //! Output, one figure per line (`name: value unit`): `driver`, `embedded`, `passthrough`,
 //! `restore`, `raw read`, and the two ratios the targets are stated in. Each figure is the
@@ -47,6 +51,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(150_000);
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    if let Some(o) = &only {
+        if !["driver", "passthrough", "embedded", "restore"].contains(&o.as_str()) {
+            return Err(
+                format!("--only {o}: expected driver, passthrough, embedded or restore").into(),
+            );
+        }
+    }
+    let runs = |part: &str| only.as_deref().is_none_or(|o| o == part);
     let events = reference::events(records, KEYS, 0);
     let encoded: Vec<(String, Vec<u8>)> = events
         .iter()
@@ -55,7 +68,130 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let avg = encoded.iter().map(|(_, v)| v.len()).sum::<usize>() / encoded.len().max(1);
     eprintln!("# {records} records, {KEYS} keys, {PARTITIONS} partitions, {avg} bytes/value");
 
-    // 1. Test driver with sled stores.
+    if runs("driver") {
+        driver(&encoded, records)?;
+    }
+    // Same broker, same data for the rest.
+    let broker = EmbeddedBroker::start()?;
+    let bootstrap = broker.bootstrap_servers();
+    for t in [
+        reference::INPUT,
+        reference::OUTPUT,
+        reference::SUMMARIES,
+        "passthrough-out",
+    ] {
+        broker.create_topic(t, PARTITIONS)?;
+    }
+    let topo = reference::topology(Default::default());
+    broker.create_internal_topics(&topo, "bench", PARTITIONS)?;
+    testing::produce(&bootstrap, reference::INPUT, &encoded, 1_700_000_000_000)?;
+
+    // 2./3. Raw passthrough (consume → decode/encode → produce, no state) and the stream
+    // worker end to end (consume, process, store + changelog, produce, commit), nine
+    // alternating rounds on the same input with fresh groups; medians reported.
+    let (mut passes, mut e2es, mut teardowns) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut pass_firsts, mut e2e_firsts) = (Vec::new(), Vec::new());
+    for round in 0..E2E_ROUNDS {
+        if runs("passthrough") {
+            let (rate, first) = passthrough(&bootstrap, records, round)?;
+            passes.push(rate);
+            pass_firsts.push(first);
+        }
+        if runs("embedded") {
+            let (rate, first, teardown) = embedded(&broker, &topo, &bootstrap, records, round)?;
+            e2es.push(rate);
+            e2e_firsts.push(first);
+            teardowns.push(teardown);
+        }
+    }
+    if let Some(e2e_rate) = median(&mut e2es) {
+        println!("embedded: {e2e_rate:.0} records/s");
+    }
+    if let Some(pass_rate) = median(&mut passes) {
+        println!("passthrough: {pass_rate:.0} records/s");
+    }
+    if let (Some(e2e_rate), Some(pass_rate)) = (median(&mut e2es), median(&mut passes)) {
+        println!("embedded vs passthrough: {:.2} ratio", e2e_rate / pass_rate);
+    }
+    if let Some(first) = median(&mut e2e_firsts) {
+        println!("embedded first record after: {:.0} ms", first * 1000.0);
+    }
+    if let Some(first) = median(&mut pass_firsts) {
+        println!("passthrough first record after: {:.0} ms", first * 1000.0);
+    }
+    if let Some(teardown) = median(&mut teardowns) {
+        println!(
+            "embedded shutdown after the last commit: {:.0} ms",
+            teardown * 1000.0
+        );
+    }
+    if runs("restore") {
+        restore(&broker, &topo, &bootstrap, &events)?;
+    }
+    Ok(())
+}
+
+/// 4. Restore vs a plain read of the same changelog partitions.
+fn restore(
+    broker: &EmbeddedBroker,
+    topo: &Topology,
+    bootstrap: &str,
+    events: &[(String, RefEvent)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    // 4. Restore vs a plain read of the same changelog partitions: the store's changelog
+    // over the input (the mock broker keeps at most 5 MB per partition, so it cannot be
+    // longer); alternating rounds each read it raw and restore it into an empty state
+    // directory; medians reported.
+    let mut agg = std::collections::HashMap::<String, Aggregate>::new();
+    let mut log: Vec<(String, Vec<u8>)> = Vec::with_capacity(events.len());
+    for (k, e) in events {
+        let a = agg.entry(k.clone()).or_default();
+        a.count += 1;
+        a.last_seq = e.seq;
+        a.last = e.payload.clone();
+        log.push((k.clone(), serde_json::to_vec(a)?));
+    }
+    let (mut restores, mut raws) = (Vec::new(), Vec::new());
+    let mut restored = 0;
+    let mut secs = 0.0;
+    for round in 0..RESTORE_ROUNDS {
+        // A fresh application (and changelog) per round: a worker that joins a group
+        // whose last member was killed waits out that member's session.
+        let restore_app = format!("bench-restore-{round}");
+        let changelog = Topology::changelog_topic(&restore_app, reference::STORE);
+        broker.create_internal_topics(topo, &restore_app, PARTITIONS)?;
+        testing::produce(bootstrap, &changelog, &log, 1_700_000_000_000)?;
+        raws.push(raw_read(bootstrap, &changelog, log.len() as u64, round)?);
+        let state = tempfile::tempdir()?;
+        let cfg = StreamsConfig::new(&restore_app, bootstrap)
+            .worker_id("bench-restore")
+            .state_dir(state.path());
+        let worker = StreamWorker::start(topo.clone(), cfg)?;
+        if !testing::wait_until(Duration::from_secs(600), || {
+            worker.stats().state() == WorkerState::Running && !worker.stats().tasks().is_empty()
+        }) {
+            return Err("restore did not finish".into());
+        }
+        restored = worker.stats().restored.load(Ordering::Relaxed);
+        secs = worker.stats().restore_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        worker.kill();
+        if restored != log.len() as u64 {
+            return Err(format!("restored {restored} of {} records", log.len()).into());
+        }
+        restores.push(restored as f64 / secs.max(1e-9));
+    }
+    let (Some(restore_rate), Some(raw_rate)) = (median(&mut restores), median(&mut raws)) else {
+        return Err("no restore rounds".into());
+    };
+    println!("restore: {restore_rate:.0} records/s");
+    println!("raw read: {raw_rate:.0} records/s");
+    println!("restore vs raw read: {:.2} ratio", restore_rate / raw_rate);
+    eprintln!("# restored {restored} changelog records in {secs:.3} s");
+    Ok(())
+}
+
+/// 1. The test driver with sled stores.
+fn driver(encoded: &[(String, Vec<u8>)], records: u64) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let mut driver = TopologyTestDriver::with_config(
         reference::topology(Default::default()),
@@ -80,135 +216,66 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     driver.commit()?;
     let driver_rate = records as f64 / started.elapsed().as_secs_f64();
     println!("driver: {driver_rate:.0} records/s");
-    drop(driver);
-
-    // Same broker, same data for the rest.
-    let broker = EmbeddedBroker::start()?;
-    let bootstrap = broker.bootstrap_servers();
-    for t in [
-        reference::INPUT,
-        reference::OUTPUT,
-        reference::SUMMARIES,
-        "passthrough-out",
-    ] {
-        broker.create_topic(t, PARTITIONS)?;
-    }
-    let topo = reference::topology(Default::default());
-    broker.create_internal_topics(&topo, "bench", PARTITIONS)?;
-    testing::produce(&bootstrap, reference::INPUT, &encoded, 1_700_000_000_000)?;
-
-    // 2./3. Raw passthrough (consume → decode/encode → produce, no state) and the stream
-    // worker end to end (consume, process, store + changelog, produce, commit), nine
-    // alternating rounds on the same input with fresh groups; medians reported.
-    let (mut passes, mut e2es, mut teardowns) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut pass_firsts, mut e2e_firsts) = (Vec::new(), Vec::new());
-    for round in 0..E2E_ROUNDS {
-        let (rate, first) = passthrough(&bootstrap, records, round)?;
-        passes.push(rate);
-        pass_firsts.push(first);
-        let app = format!("bench-{round}");
-        broker.create_internal_topics(&topo, &app, PARTITIONS)?;
-        let state = tempfile::tempdir()?;
-        let cfg = StreamsConfig::new(&app, &bootstrap)
-            .worker_id("bench-1")
-            .state_dir(state.path());
-        let started = Instant::now();
-        let worker = StreamWorker::start(topo.clone(), cfg)?;
-        // Checked every millisecond: the passthrough's clock stops the moment it is done.
-        // A round takes about a second; a worker that stops receiving records fails the
-        // bench with its state instead of hanging it.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut first = None;
-        loop {
-            let n = worker.stats().processed.load(Ordering::Relaxed);
-            if n > 0 && first.is_none() {
-                first = Some(started.elapsed().as_secs_f64());
-            }
-            if n >= records {
-                break;
-            }
-            if Instant::now() > deadline {
-                let s = worker.stats();
-                return Err(format!(
-                    "embedded worker (round {round}) processed {n} of {records} records; state {:?}, tasks {:?}, commits {}",
-                    s.state(),
-                    s.tasks(),
-                    s.commits.load(Ordering::Relaxed)
-                )
-                .into());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        e2e_firsts.push(first.unwrap_or_default());
-        let (secs, teardown) = stop_after_commit(&worker, started)?;
-        e2es.push(records as f64 / secs);
-        teardowns.push(teardown);
-    }
-    let (e2e_rate, pass_rate) = (median(&mut e2es), median(&mut passes));
-    println!("embedded: {e2e_rate:.0} records/s");
-    println!("passthrough: {pass_rate:.0} records/s");
-    println!("embedded vs passthrough: {:.2} ratio", e2e_rate / pass_rate);
-    println!(
-        "embedded first record after: {:.0} ms",
-        median(&mut e2e_firsts) * 1000.0
-    );
-    println!(
-        "passthrough first record after: {:.0} ms",
-        median(&mut pass_firsts) * 1000.0
-    );
-    println!(
-        "embedded shutdown after the last commit: {:.0} ms",
-        median(&mut teardowns) * 1000.0
-    );
-
-    // 4. Restore vs a plain read of the same changelog partitions: the store's changelog
-    // over the input (the mock broker keeps at most 5 MB per partition, so it cannot be
-    // longer); alternating rounds each read it raw and restore it into an empty state
-    // directory; medians reported.
-    let mut agg = std::collections::HashMap::<String, Aggregate>::new();
-    let mut log: Vec<(String, Vec<u8>)> = Vec::with_capacity(events.len());
-    for (k, e) in &events {
-        let a = agg.entry(k.clone()).or_default();
-        a.count += 1;
-        a.last_seq = e.seq;
-        a.last = e.payload.clone();
-        log.push((k.clone(), serde_json::to_vec(a)?));
-    }
-    let (mut restores, mut raws) = (Vec::new(), Vec::new());
-    let mut restored = 0;
-    let mut secs = 0.0;
-    for round in 0..RESTORE_ROUNDS {
-        // A fresh application (and changelog) per round: a worker that joins a group
-        // whose last member was killed waits out that member's session.
-        let restore_app = format!("bench-restore-{round}");
-        let changelog = Topology::changelog_topic(&restore_app, reference::STORE);
-        broker.create_internal_topics(&topo, &restore_app, PARTITIONS)?;
-        testing::produce(&bootstrap, &changelog, &log, 1_700_000_000_000)?;
-        raws.push(raw_read(&bootstrap, &changelog, log.len() as u64, round)?);
-        let state = tempfile::tempdir()?;
-        let cfg = StreamsConfig::new(&restore_app, &bootstrap)
-            .worker_id("bench-restore")
-            .state_dir(state.path());
-        let worker = StreamWorker::start(topo.clone(), cfg)?;
-        if !testing::wait_until(Duration::from_secs(600), || {
-            worker.stats().state() == WorkerState::Running && !worker.stats().tasks().is_empty()
-        }) {
-            return Err("restore did not finish".into());
-        }
-        restored = worker.stats().restored.load(Ordering::Relaxed);
-        secs = worker.stats().restore_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        worker.kill();
-        if restored != log.len() as u64 {
-            return Err(format!("restored {restored} of {} records", log.len()).into());
-        }
-        restores.push(restored as f64 / secs.max(1e-9));
-    }
-    let (restore_rate, raw_rate) = (median(&mut restores), median(&mut raws));
-    println!("restore: {restore_rate:.0} records/s");
-    println!("raw read: {raw_rate:.0} records/s");
-    println!("restore vs raw read: {:.2} ratio", restore_rate / raw_rate);
-    eprintln!("# restored {restored} changelog records in {secs:.3} s");
     Ok(())
+}
+
+/// One embedded round: a fresh application's worker over the whole input; records/s to
+/// its last commit, seconds to its first record, and the rest of its shutdown.
+fn embedded(
+    broker: &EmbeddedBroker,
+    topo: &Topology,
+    bootstrap: &str,
+    records: u64,
+    round: usize,
+) -> Result<(f64, f64, f64), Box<dyn std::error::Error>> {
+    let app = format!("bench-{round}");
+    broker.create_internal_topics(topo, &app, PARTITIONS)?;
+    let state = tempfile::tempdir()?;
+    let cfg = StreamsConfig::new(&app, bootstrap)
+        .worker_id("bench-1")
+        .state_dir(state.path());
+    let started = Instant::now();
+    let worker = StreamWorker::start(topo.clone(), cfg)?;
+    // Checked every millisecond: the passthrough's clock stops the moment it is done.
+    // A round takes about a second; a worker that stops receiving records fails the
+    // bench with its state instead of hanging it.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut first = None;
+    loop {
+        let n = worker.stats().processed.load(Ordering::Relaxed);
+        if n > 0 && first.is_none() {
+            first = Some(started.elapsed().as_secs_f64());
+        }
+        if n >= records {
+            if std::env::var("BENCH_PHASES").is_ok() {
+                eprintln!(
+                    "# embedded round {round}: first {:.0} ms, last {:.0} ms",
+                    first.unwrap_or_default() * 1000.0,
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+            }
+            break;
+        }
+        if Instant::now() > deadline {
+            let s = worker.stats();
+            return Err(format!(
+                "embedded worker (round {round}) processed {n} of {records} records; state {:?}, tasks {:?}, commits {}",
+                s.state(),
+                s.tasks(),
+                s.commits.load(Ordering::Relaxed)
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (secs, teardown) = stop_after_commit(&worker, started)?;
+    if std::env::var("BENCH_PHASES").is_ok() {
+        eprintln!(
+            "# embedded round {round}: committed {:.0} ms",
+            secs * 1000.0
+        );
+    }
+    Ok((records as f64 / secs, first.unwrap_or_default(), teardown))
 }
 
 /// Stops `worker` and returns the seconds from `started` to the end of its last commit
@@ -234,9 +301,10 @@ fn stop_after_commit(
     })
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median of `v` (`None` when the part did not run).
+fn median(v: &mut [f64]) -> Option<f64> {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied()
 }
 
 /// Records/s of a plain consume → decode/encode → produce loop, and the seconds to its

@@ -47,7 +47,7 @@ pub(crate) fn commit<C: ConsumerContext>(
         t.uncommitted > 0 || !t.out.is_empty() || t.stores.values().any(|s| s.pending_len() > 0)
     });
     if !dirty {
-        tm.last_commit = Instant::now();
+        tm.committed();
         return Ok(());
     }
     let started = Instant::now();
@@ -88,7 +88,7 @@ pub(crate) fn commit<C: ConsumerContext>(
         task.commit_stores(&checkpoints, flush)?;
     }
     tm.buffered = 0;
-    tm.last_commit = Instant::now();
+    tm.committed();
     tm.stats.commits.fetch_add(1, Ordering::Relaxed);
     metrics::counter!(m::COMMITS).increment(1);
     metrics::histogram!(m::COMMIT_LATENCY).record(started.elapsed().as_secs_f64());
@@ -115,7 +115,7 @@ fn produce_and_commit<C: ConsumerContext>(
             logged
                 .entry(*id)
                 .or_default()
-                .insert((store, rec.topic.clone()));
+                .insert((store, rec.topic.to_string()));
             output::send(&tm.producer, &rec)?;
         }
         for (topic, next) in &task.next_offsets {
@@ -137,6 +137,9 @@ fn produce_and_commit<C: ConsumerContext>(
             .commit_transaction(TIMEOUT)
             .map_err(|e| TopologyError::kafka("commit transaction", e))?;
     } else {
+        if let Some(sender) = tm.sender.as_mut() {
+            sender.drain()?;
+        }
         output::flush_producer(&tm.producer, TIMEOUT)
             .map_err(|e| TopologyError::kafka("flush producer", e))?;
     }

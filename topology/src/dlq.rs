@@ -24,7 +24,7 @@ pub fn dlq_record(
     error: &str,
 ) -> OutRecord {
     OutRecord {
-        topic: dlq_topic.to_string(),
+        topic: dlq_topic.into(),
         partition: None,
         key: rec.key.map(<[u8]>::to_vec).unwrap_or_default(),
         value: rec.value.map(<[u8]>::to_vec),

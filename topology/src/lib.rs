@@ -30,6 +30,7 @@ mod punctuate;
 mod record;
 pub mod reference;
 mod restore;
+mod sender;
 mod shared_decode;
 mod stream_worker;
 mod task;

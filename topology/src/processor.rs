@@ -19,6 +19,7 @@
 //! }
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
@@ -97,7 +98,7 @@ pub struct Context<'a> {
     pub(crate) processor: &'a str,
     pub(crate) stores: &'a mut FxHashMap<String, ChangeLoggingStore>,
     pub(crate) allowed_stores: &'a [String],
-    pub(crate) sinks: &'a FxHashMap<String, String>,
+    pub(crate) sinks: &'a FxHashMap<String, Arc<str>>,
     pub(crate) out: &'a mut Vec<OutRecord>,
     pub(crate) schedules: &'a mut Vec<ScheduleRequest>,
     pub(crate) timestamp: i64,
@@ -117,7 +118,7 @@ impl<'a> Context<'a> {
         task: TaskId,
         processor: &'a str,
         allowed_stores: &'a [String],
-        sinks: &'a FxHashMap<String, String>,
+        sinks: &'a FxHashMap<String, Arc<str>>,
         io: NodeIo<'a>,
         (timestamp, wall_clock): (i64, i64),
     ) -> Self {

@@ -14,7 +14,8 @@ pub struct InRecord<'a> {
 /// A record a task wants written: to a sink, a changelog or the DLQ.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutRecord {
-    pub topic: String,
+    /// Shared with every record of the same sink (no copy per output).
+    pub topic: std::sync::Arc<str>,
     /// Explicit partition (changelogs); `None` partitions by key (murmur2, like Java clients).
     pub partition: Option<i32>,
     pub key: Vec<u8>,

@@ -31,6 +31,7 @@ use crate::builder::Topology;
 use crate::config::{ProcessingGuarantee, StreamsConfig};
 use crate::record::{partition_for, InRecord};
 use crate::restore::Restorer;
+use crate::sender::Sender;
 use crate::task::TaskSettings;
 use crate::task_id::TaskId;
 use crate::task_manager::TaskManager;
@@ -260,12 +261,15 @@ impl StreamWorker {
             sub_partitions.get(&s).copied()
         });
         admin::ensure_internal(consumer.client(), &config, &internal, &counts)?;
-        let producer = output::create_producer(&config)?;
-        if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
+        let producer = Arc::new(output::create_producer(&config)?);
+        let sender = if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
             producer
                 .init_transactions(Duration::from_secs(30))
                 .map_err(|e| TopologyError::kafka("init transactions", e))?;
-        }
+            None
+        } else {
+            Some(Sender::start(producer.clone(), &config.worker_id)?)
+        };
         let stats = Arc::new(WorkerStats::new());
         let tm = TaskManager {
             topology: topology.clone(),
@@ -282,11 +286,12 @@ impl StreamWorker {
             config: config.clone(),
             tasks: BTreeMap::new(),
             producer,
+            sender,
             topic_sub: topology.topic_index(),
             sub_partitions,
             stats: stats.clone(),
-            last_commit: Instant::now(),
-            last_punctuation_check: Instant::now(),
+            next_commit: Instant::now() + config.commit_interval,
+            next_punctuation_check: Instant::now(),
             wall_anchor: (Instant::now(), crate::task_manager::now_ms()),
             last_flush: Instant::now(),
             buffered: 0,
@@ -332,6 +337,9 @@ fn run_loop(
     signal: &AtomicU8,
 ) -> Result<(), TopologyError> {
     let ctx = consumer.context().clone();
+    // Outputs wait in the sender's batch: poll without waiting, and hand them over
+    // before waiting for input.
+    let mut pending = false;
     loop {
         match signal.load(Ordering::Relaxed) {
             KILL => {
@@ -347,7 +355,11 @@ fn run_loop(
             fail(&ctx);
             return Err(e);
         }
-        let polled = consumer.poll(Duration::from_millis(20));
+        let polled = consumer.poll(if pending {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(20)
+        });
         // The loop's one clock reading for this record: its wall clock, the punctuation
         // and commit checks.
         let now = Instant::now();
@@ -373,10 +385,16 @@ fn run_loop(
                     tm.process(&rec, now)?;
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-                None => {}
+                None => {
+                    if let Some(sender) = tm.sender.as_mut() {
+                        sender.hand_over()?;
+                    }
+                }
             }
             tm.punctuate_wall_clock(now)?;
-            tm.maybe_commit(consumer, now)
+            tm.maybe_commit(consumer, now)?;
+            pending = tm.sender.as_ref().is_some_and(Sender::has_pending);
+            Ok(())
         })();
         if let Err(e) = step {
             drop(guard);

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
@@ -51,7 +52,7 @@ struct NodeSlot {
     name: String,
     node: Box<dyn Node>,
     stores: Vec<String>,
-    sinks: FxHashMap<String, String>,
+    sinks: FxHashMap<String, Arc<str>>,
     processed: metrics::Counter,
     latency: metrics::Histogram,
 }
@@ -132,7 +133,11 @@ impl Task {
                 name: spec.name.clone(),
                 node: (spec.factory)(&id),
                 stores: spec.stores.iter().map(|s| s.name.clone()).collect(),
-                sinks: spec.sinks.iter().cloned().collect(),
+                sinks: spec
+                    .sinks
+                    .iter()
+                    .map(|(name, topic)| (name.clone(), Arc::from(topic.as_str())))
+                    .collect(),
                 processed: metrics::counter!(m::RECORDS_PROCESSED, "processor" => spec.name.clone()),
                 latency: metrics::histogram!(m::PROCESS_LATENCY, "processor" => spec.name.clone()),
             });
@@ -447,7 +452,8 @@ impl Task {
         }
         let mut out = Vec::new();
         for spec in self.store_specs.iter().filter(|s| s.changelog) {
-            let topic = Topology::changelog_topic(&self.settings.application_id, &spec.name);
+            let topic: Arc<str> =
+                Topology::changelog_topic(&self.settings.application_id, &spec.name).into();
             for c in self.stores[&spec.name].pending_changes() {
                 out.push((
                     spec.name.clone(),

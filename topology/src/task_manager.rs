@@ -13,10 +13,11 @@ use rdkafka::TopicPartitionList;
 use crate::builder::Topology;
 use crate::config::{ProcessingGuarantee, StreamsConfig};
 use crate::lifecycle::TaskState;
-use crate::output::{self, OutProducer};
+use crate::output::OutProducer;
 use crate::parallel::join_all;
 use crate::record::InRecord;
 use crate::restore::Restorer;
+use crate::sender::Sender;
 use crate::stream_worker::{WorkerState, WorkerStats};
 use crate::task::{Task, TaskSettings};
 use crate::task_id::TaskId;
@@ -27,13 +28,18 @@ pub(crate) struct TaskManager {
     pub config: StreamsConfig,
     pub settings: TaskSettings,
     pub tasks: BTreeMap<TaskId, Task>,
-    pub producer: OutProducer,
+    pub producer: Arc<OutProducer>,
+    /// Hands at_least_once outputs to the producer on its own thread (`None` under
+    /// exactly_once, whose outputs go into the transaction at commit).
+    pub sender: Option<Sender>,
     pub restorer: Restorer,
     pub topic_sub: rustc_hash::FxHashMap<String, u32>,
     pub sub_partitions: HashMap<u32, i32>,
     pub stats: Arc<WorkerStats>,
-    pub last_commit: Instant,
-    pub last_punctuation_check: Instant,
+    /// When the commit interval next ends (see [`TaskManager::committed`]).
+    pub next_commit: Instant,
+    /// When wall-clock punctuators are next checked.
+    pub next_punctuation_check: Instant,
     /// A wall-clock reading (epoch ms) and the instant it was taken at: records get
     /// their wall clock from the loop's one monotonic reading per record (re-anchored at
     /// every punctuation check).
@@ -80,6 +86,23 @@ fn open_tasks(
     })
 }
 
+/// Hands `task`'s outputs to the sender (at_least_once), or leaves them in the task for
+/// the transaction and notes how many are buffered (exactly_once: no sender).
+fn hand_outputs(
+    task: &mut Task,
+    sender: &mut Option<Sender>,
+    buffered: &mut usize,
+) -> Result<(), TopologyError> {
+    let Some(sender) = sender.as_mut() else {
+        *buffered = (*buffered).max(task.out.len());
+        return Ok(());
+    };
+    for rec in task.out.drain(..) {
+        sender.push(rec)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -88,6 +111,11 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl TaskManager {
+    /// Starts the next commit interval (a commit just ended).
+    pub fn committed(&mut self) {
+        self.next_commit = Instant::now() + self.config.commit_interval;
+    }
+
     pub fn eos(&self) -> bool {
         self.config.processing_guarantee == ProcessingGuarantee::ExactlyOnce
     }
@@ -114,23 +142,15 @@ impl TaskManager {
         };
         task.process(rec, wall)?;
         self.stats.processed.fetch_add(1, Ordering::Relaxed);
-        self.drain_outputs(id)
+        hand_outputs(task, &mut self.sender, &mut self.buffered)
     }
 
     /// Sends a task's outputs now (at_least_once) or keeps them for the transaction.
     fn drain_outputs(&mut self, id: TaskId) -> Result<(), TopologyError> {
-        let eos = self.eos();
-        let Some(task) = self.tasks.get_mut(&id) else {
-            return Ok(());
-        };
-        if eos {
-            self.buffered = self.buffered.max(task.out.len());
-            return Ok(());
+        match self.tasks.get_mut(&id) {
+            Some(task) => hand_outputs(task, &mut self.sender, &mut self.buffered),
+            None => Ok(()),
         }
-        for rec in task.out.drain(..) {
-            output::send(&self.producer, &rec)?;
-        }
-        Ok(())
     }
 
     /// Runs every task's processor flush and sends (or buffers) what it forwards.
@@ -150,14 +170,14 @@ impl TaskManager {
     pub fn punctuate_wall_clock(&mut self, now: Instant) -> Result<(), TopologyError> {
         // Wall-clock punctuators have millisecond-to-second intervals: checking every
         // 10 ms keeps them on time without a clock read and scan per record.
-        if now.saturating_duration_since(self.last_punctuation_check)
-            < std::time::Duration::from_millis(10)
-        {
+        // (Deadlines as instants: one comparison per record.)
+        if now < self.next_punctuation_check {
             return Ok(());
         }
-        self.last_punctuation_check = now;
+        self.next_punctuation_check = now + std::time::Duration::from_millis(10);
+        let at = now;
         let now = now_ms();
-        self.wall_anchor = (self.last_punctuation_check, now);
+        self.wall_anchor = (at, now);
         let ids: Vec<TaskId> = self
             .tasks
             .iter()
@@ -179,9 +199,7 @@ impl TaskManager {
         consumer: &BaseConsumer<C>,
         now: Instant,
     ) -> Result<(), TopologyError> {
-        if now.saturating_duration_since(self.last_commit) >= self.config.commit_interval
-            || self.buffered >= self.config.max_buffered_records
-        {
+        if now >= self.next_commit || self.buffered >= self.config.max_buffered_records {
             commit::commit(self, consumer)?;
         }
         Ok(())
@@ -344,6 +362,9 @@ impl TaskManager {
     pub fn abort_all(&mut self) {
         for task in self.tasks.values_mut() {
             task.abort();
+        }
+        if let Some(sender) = self.sender.as_mut() {
+            sender.discard_pending();
         }
         self.buffered = 0;
     }

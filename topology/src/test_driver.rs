@@ -375,9 +375,9 @@ fn route(
     queue: &mut VecDeque<Pending>,
 ) {
     for rec in out.drain(..) {
-        if topic_sub.contains_key(&rec.topic) {
-            let index = outputs.get(&rec.topic).map_or(0, VecDeque::len);
-            queue.push_back((rec.topic.clone(), index));
+        if topic_sub.contains_key(&*rec.topic) {
+            let index = outputs.get(&*rec.topic).map_or(0, VecDeque::len);
+            queue.push_back((rec.topic.to_string(), index));
         }
         push_output(outputs, rec);
     }
@@ -385,10 +385,10 @@ fn route(
 
 /// Appends `rec` to its output topic (the topic name is copied only for a new topic).
 fn push_output(outputs: &mut FxHashMap<String, VecDeque<OutRecord>>, rec: OutRecord) {
-    match outputs.get_mut(&rec.topic) {
+    match outputs.get_mut(&*rec.topic) {
         Some(q) => q.push_back(rec),
         None => {
-            outputs.insert(rec.topic.clone(), VecDeque::from([rec]));
+            outputs.insert(rec.topic.to_string(), VecDeque::from([rec]));
         }
     }
 }

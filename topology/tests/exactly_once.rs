@@ -31,17 +31,32 @@ fn a_processor_failing_mid_transaction_leaves_no_outputs_and_no_store_changes() 
     let failing = reference::topology(Options {
         fail_on_payload: Some("poison".into()),
     });
-    let cfg = config(&broker, "eos-1", dir.path())
-        .processing_guarantee(ProcessingGuarantee::ExactlyOnce)
-        .error_handling(ErrorHandling::Fail, ErrorHandling::Fail);
-    let w = StreamWorker::start(failing, cfg).unwrap();
-    // Let the first records commit, then send a batch whose 101st record is poison: the
-    // 100 good records before it are processed inside the transaction that fails.
+    let cfg = |worker: &str| {
+        config(&broker, worker, dir.path())
+            .processing_guarantee(ProcessingGuarantee::ExactlyOnce)
+            .error_handling(ErrorHandling::Fail, ErrorHandling::Fail)
+    };
+    // The first records commit in the transactions of a worker that then stops cleanly.
+    let w = StreamWorker::start(failing.clone(), cfg("eos-1")).unwrap();
     let first =
         testing::read_topic(&broker.bootstrap_servers(), reference::OUTPUT, clean, WAIT).unwrap();
     assert_eq!(first.len(), clean, "the first transactions committed");
+    w.shutdown().unwrap();
+    // Then a batch whose 101st record is poison, read by a worker whose commit interval
+    // does not end before it fails: the 100 good records before the poison are
+    // processed inside the transaction that fails, and only there.
     produce(&broker, &events[clean..]);
+    let w = StreamWorker::start(
+        failing,
+        cfg("eos-2").commit_interval(std::time::Duration::from_secs(3_600)),
+    )
+    .unwrap();
     let err = w.wait().expect_err("the worker stops on the poison record");
+    assert_eq!(
+        w.stats().processed.load(Ordering::Relaxed),
+        (poison_at - clean) as u64,
+        "the good records before the poison were processed"
+    );
     assert!(err.to_string().contains("poison"), "{err}");
 
     // Nothing of the failed transaction is visible: outputs only for the committed inputs.
@@ -78,7 +93,7 @@ fn a_processor_failing_mid_transaction_leaves_no_outputs_and_no_store_changes() 
 
     // A healthy worker resumes: every input has exactly one effect.
     let cfg =
-        config(&broker, "eos-2", dir.path()).processing_guarantee(ProcessingGuarantee::ExactlyOnce);
+        config(&broker, "eos-3", dir.path()).processing_guarantee(ProcessingGuarantee::ExactlyOnce);
     let w = StreamWorker::start(reference::topology(Options::default()), cfg).unwrap();
     assert!(testing::wait_until(WAIT, || w
         .stats()
