@@ -290,7 +290,7 @@ impl StreamWorker {
             topic_sub: topology.topic_index(),
             sub_partitions,
             stats: stats.clone(),
-            next_commit: Instant::now() + config.commit_interval,
+            next_commit: crate::task_manager::after(Instant::now(), config.commit_interval),
             next_punctuation_check: Instant::now(),
             wall_anchor: (Instant::now(), crate::task_manager::now_ms()),
             last_flush: Instant::now(),

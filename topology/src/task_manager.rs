@@ -103,6 +103,14 @@ fn hand_outputs(
     Ok(())
 }
 
+/// `at + interval`, or a year from `at` for an interval too long to add (a commit
+/// interval of `u64::MAX` ms means "only when the buffer is full", not a panic).
+pub(crate) fn after(at: Instant, interval: std::time::Duration) -> Instant {
+    at.checked_add(interval)
+        .or_else(|| at.checked_add(std::time::Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(at)
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -113,7 +121,7 @@ pub(crate) fn now_ms() -> i64 {
 impl TaskManager {
     /// Starts the next commit interval (a commit just ended).
     pub fn committed(&mut self) {
-        self.next_commit = Instant::now() + self.config.commit_interval;
+        self.next_commit = after(Instant::now(), self.config.commit_interval);
     }
 
     pub fn eos(&self) -> bool {
@@ -401,4 +409,21 @@ fn position_from_state<C: ConsumerContext>(
         task.next_offsets.insert(topic, offset.max(group));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_commit_interval_too_long_to_add_ends_a_year_later_instead_of_panicking() {
+        let now = Instant::now();
+        assert_eq!(
+            after(now, Duration::from_millis(250)),
+            now + Duration::from_millis(250)
+        );
+        let far = after(now, Duration::from_millis(u64::MAX));
+        assert!(far > now + Duration::from_secs(364 * 24 * 3600));
+    }
 }
