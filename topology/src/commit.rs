@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -96,7 +97,8 @@ pub(crate) fn commit<C: ConsumerContext>(
     Ok(())
 }
 
-type Logged = HashMap<TaskId, HashSet<(String, String)>>;
+/// Per task, the (store, changelog topic) pairs this commit produced records for.
+type Logged = HashMap<TaskId, HashSet<(String, Arc<str>)>>;
 
 fn produce_and_commit<C: ConsumerContext>(
     tm: &mut TaskManager,
@@ -115,7 +117,7 @@ fn produce_and_commit<C: ConsumerContext>(
             logged
                 .entry(*id)
                 .or_default()
-                .insert((store, rec.topic.to_string()));
+                .insert((store, rec.topic.clone()));
             output::send(&tm.producer, &rec)?;
         }
         for (topic, next) in &task.next_offsets {

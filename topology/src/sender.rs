@@ -99,7 +99,8 @@ impl Sender {
         }
     }
 
-    /// Drops the records not yet handed over (the worker failed or was killed).
+    /// Drops the records not yet handed over (the worker failed: its uncommitted effects
+    /// are dropped).
     pub fn discard_pending(&mut self) {
         self.batch.clear();
     }

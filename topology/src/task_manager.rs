@@ -183,9 +183,8 @@ impl TaskManager {
             return Ok(());
         }
         self.next_punctuation_check = now + std::time::Duration::from_millis(10);
-        let at = now;
-        let now = now_ms();
-        self.wall_anchor = (at, now);
+        self.wall_anchor = (now, now_ms());
+        let now = self.wall_anchor.1;
         let ids: Vec<TaskId> = self
             .tasks
             .iter()

@@ -29,6 +29,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
@@ -45,7 +46,7 @@ use crate::TopologyError;
 
 /// An output record waiting to be fed back: its topic and its position in that topic's
 /// output queue (the record itself stays there; nothing is copied).
-type Pending = (String, usize);
+type Pending = (Arc<str>, usize);
 
 /// In-memory runner of a topology; see the module docs.
 pub struct TopologyTestDriver {
@@ -199,7 +200,7 @@ impl TopologyTestDriver {
         let lost = || TopologyError::Invalid(format!("output {index} of `{topic}` vanished"));
         let slot = self
             .outputs
-            .get_mut(&topic)
+            .get_mut(&*topic)
             .and_then(|q| q.get_mut(index))
             .ok_or_else(lost)?;
         let (key, value, ts) = (
@@ -210,7 +211,7 @@ impl TopologyTestDriver {
         let result = self.process_one(&topic, Some(&key), value.as_deref(), ts, queue);
         let slot = self
             .outputs
-            .get_mut(&topic)
+            .get_mut(&*topic)
             .and_then(|q| q.get_mut(index))
             .ok_or_else(lost)?;
         slot.key = key;
@@ -377,7 +378,7 @@ fn route(
     for rec in out.drain(..) {
         if topic_sub.contains_key(&*rec.topic) {
             let index = outputs.get(&*rec.topic).map_or(0, VecDeque::len);
-            queue.push_back((rec.topic.to_string(), index));
+            queue.push_back((rec.topic.clone(), index));
         }
         push_output(outputs, rec);
     }

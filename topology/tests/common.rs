@@ -53,3 +53,18 @@ pub fn produce(broker: &EmbeddedBroker, events: &[(String, RefEvent)]) {
 pub fn topology() -> Topology {
     reference::topology(Default::default())
 }
+
+/// End offsets (partition → offset) of each changelog the reference topology writes under
+/// [`APP`], by store: the aggregates store and sub-topology 0's input-offsets store.
+pub fn changelog_ends(
+    broker: &EmbeddedBroker,
+) -> Vec<(String, std::collections::HashMap<i32, i64>)> {
+    [reference::STORE.to_string(), Topology::offsets_store(0)]
+        .into_iter()
+        .map(|store| {
+            let changelog = Topology::changelog_topic(APP, &store);
+            let ends = testing::end_offsets(&broker.bootstrap_servers(), &changelog).unwrap();
+            (store, ends)
+        })
+        .collect()
+}

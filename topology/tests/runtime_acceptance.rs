@@ -164,12 +164,7 @@ fn crash_then_restore_from_changelog_and_kept_state_reads_only_the_tail() {
     // (the aggregates store and the internal input-offsets store both have changelogs)
     let mut expected_tail = 0;
     let mut total_changelog = 0;
-    for store in [
-        reference::STORE.to_string(),
-        topology::Topology::offsets_store(0),
-    ] {
-        let changelog = topology::Topology::changelog_topic(APP, &store);
-        let ends = testing::end_offsets(&broker.bootstrap_servers(), &changelog).unwrap();
+    for (store, ends) in changelog_ends(&broker) {
         total_changelog += ends.values().sum::<i64>();
         for p in 0..partitions {
             let task_dir = dir_a.path().join(APP).join(format!("0_{p}"));
@@ -210,15 +205,10 @@ fn restore_split_between_any_number_of_restore_consumers_equals_the_fold() {
     wait_processed(&a, events.len() as u64);
     wait_committed(&broker, events.len() as i64, partitions);
     a.shutdown().unwrap();
-    let mut changelog_records = 0;
-    for store in [
-        reference::STORE.to_string(),
-        topology::Topology::offsets_store(0),
-    ] {
-        let changelog = topology::Topology::changelog_topic(APP, &store);
-        let ends = testing::end_offsets(&broker.bootstrap_servers(), &changelog).unwrap();
-        changelog_records += ends.values().sum::<i64>() as u64;
-    }
+    let changelog_records: u64 = changelog_ends(&broker)
+        .iter()
+        .map(|(_, ends)| ends.values().sum::<i64>() as u64)
+        .sum();
     // One consumer for all four tasks, three (tasks shared unevenly), more than tasks.
     for consumers in [1, 3, 6] {
         let dir = tempfile::tempdir().unwrap();
