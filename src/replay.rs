@@ -36,7 +36,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Result;
-use processors::game::evolve;
+use processors::game::{evolve, position, Position};
 use processors::game::history::{evolve_history, is_final};
 use processors::streams::topics;
 use rdkafka::ClientConfig;
@@ -104,12 +104,18 @@ pub struct ReplayReport {
     pub mismatches: Vec<Mismatch>,
     /// Events that could not be decoded.
     pub undecodable_events: Vec<UndecodableEvent>,
+    /// Redelivered events skipped (their match had folded them already).
+    pub duplicates_skipped: u64,
+    /// Events refused because events of their match before them are missing.
+    pub sequence_gaps: Vec<String>,
 }
 
 impl ReplayReport {
-    /// No mismatch and no undecodable event.
+    /// No mismatch, no undecodable event and no gap.
     pub fn is_clean(&self) -> bool {
-        self.mismatches.is_empty() && self.undecodable_events.is_empty()
+        self.mismatches.is_empty()
+            && self.undecodable_events.is_empty()
+            && self.sequence_gaps.is_empty()
     }
 
     /// Mismatches of one topic.
@@ -141,6 +147,16 @@ impl fmt::Display for ReplayReport {
             self.compared_history,
             self.mismatches_of(topics::MATCH_HISTORY).count()
         )?;
+        writeln!(
+            f,
+            "{}: {} duplicates skipped, {} sequence gaps",
+            topics::MATCH_EVENTS,
+            self.duplicates_skipped,
+            self.sequence_gaps.len()
+        )?;
+        for g in &self.sequence_gaps {
+            writeln!(f, "GAP {}: {g}", topics::MATCH_EVENTS)?;
+        }
         for u in &self.undecodable_events {
             writeln!(
                 f,
@@ -185,12 +201,29 @@ pub struct Folder {
     states: BTreeMap<String, MatchState>,
     histories: BTreeMap<String, MatchHistory>,
     published: BTreeMap<String, Vec<u8>>,
+    duplicates: u64,
+    gaps: Vec<String>,
 }
 
 impl Folder {
     /// Folds one event into its match's state and history, as the match processor and
     /// the history processor do.
+    /// An event that is not the next one of its match is not folded: a duplicate is
+    /// counted, a gap is recorded (see [`Folder::duplicates`], [`Folder::gaps`]).
     pub fn apply(&mut self, ev: &MatchEvent) -> Result<()> {
+        let applied = self.states.get(&ev.match_id).map_or(0, |s| s.events_applied);
+        match position(applied, ev.sequence) {
+            Position::Next => {}
+            Position::Duplicate => {
+                self.duplicates += 1;
+                return Ok(());
+            }
+            gap @ Position::Gap { .. } => {
+                self.gaps
+                    .push(gap.gap_reason(&ev.match_id).unwrap_or_default());
+                return Ok(());
+            }
+        }
         let state = evolve(self.states.remove(&ev.match_id), ev);
         self.states.insert(ev.match_id.clone(), state);
         let before = self.histories.remove(&ev.match_id);
@@ -202,6 +235,16 @@ impl Folder {
         }
         self.histories.insert(ev.match_id.clone(), after);
         Ok(())
+    }
+
+    /// Redelivered events skipped so far (already folded for their match).
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    /// Events refused so far because events before them were missing, with the reason.
+    pub fn gaps(&self) -> &[String] {
+        &self.gaps
     }
 
     /// The values the live topics should hold.
@@ -357,6 +400,8 @@ pub fn replay(client: &ClientConfig) -> Result<ReplayReport> {
     if let Some(e) = fold_error {
         return Err(e.context("folding match-events"));
     }
+    report.duplicates_skipped = folder.duplicates();
+    report.sequence_gaps = folder.gaps().to_vec();
     let folded = folder.finish()?;
     report.matches_replayed = folded.states.len();
 

@@ -49,6 +49,11 @@ pub struct Envelope<P> {
     pub correlation_id: String,
     /// The `eventId` of the message that caused this one (its own id for external input).
     pub causation_id: String,
+    /// Position of this event in its match's log (`match-events`: 1, 2, 3, …), set by
+    /// the match processor. Folds apply an event only when it is the next one of its
+    /// match, so a redelivered duplicate is a no-op and a gap is visible. `None` on other
+    /// topics and on match events written before the field existed.
+    pub sequence: Option<u64>,
     /// Typed payload; its variant decides `eventType`.
     pub data: P,
 }
@@ -140,8 +145,15 @@ impl<P: Payload> Envelope<P> {
             timestamp,
             correlation_id: correlation_id.into(),
             causation_id: causation_id.into(),
+            sequence: None,
             data: data.into(),
         }
+    }
+
+    /// The same envelope at position `sequence` of its match's log.
+    pub fn with_sequence(mut self, sequence: u64) -> Self {
+        self.sequence = Some(sequence);
+        self
     }
 
     /// The `eventType` of the payload.
@@ -198,7 +210,8 @@ pub fn decode_str<P: Payload>(json: &str) -> Result<Envelope<P>, DecodeError> {
 
 impl<P: Payload> Serialize for Envelope<P> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Envelope", 8)?;
+        let fields = if self.sequence.is_some() { 9 } else { 8 };
+        let mut st = s.serialize_struct("Envelope", fields)?;
         st.serialize_field("eventId", &self.event_id)?;
         st.serialize_field("eventType", self.event_type())?;
         st.serialize_field("schemaVersion", &self.schema_version)?;
@@ -206,6 +219,9 @@ impl<P: Payload> Serialize for Envelope<P> {
         st.serialize_field("timestamp", &self.timestamp)?;
         st.serialize_field("correlationId", &self.correlation_id)?;
         st.serialize_field("causationId", &self.causation_id)?;
+        if let Some(seq) = self.sequence {
+            st.serialize_field("sequence", &seq)?;
+        }
         st.serialize_field("data", &DataRef(&self.data))?;
         st.end()
     }
@@ -243,6 +259,7 @@ enum Field {
     Timestamp,
     CorrelationId,
     CausationId,
+    Sequence,
     Data,
     #[serde(other)]
     Other,
@@ -314,6 +331,7 @@ impl<'de, P: Payload> Visitor<'de> for EnvelopeVisitor<'_, P> {
         let mut timestamp: Option<i64> = None;
         let mut correlation_id: Option<String> = None;
         let mut causation_id: Option<String> = None;
+        let mut sequence: Option<u64> = None;
         let mut data: DataSlot<P> = DataSlot::Missing;
 
         while let Some(key) = map.next_key::<Field>()? {
@@ -325,6 +343,7 @@ impl<'de, P: Payload> Visitor<'de> for EnvelopeVisitor<'_, P> {
                 Field::Timestamp => set_once(&mut timestamp, &mut map, "timestamp")?,
                 Field::CorrelationId => set_once(&mut correlation_id, &mut map, "correlationId")?,
                 Field::CausationId => set_once(&mut causation_id, &mut map, "causationId")?,
+                Field::Sequence => set_once(&mut sequence, &mut map, "sequence")?,
                 Field::Data => {
                     if !matches!(data, DataSlot::Missing) {
                         return Err(de::Error::duplicate_field("data"));
@@ -402,6 +421,7 @@ impl<'de, P: Payload> Visitor<'de> for EnvelopeVisitor<'_, P> {
             timestamp,
             correlation_id,
             causation_id,
+            sequence,
             data: payload,
         }))
     }

@@ -40,6 +40,12 @@ struct Envelope<T> {
     correlation_id: String,
     /// Event id of the cause.
     causation_id: String,
+    /// Position of the event in its match's log (1, 2, 3, …), on `match-events` only;
+    /// absent on events written before it existed. A reader applies an event only when it
+    /// is the next one of its match: a repeat is a duplicate, a jump is a gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    sequence: Option<u64>,
     /// Payload.
     data: T,
 }

@@ -36,6 +36,8 @@ use crate::{DecodeError, TopologyError};
 
 /// Prefix of the internal offsets stores; user stores may not start with it.
 pub(crate) const OFFSETS_STORE_PREFIX: &str = "input-offsets-";
+/// Marks a `recover_from` naming no declared sink (refused by `build`).
+const UNKNOWN_SINK: &str = "\0unknown sink ";
 
 type Factory = Arc<dyn Fn(&TaskId) -> Box<dyn Node> + Send + Sync>;
 
@@ -46,6 +48,7 @@ pub struct ProcessorDef<P: Processor> {
     decoders: Vec<(String, Decoder<P::Input>)>,
     stores: Vec<StoreSpec>,
     sinks: Vec<(String, String)>,
+    recover_from: Option<String>,
 }
 
 impl<P: Processor> ProcessorDef<P> {
@@ -57,6 +60,7 @@ impl<P: Processor> ProcessorDef<P> {
             decoders: Vec::new(),
             stores: Vec::new(),
             sinks: Vec::new(),
+            recover_from: None,
         }
     }
 
@@ -128,6 +132,24 @@ impl<P: Processor> ProcessorDef<P> {
         self.sinks.push((name.to_string(), topic.to_string()));
         self
     }
+
+    /// Declares that this processor's state is a fold of what it writes to sink `sink`
+    /// (an event-sourced processor: decide → events → evolve), so that it never
+    /// contradicts an event it already published. The runtime then
+    ///
+    /// * sends a commit's outputs before its changelog records under at_least_once (a
+    ///   store never holds a change whose event is not in the sink), and records in the
+    ///   task's state how far the sink's partition is covered;
+    /// * after restore, feeds the task's partition of the sink from that position to its
+    ///   end to [`Processor::recover`]: events sent before a crash whose commit never
+    ///   happened are folded instead of being decided a second time, perhaps differently.
+    ///
+    /// The sink must be keyed like the processor's input (same partition count), so the
+    /// task's partition of the sink holds the events of its keys.
+    pub fn recover_from(mut self, sink: &str) -> Self {
+        self.recover_from = Some(sink.to_string());
+        self
+    }
 }
 
 /// A declared store.
@@ -144,6 +166,9 @@ pub struct ProcessorSpec {
     pub inputs: Vec<String>,
     pub stores: Vec<StoreSpec>,
     pub sinks: Vec<(String, String)>,
+    /// The sink topic this processor's state is recovered from (see
+    /// [`ProcessorDef::recover_from`]).
+    pub recover_from: Option<String>,
     pub(crate) factory: Factory,
 }
 
@@ -181,11 +206,19 @@ impl TopologyBuilder {
                 decoders: decoders.clone(),
             }) as Box<dyn Node>
         });
+        let recover_from = def.recover_from.map(|sink| {
+            def.sinks
+                .iter()
+                .find(|(name, _)| *name == sink)
+                .map(|(_, topic)| topic.clone())
+                .unwrap_or_else(|| format!("{UNKNOWN_SINK}{sink}"))
+        });
         self.processors.push(ProcessorSpec {
             name: def.name,
             inputs,
             stores: def.stores,
             sinks: def.sinks,
+            recover_from,
             factory,
         });
         self
@@ -205,6 +238,12 @@ impl TopologyBuilder {
             if p.inputs.is_empty() {
                 return Err(TopologyError::Invalid(format!(
                     "processor `{}` has no input topic",
+                    p.name
+                )));
+            }
+            if let Some(sink) = p.recover_from.as_deref().and_then(|t| t.strip_prefix(UNKNOWN_SINK)) {
+                return Err(TopologyError::Invalid(format!(
+                    "processor `{}` recovers from sink `{sink}`, which it does not declare",
                     p.name
                 )));
             }
@@ -302,6 +341,22 @@ impl Topology {
             .iter()
             .flat_map(|s| s.topics.clone())
             .collect()
+    }
+
+    /// The sink topics the processors of a sub-topology recover their state from (see
+    /// [`ProcessorDef::recover_from`]), with the processor's index in the sub-topology.
+    pub(crate) fn recovered_sinks(&self, subtopology: u32) -> Vec<(usize, String)> {
+        self.subtopologies
+            .iter()
+            .filter(|s| s.id == subtopology)
+            .flat_map(|s| s.processors.iter().enumerate())
+            .filter_map(|(slot, &i)| self.processors[i].recover_from.clone().map(|t| (slot, t)))
+            .collect()
+    }
+
+    /// Whether any processor recovers its state from a sink.
+    pub(crate) fn has_recovered_sinks(&self) -> bool {
+        self.processors.iter().any(|p| p.recover_from.is_some())
     }
 
     /// Every sink topic.

@@ -107,12 +107,19 @@ fn produce_and_commit<C: ConsumerContext>(
 ) -> Result<Logged, TopologyError> {
     let mut logged: Logged = HashMap::new();
     let mut offsets = TopicPartitionList::new();
+    if !eos && tm.topology.has_recovered_sinks() {
+        // A processor that recovers its state from its output must never have a store
+        // change logged whose event is not in the sink: outputs are delivered first.
+        deliver_outputs(tm)?;
+    }
     for (id, task) in tm.tasks.iter_mut() {
         if eos {
             for rec in task.out.drain(..) {
                 output::send(&tm.producer, &rec)?;
             }
         }
+        let delivered = tm.producer.context();
+        task.record_sink_ends(|topic, partition| delivered.changelog_offset(topic, partition))?;
         for (store, rec) in task.changelog_records() {
             logged
                 .entry(*id)
@@ -139,16 +146,9 @@ fn produce_and_commit<C: ConsumerContext>(
             .commit_transaction(TIMEOUT)
             .map_err(|e| TopologyError::kafka("commit transaction", e))?;
     } else {
-        if let Some(sender) = tm.sender.as_mut() {
-            sender.drain()?;
-        }
-        output::flush_producer(&tm.producer, TIMEOUT)
-            .map_err(|e| TopologyError::kafka("flush producer", e))?;
+        deliver_outputs(tm)?;
     }
-    let errors = tm.producer.context().take_errors();
-    if !errors.is_empty() {
-        return Err(TopologyError::Delivery(errors.join("; ")));
-    }
+    check_deliveries(tm)?;
     if !eos && offsets.count() > 0 {
         match consumer.commit(&offsets, CommitMode::Sync) {
             Ok(()) => {}
@@ -162,6 +162,26 @@ fn produce_and_commit<C: ConsumerContext>(
         }
     }
     Ok(logged)
+}
+
+/// at_least_once: hands the sender's pending outputs to the producer and waits until
+/// every record sent so far is acknowledged (or failed).
+fn deliver_outputs(tm: &mut TaskManager) -> Result<(), TopologyError> {
+    if let Some(sender) = tm.sender.as_mut() {
+        sender.drain()?;
+    }
+    output::flush_producer(&tm.producer, TIMEOUT)
+        .map_err(|e| TopologyError::kafka("flush producer", e))?;
+    check_deliveries(tm)
+}
+
+/// Fails the commit when any record sent since the last check was not delivered.
+fn check_deliveries(tm: &TaskManager) -> Result<(), TopologyError> {
+    let errors = tm.producer.context().take_errors();
+    if !errors.is_empty() {
+        return Err(TopologyError::Delivery(errors.join("; ")));
+    }
+    Ok(())
 }
 
 /// Keys per store across this worker's tasks (an O(keys) scan, so only every flush).

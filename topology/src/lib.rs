@@ -28,6 +28,7 @@ mod parallel;
 mod processor;
 mod punctuate;
 mod record;
+mod recover;
 pub mod reference;
 mod restore;
 mod sender;

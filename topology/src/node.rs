@@ -28,6 +28,8 @@ pub(crate) trait Node: Send {
     fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>)
         -> Result<(), ProcessError>;
     fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError>;
+    fn recover(&mut self, ctx: &mut Context<'_>, key: &str, value: &[u8])
+        -> Result<(), ProcessError>;
 }
 
 pub(crate) struct TypedNode<P: Processor> {
@@ -66,5 +68,14 @@ impl<P: Processor> Node for TypedNode<P> {
 
     fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
         self.processor.flush(ctx)
+    }
+
+    fn recover(
+        &mut self,
+        ctx: &mut Context<'_>,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), ProcessError> {
+        self.processor.recover(ctx, key, value)
     }
 }

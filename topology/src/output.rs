@@ -19,6 +19,9 @@ use crate::TopologyError;
 #[derive(Default)]
 pub(crate) struct DeliveryContext {
     changelog_offsets: Mutex<HashMap<(String, i32), i64>>,
+    /// Sink topics whose delivered offsets are tracked like changelogs' (the sinks
+    /// processors recover their state from).
+    tracked: std::collections::HashSet<String>,
     errors: Mutex<Vec<String>>,
     pub delivered: AtomicU64,
 }
@@ -32,7 +35,7 @@ impl ProducerContext for DeliveryContext {
         match result {
             Ok(m) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
-                if m.topic().ends_with("-changelog") {
+                if m.topic().ends_with("-changelog") || self.tracked.contains(m.topic()) {
                     if let Ok(mut map) = self.changelog_offsets.lock() {
                         let e = map
                             .entry((m.topic().to_string(), m.partition()))
@@ -51,7 +54,7 @@ impl ProducerContext for DeliveryContext {
 }
 
 impl DeliveryContext {
-    /// Last delivered offset of a changelog partition.
+    /// Last delivered offset of a changelog partition or of a tracked sink partition.
     pub fn changelog_offset(&self, topic: &str, partition: i32) -> Option<i64> {
         self.changelog_offsets
             .lock()
@@ -72,7 +75,10 @@ impl DeliveryContext {
 pub(crate) type OutProducer = ThreadedProducer<DeliveryContext>;
 
 /// Creates the worker's producer (transactional under exactly_once).
-pub(crate) fn create_producer(config: &StreamsConfig) -> Result<OutProducer, TopologyError> {
+pub(crate) fn create_producer(
+    config: &StreamsConfig,
+    tracked: impl IntoIterator<Item = String>,
+) -> Result<OutProducer, TopologyError> {
     let mut c = config.client_config();
     c.set(
         "client.id",
@@ -91,7 +97,11 @@ pub(crate) fn create_producer(config: &StreamsConfig) -> Result<OutProducer, Top
         )
         .set("transaction.timeout.ms", "60000");
     }
-    c.create_with_context(DeliveryContext::default())
+    let context = DeliveryContext {
+        tracked: tracked.into_iter().collect(),
+        ..DeliveryContext::default()
+    };
+    c.create_with_context(context)
         .map_err(|e| TopologyError::kafka("creating producer", e))
 }
 

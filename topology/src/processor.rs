@@ -74,6 +74,21 @@ pub trait Processor: Send + 'static {
         Ok(())
     }
 
+    /// Called after restore, before any record, for each record the task's partition of
+    /// a sink declared with [`crate::ProcessorDef::recover_from`] holds beyond what the
+    /// restored stores cover: outputs sent before a crash whose commit never happened.
+    /// A processor whose state is a fold of its own output (decide → events → evolve)
+    /// folds them here, so it never contradicts what it already published. Records that
+    /// the stores already cover may come too: the fold must skip them.
+    fn recover(
+        &mut self,
+        _ctx: &mut Context<'_>,
+        _key: &str,
+        _value: &[u8],
+    ) -> Result<(), ProcessError> {
+        Ok(())
+    }
+
     /// Called when a scheduled punctuator fires.
     fn punctuate(
         &mut self,

@@ -261,7 +261,12 @@ impl StreamWorker {
             sub_partitions.get(&s).copied()
         });
         admin::ensure_internal(consumer.client(), &config, &internal, &counts)?;
-        let producer = Arc::new(output::create_producer(&config)?);
+        let recovered: Vec<String> = topology
+            .processors()
+            .iter()
+            .filter_map(|p| p.recover_from.clone())
+            .collect();
+        let producer = Arc::new(output::create_producer(&config, recovered)?);
         let sender = if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
             producer
                 .init_transactions(Duration::from_secs(30))

@@ -57,6 +57,11 @@ struct NodeSlot {
     latency: metrics::Histogram,
 }
 
+/// Key of a recovered sink's covered position in the offsets store.
+fn sink_end_key(topic: &str) -> String {
+    format!("sink-end:{topic}")
+}
+
 /// Every how many records a task measures processing latency.
 const LATENCY_SAMPLE: u64 = 16;
 
@@ -82,6 +87,8 @@ pub(crate) struct Task {
     settings: TaskSettings,
     dlq_topic: String,
     pub open_outcome: Option<OpenOutcome>,
+    /// Sink topics processors recover their state from, with the processor's slot.
+    recovered: Vec<(usize, String)>,
     dlq_counter: metrics::Counter,
     e2e: metrics::Histogram,
     _db: Option<state_stores::SledDb>,
@@ -160,6 +167,7 @@ impl Task {
             settings,
             dlq_topic,
             open_outcome,
+            recovered: topology.recovered_sinks(id.subtopology),
             dlq_counter: metrics::counter!(m::DLQ_RECORDS),
             e2e: metrics::histogram!(m::E2E_LATENCY),
             _db: db,
@@ -393,6 +401,8 @@ impl Task {
         Ok(store
             .range("", None)?
             .into_iter()
+            // Sink positions share the store under `sink-end:` (no topic name has a `:`).
+            .filter(|(key, _)| !key.contains(':'))
             .filter_map(|(topic, v)| {
                 std::str::from_utf8(&v)
                     .ok()?
@@ -401,6 +411,94 @@ impl Task {
                     .map(|o| (topic, o))
             })
             .collect())
+    }
+
+    /// The sink topics this task's processors recover their state from.
+    pub fn recovered_topics(&self) -> Vec<String> {
+        self.recovered.iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// Where recovery reads a recovered sink from: the position the last commit recorded
+    /// (0 when none was: the whole partition is read, and the processor skips what its
+    /// restored state covers).
+    pub fn recovery_start(&self, topic: &str) -> Result<i64, TopologyError> {
+        let name = Topology::offsets_store(self.id.subtopology);
+        let Some(store) = self.stores.get(&name) else {
+            return Ok(0);
+        };
+        Ok(store
+            .get(&sink_end_key(topic))?
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<i64>().ok())
+            .unwrap_or(0))
+    }
+
+    /// Records, for each recovered sink, the next offset after the last record of this
+    /// task's partition known delivered (`delivered(topic, partition)`: the last
+    /// delivered offset). Called at a commit before the changelog records are made: the
+    /// stores at that commit cover at least every event up to that position.
+    pub fn record_sink_ends(
+        &mut self,
+        delivered: impl Fn(&str, i32) -> Option<i64>,
+    ) -> Result<(), TopologyError> {
+        if self.recovered.is_empty() {
+            return Ok(());
+        }
+        let name = Topology::offsets_store(self.id.subtopology);
+        for (_, topic) in &self.recovered {
+            let Some(last) = delivered(topic, self.id.partition) else {
+                continue;
+            };
+            if let Some(store) = self.stores.get_mut(&name) {
+                store.put(&sink_end_key(topic), (last + 1).to_string().into_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds one record of a recovered sink (read after restore) to the processors that
+    /// recover from `topic` (see [`crate::Processor::recover`]).
+    pub fn recover(
+        &mut self,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+        timestamp: i64,
+        wall_clock: i64,
+    ) -> Result<(), TopologyError> {
+        for r in 0..self.recovered.len() {
+            let (i, ref t) = self.recovered[r];
+            if t != topic {
+                continue;
+            }
+            let slot = &mut self.nodes[i];
+            let mut schedules = Vec::new();
+            let mut ctx = Context::for_node(
+                self.id,
+                &slot.name,
+                &slot.stores,
+                &slot.sinks,
+                NodeIo {
+                    stores: &mut self.stores,
+                    out: &mut self.out,
+                    schedules: &mut schedules,
+                },
+                (timestamp, wall_clock),
+            );
+            slot.node
+                .recover(&mut ctx, key, value)
+                .map_err(|e| match e {
+                    ProcessError::Store(e) => TopologyError::Store(e),
+                    other => TopologyError::ProcessingFailed {
+                        task: self.id.to_string(),
+                        processor: slot.name.clone(),
+                        topic: format!("recovery from {topic}"),
+                        partition: self.id.partition,
+                        offset: -1,
+                        message: other.to_string(),
+                    },
+                })?;
+        }
+        Ok(())
     }
 
     /// Lets every processor flush what it keeps in memory (see [`crate::Processor::flush`]).

@@ -306,6 +306,7 @@ impl TaskManager {
             self.stats.set_state(WorkerState::Restoring);
             let started = Instant::now();
             let restored = self.restorer.restore(&mut self.tasks, &fresh)?;
+            crate::recover::recover_tasks(&self.config, &mut self.tasks, &fresh)?;
             self.stats
                 .restore_micros
                 .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);

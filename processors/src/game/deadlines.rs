@@ -22,11 +22,18 @@
 use schemas::{MatchEvent, MatchState, MatchStatus, ResponseTimedOut, VoteTimedOut};
 
 use super::match_state::{has_response, has_vote};
+use super::sequence::number;
 use super::transitions::{finish, round_started, Emitter};
 
 /// The timeout events due at `now_ms` (and the phase transitions they cause); empty when
 /// nothing is due.
 pub fn due_timeouts(state: &MatchState, now_ms: i64) -> Vec<MatchEvent> {
+    let mut events = timeouts(state, now_ms);
+    number(&mut events, state.events_applied);
+    events
+}
+
+fn timeouts(state: &MatchState, now_ms: i64) -> Vec<MatchEvent> {
     if state.status == MatchStatus::WaitingForRobots {
         return robots_timeout(state, now_ms);
     }

@@ -45,6 +45,7 @@ use super::match_state::{has_response, has_vote, MatchStateExt};
 use super::prompts::{fallback_choice, fallback_response};
 use super::rejection::{reject, Rejection, RejectionCode as Code};
 use super::seats::seat_kinds;
+use super::sequence::number;
 use super::templates::template;
 use super::transitions::{round_started, Decided, Emitter};
 
@@ -55,7 +56,9 @@ pub fn decide(
     input: &MatchInput,
     cfg: &GameConfig,
 ) -> Result<Vec<MatchEvent>, Rejection> {
-    decide_direct(state, input, cfg).map(|d| d.on_copy(state))
+    let mut events = decide_direct(state, input, cfg)?.on_copy(state);
+    number(&mut events, state.map_or(0, |s| s.events_applied));
+    Ok(events)
 }
 
 /// [`decide`], then fold the events into the state: `(new state, events)`.
@@ -78,7 +81,10 @@ pub fn handle_in_place(
     input: &MatchInput,
     cfg: &GameConfig,
 ) -> Result<Vec<MatchEvent>, Rejection> {
-    Ok(decide_direct(state.as_ref(), input, cfg)?.apply_to(state))
+    let applied = state.as_ref().map_or(0, |s| s.events_applied);
+    let mut events = decide_direct(state.as_ref(), input, cfg)?.apply_to(state);
+    number(&mut events, applied);
+    Ok(events)
 }
 
 /// The events `input` causes directly, and whether they may complete a phase.

@@ -15,6 +15,7 @@
 //! assert!(!is_final(&h));
 //! ```
 
+use super::sequence::{position, Position};
 use schemas::{
     HistoryResponse, HistoryRound, HistoryStatus, HistoryVote, MatchEvent, MatchEventData,
     MatchHistory, RoundVoice, SeatReveal, SCHEMA_VERSION,
@@ -33,6 +34,7 @@ fn empty_history(match_id: &str) -> MatchHistory {
         seats: Vec::new(),
         rounds: Vec::new(),
         final_scores: Default::default(),
+        events_applied: 0,
     }
 }
 
@@ -41,9 +43,22 @@ pub fn is_final(h: &MatchHistory) -> bool {
     h.status == HistoryStatus::Completed
 }
 
-/// Folds one event into the history (`None` = first event of the match).
+/// Where `ev` stands for the history `h` (`None`: nothing folded yet): apply it only when
+/// it is [`Position::Next`].
+pub fn history_position(h: Option<&MatchHistory>, ev: &MatchEvent) -> Position {
+    position(h.map_or(0, |h| h.events_applied), ev.sequence)
+}
+
+/// Folds one event into the history (`None` = first event of the match). An event that is
+/// not the next one of the match ([`history_position`]) leaves the history unchanged: a
+/// redelivered duplicate is a no-op, and a caller that must report gaps checks first.
 pub fn evolve_history(history: Option<MatchHistory>, ev: &MatchEvent) -> MatchHistory {
+    let next = history_position(history.as_ref(), ev) == Position::Next;
     let mut h = history.unwrap_or_else(|| empty_history(&ev.match_id));
+    if !next {
+        return h;
+    }
+    h.events_applied += 1;
     match &ev.data {
         MatchEventData::MatchCreated(e) => {
             h.template.clone_from(&e.template);

@@ -29,6 +29,7 @@ pub mod prompts;
 pub mod rejection;
 pub mod scoring;
 pub mod seats;
+pub mod sequence;
 pub mod stats;
 pub mod templates;
 mod transitions;
@@ -40,6 +41,7 @@ pub use input::MatchInput;
 pub use match_state::{apply, empty_state, evolve, MatchStateExt, RECENT_INPUTS_CAP};
 pub use orchestration::{Pool, PoolConfig, PoolOutput};
 pub use rejection::{Rejection, RejectionCode};
+pub use sequence::{position, Position};
 
 #[cfg(test)]
 mod tests;

@@ -48,6 +48,7 @@ use schemas::{
 use serde::{Deserialize, Serialize};
 
 use super::ids::{derive_event_id, fingerprint};
+use super::sequence::{position, Position};
 pub use super::pool_config::{PoolConfig, DEFAULT_PERSONALITIES};
 
 /// A `round.robots_needed` waiting for robots.
@@ -89,9 +90,20 @@ pub struct Pool {
     pub queue: VecDeque<QueuedRequest>,
     /// Next instance number per personality (ids are never reused).
     pub next_index: BTreeMap<String, u32>,
+    /// Per running match, the `sequence` of the last event the pool applied.
+    #[serde(default)]
+    pub positions: BTreeMap<String, u64>,
+    /// Matches completed most recently, oldest first (at most [`FINISHED_CAP`]): every
+    /// event of theirs that comes again is a redelivered duplicate.
+    #[serde(default)]
+    pub finished: VecDeque<String>,
     #[serde(skip)]
     dirty: bool,
 }
+
+/// How many completed matches a pool remembers to recognise their redelivered events
+/// (redelivery after a crash reaches back one commit interval, a few matches at most).
+pub const FINISHED_CAP: usize = 1024;
 
 enum Pick {
     Existing(String),
@@ -124,6 +136,7 @@ impl Out<'_> {
             timestamp: self.timestamp,
             correlation_id: correlation_id.to_owned(),
             causation_id: self.cause_id.to_owned(),
+            sequence: None,
             data: data.into(),
         }));
     }
@@ -137,6 +150,7 @@ impl Out<'_> {
             timestamp: self.timestamp,
             correlation_id: ev.correlation_id.clone(),
             causation_id: self.cause_id.to_owned(),
+            sequence: None,
             data: build(id),
         }));
     }
@@ -169,8 +183,37 @@ impl Pool {
             .count()
     }
 
-    /// Reacts to one `match-events` record.
+    /// Where `ev` stands for the pool: only [`Position::Next`] events are applied by
+    /// [`Pool::on_match_event`].
+    pub fn position_of(&self, ev: &MatchEvent) -> Position {
+        if self.finished.iter().any(|m| *m == ev.match_id) {
+            return Position::Duplicate;
+        }
+        position(
+            self.positions.get(&ev.match_id).copied().unwrap_or(0),
+            ev.sequence,
+        )
+    }
+
+    /// Reacts to one `match-events` record (every event of a match, in order: the pool
+    /// remembers each match's position). An event that is not the next one of its match
+    /// ([`Pool::position_of`]) has no effect.
     pub fn on_match_event(&mut self, cfg: &PoolConfig, ev: &MatchEvent) -> Vec<PoolOutput> {
+        if self.position_of(ev) != Position::Next {
+            return Vec::new();
+        }
+        if let Some(seq) = ev.sequence {
+            self.positions.insert(ev.match_id.clone(), seq);
+            self.dirty = true;
+        }
+        if matches!(ev.data, MatchEventData::MatchCompleted(_)) {
+            self.positions.remove(&ev.match_id);
+            if self.finished.len() >= FINISHED_CAP {
+                self.finished.pop_front();
+            }
+            self.finished.push_back(ev.match_id.clone());
+            self.dirty = true;
+        }
         let mut out = Out {
             cause_id: &ev.event_id,
             timestamp: ev.timestamp,

@@ -50,6 +50,7 @@ impl<'a> Emitter<'a> {
             timestamp: self.timestamp,
             correlation_id: self.correlation_id.to_owned(),
             causation_id: self.cause_id.to_owned(),
+            sequence: None,
             data: data.into(),
         });
     }

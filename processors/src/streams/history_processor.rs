@@ -25,8 +25,13 @@ use std::sync::Arc;
 use schemas::{MatchEvent, MatchEventData, MatchHistory};
 use topology::{Context, ProcessError, Processor};
 
+use super::sequence;
 use super::stores::HISTORY;
-use crate::game::history::{evolve_history, is_final};
+use crate::game::history::{evolve_history, history_position, is_final};
+use crate::game::Position;
+
+/// This fold's name in the duplicate and gap metrics.
+const FOLD: &str = "history";
 use crate::game::stats::{stat_key_for, MatchOutcome, StatsConfig};
 
 /// Most running matches whose document is kept in memory per task (emptied when full,
@@ -155,15 +160,22 @@ impl Processor for HistoryProcessor {
         let ev = &input.event;
         let match_id = ev.match_id.as_str();
         let open = self.open(ctx, match_id)?;
+        if open.is_none() && ctx.raw_store(HISTORY)?.get(&final_key(match_id))?.is_some() {
+            // Published already: the history of a finished match is final, and every
+            // event of it that comes now is a redelivered one.
+            sequence::duplicate(FOLD);
+            return Ok(());
+        }
+        let at = history_position(open.as_ref().map(|o| &o.doc), ev);
+        if at != Position::Next {
+            if let Some(o) = open {
+                self.open.insert(match_id.to_owned(), o);
+            }
+            return sequence::skip(FOLD, match_id, at);
+        }
         let (before, chunk, log) = match open {
             Some(o) => (Some(o.doc), Some(o.chunk), o.log),
-            None => {
-                if ctx.raw_store(HISTORY)?.get(&final_key(match_id))?.is_some() {
-                    // Published already: the history of a finished match is final.
-                    return Ok(());
-                }
-                (None, None, Vec::new())
-            }
+            None => (None, None, Vec::new()),
         };
         let after = evolve_history(before, ev);
         if !is_final(&after) {

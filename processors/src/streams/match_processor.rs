@@ -18,8 +18,12 @@ use std::time::Duration;
 use schemas::{MatchEvent, MatchState};
 use topology::{Context, ProcessError, Processor, Punctuation, PunctuationType};
 
+use super::sequence;
 use super::stores::{DEADLINES, MATCHES};
-use crate::game::{due_timeouts, evolve, handle_in_place, GameConfig, MatchInput, MatchStateExt};
+use crate::game::{
+    due_timeouts, evolve, handle_in_place, position, GameConfig, MatchInput, MatchStateExt,
+    Position,
+};
 
 /// Most match states kept decoded per task (the cache is emptied when full).
 const CACHE_CAP: usize = 10_000;
@@ -88,6 +92,17 @@ impl MatchProcessor {
                 .map_err(|e| ProcessError::Failed(format!("encoding event: {e}")))?;
             ctx.forward_raw("events", &ev.match_id, Some(bytes))?;
         }
+        self.changed(ctx, before, state)
+    }
+
+    /// Marks a state changed (written and forwarded at the next flush) and moves its entry
+    /// in the deadline index from `before` to its next deadline.
+    fn changed(
+        &mut self,
+        ctx: &mut Context<'_>,
+        before: Option<i64>,
+        state: &MatchState,
+    ) -> Result<(), ProcessError> {
         self.dirty.insert(state.match_id.clone());
         let after = if state.is_completed() {
             None
@@ -165,6 +180,46 @@ impl Processor for MatchProcessor {
             self.save(ctx, before, s, &events)?;
         }
         self.keep(state);
+        Ok(())
+    }
+
+    /// Folds an event this processor published before a crash that its restored state
+    /// lacks (see `ProcessorDef::recover_from`): only the next event of its match is
+    /// applied; events the state covers are skipped, and so are unnumbered ones (written
+    /// before numbering: a restored state already covers them).
+    fn recover(
+        &mut self,
+        ctx: &mut Context<'_>,
+        _key: &str,
+        value: &[u8],
+    ) -> Result<(), ProcessError> {
+        let ev: MatchEvent = match schemas::decode(value) {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping an undecodable record of match-events in recovery");
+                return Ok(());
+            }
+        };
+        if ev.sequence.is_none() {
+            return Ok(());
+        }
+        let state = self.load(ctx, &ev.match_id)?;
+        let at = position(state.as_ref().map_or(0, |s| s.events_applied), ev.sequence);
+        if at != Position::Next {
+            if let Some(reason) = at.gap_reason(&ev.match_id) {
+                metrics::counter!(sequence::GAPS, "fold" => "match-recovery").increment(1);
+                tracing::error!(%reason, "recovery found a gap in match-events");
+            }
+            self.keep(state);
+            return Ok(());
+        }
+        let before = state
+            .as_ref()
+            .filter(|s| !s.is_completed())
+            .and_then(|s| s.next_deadline());
+        let s = evolve(state, &ev);
+        self.changed(ctx, before, &s)?;
+        self.keep(Some(s));
         Ok(())
     }
 

@@ -14,6 +14,7 @@ mod codec;
 mod history_processor;
 mod match_processor;
 mod orchestration_processor;
+pub mod sequence;
 mod stats_processor;
 pub mod topics;
 
@@ -90,7 +91,10 @@ pub fn game_topology(settings: &GameSettings) -> Topology {
         .store(stores::MATCHES)
         .store(stores::DEADLINES)
         .sink("events", MATCH_EVENTS)
-        .sink("state", MATCH_STATE),
+        .sink("state", MATCH_STATE)
+        // Its state is the fold of its events: after a crash it folds the events it had
+        // published beyond its last commit instead of deciding their inputs again.
+        .recover_from("events"),
     );
     // The pool and the history view read every `match-events` record: decoded once for both.
     let match_events = SharedDecoder::new(codec::decode::<MatchEventData>);
@@ -99,11 +103,7 @@ pub fn game_topology(settings: &GameSettings) -> Topology {
         ProcessorDef::new("robot-orchestration", move |task| {
             OrchestrationProcessor::new(s.pool.clone(), task.partition as u32, s.pool_tick)
         })
-        .input_shared(MATCH_EVENTS, &match_events, |ev, _| {
-            Ok(orchestration_processor::POOL_EVENT_TYPES
-                .contains(&ev.event_type())
-                .then_some(ev))
-        })
+        .input_shared(MATCH_EVENTS, &match_events, |ev, _| Ok(ev))
         .store(stores::ROBOT_POOL)
         .sink("events", ROBOT_ORCHESTRATION_EVENTS)
         .sink("commands", ROBOT_COMMANDS)

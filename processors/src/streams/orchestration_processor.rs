@@ -11,25 +11,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use schemas::{
-    MatchCompleted, MatchEvent, RobotStatus, RobotsNeeded, RoundCompleted, RoundStarted,
-    VotingStarted,
-};
+use schemas::{MatchEvent, RobotStatus};
 use topology::{Context, ProcessError, Processor, Punctuation, PunctuationType};
 
+use super::sequence;
 use super::stores::ROBOT_POOL;
-use crate::game::{Pool, PoolConfig, PoolOutput};
+use crate::game::{Pool, PoolConfig, PoolOutput, Position};
 
 const POOL_KEY: &str = "pool";
 
-/// The `match-events` types the pool reacts to; the others are skipped.
-pub(crate) const POOL_EVENT_TYPES: &[&str] = &[
-    RobotsNeeded::EVENT_TYPE,
-    RoundStarted::EVENT_TYPE,
-    VotingStarted::EVENT_TYPE,
-    RoundCompleted::EVENT_TYPE,
-    MatchCompleted::EVENT_TYPE,
-];
+/// This fold's name in the duplicate and gap metrics.
+const FOLD: &str = "robot-orchestration";
 
 /// See the module docs.
 pub struct OrchestrationProcessor {
@@ -104,8 +96,8 @@ impl OrchestrationProcessor {
 }
 
 impl Processor for OrchestrationProcessor {
-    /// `None`: an event type the pool ignores (see `POOL_EVENT_TYPES`).
-    type Input = Option<Arc<MatchEvent>>;
+    /// Every event of every match: the pool tracks each match's position in its log.
+    type Input = Arc<MatchEvent>;
 
     fn init(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError> {
         ctx.schedule("pool-scaling", self.tick, PunctuationType::WallClock);
@@ -116,16 +108,17 @@ impl Processor for OrchestrationProcessor {
         &mut self,
         ctx: &mut Context<'_>,
         _key: &str,
-        ev: Option<Arc<MatchEvent>>,
+        ev: Arc<MatchEvent>,
     ) -> Result<(), ProcessError> {
-        let Some(ev) = ev else {
-            return Ok(());
-        };
         self.pool(ctx)?;
-        let outputs = match self.pool.as_mut() {
-            Some(pool) => pool.on_match_event(&self.cfg, &ev),
-            None => return Err(ProcessError::Failed("pool not loaded".into())),
+        let Some(pool) = self.pool.as_mut() else {
+            return Err(ProcessError::Failed("pool not loaded".into()));
         };
+        let at = pool.position_of(&ev);
+        if at != Position::Next {
+            return sequence::skip(FOLD, &ev.match_id, at);
+        }
+        let outputs = pool.on_match_event(&self.cfg, &ev);
         if outputs.iter().any(|o| matches!(o, PoolOutput::Event(e) if matches!(e.data, schemas::OrchestrationEventData::RobotsAssigned(_)))) {
             // Wall-clock time from the match asking for robots to their assignment.
             let latency = (ctx.wall_clock_ms() - ev.timestamp).max(0) as f64 / 1000.0;

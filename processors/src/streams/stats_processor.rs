@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use schemas::MatchStats;
 use topology::{Context, ProcessError, Processor};
 
+use super::sequence;
 use super::stores::STATS;
 use crate::game::stats::{apply_outcome, MatchOutcome, StatsConfig};
 
@@ -63,6 +64,9 @@ impl Processor for StatsProcessor {
         *slot = apply_outcome(slot.take(), &h, &self.cfg);
         if slot.as_ref().map(|s| s.matches_completed) != counted_before {
             self.dirty.insert(key.to_owned());
+        } else if h.completed_at.is_some() {
+            // The window counted this match already: a redelivered outcome.
+            sequence::duplicate("stats");
         }
         Ok(())
     }

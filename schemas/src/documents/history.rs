@@ -108,6 +108,10 @@ pub struct MatchHistory {
     pub rounds: Vec<HistoryRound>,
     /// Final scores.
     pub final_scores: SeatPoints,
+    /// Events of the match folded into this document (the `sequence` of the last one);
+    /// 0 in documents written before it existed.
+    #[serde(default)]
+    pub events_applied: u64,
 }
 
 document!(MatchHistory, "match-history");
