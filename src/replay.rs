@@ -36,8 +36,8 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Result;
-use processors::game::{evolve, position, Position};
 use processors::game::history::{evolve_history, is_final};
+use processors::game::{evolve, position, Position};
 use processors::streams::topics;
 use rdkafka::ClientConfig;
 use schemas::{MatchEvent, MatchEventData, MatchHistory, MatchState};
@@ -211,7 +211,10 @@ impl Folder {
     /// An event that is not the next one of its match is not folded: a duplicate is
     /// counted, a gap is recorded (see [`Folder::duplicates`], [`Folder::gaps`]).
     pub fn apply(&mut self, ev: &MatchEvent) -> Result<()> {
-        let applied = self.states.get(&ev.match_id).map_or(0, |s| s.events_applied);
+        let applied = self
+            .states
+            .get(&ev.match_id)
+            .map_or(0, |s| s.events_applied);
         match position(applied, ev.sequence) {
             Position::Next => {}
             Position::Duplicate => {
@@ -433,6 +436,53 @@ pub fn replay(client: &ClientConfig) -> Result<ReplayReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn numbered(id: &str, seq: u64, data: impl Into<MatchEventData>) -> MatchEvent {
+        schemas::Envelope::new(id, "m1", 1_000 + seq as i64, "c", id, data).with_sequence(seq)
+    }
+
+    fn created() -> schemas::MatchCreated {
+        schemas::MatchCreated {
+            template: "duel_2v1".into(),
+            total_rounds: 1,
+            seats: vec![],
+            response_window_ms: 1,
+            voting_window_ms: 1,
+            robots_window_ms: None,
+        }
+    }
+
+    fn joined() -> schemas::PlayerJoined {
+        schemas::PlayerJoined {
+            identity: schemas::Identity::ALL[0],
+            player_id: "p1".into(),
+            name: "Ann".into(),
+        }
+    }
+
+    #[test]
+    fn replay_skips_redelivered_events_and_reports_gaps() {
+        let log = [numbered("e1", 1, created()), numbered("e2", 2, joined())];
+        let clean = fold_events(&log).unwrap();
+
+        let mut folder = Folder::default();
+        for ev in [&log[0], &log[0], &log[1], &log[0], &log[1]] {
+            folder.apply(ev).unwrap();
+        }
+        assert_eq!(folder.duplicates(), 3);
+        assert!(folder.gaps().is_empty());
+        assert_eq!(folder.finish().unwrap(), clean);
+
+        let mut folder = Folder::default();
+        folder.apply(&log[0]).unwrap();
+        folder.apply(&numbered("e4", 4, joined())).unwrap();
+        assert_eq!(folder.gaps().len(), 1);
+        assert!(
+            folder.gaps()[0].contains("expected event 2, got 4"),
+            "{:?}",
+            folder.gaps()
+        );
+    }
 
     #[test]
     fn diff_hints_name_fields_or_bytes() {

@@ -241,7 +241,11 @@ impl TopologyBuilder {
                     p.name
                 )));
             }
-            if let Some(sink) = p.recover_from.as_deref().and_then(|t| t.strip_prefix(UNKNOWN_SINK)) {
+            if let Some(sink) = p
+                .recover_from
+                .as_deref()
+                .and_then(|t| t.strip_prefix(UNKNOWN_SINK))
+            {
                 return Err(TopologyError::Invalid(format!(
                     "processor `{}` recovers from sink `{sink}`, which it does not declare",
                     p.name

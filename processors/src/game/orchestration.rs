@@ -48,8 +48,8 @@ use schemas::{
 use serde::{Deserialize, Serialize};
 
 use super::ids::{derive_event_id, fingerprint};
-use super::sequence::{position, Position};
 pub use super::pool_config::{PoolConfig, DEFAULT_PERSONALITIES};
+use super::sequence::{position, Position};
 
 /// A `round.robots_needed` waiting for robots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ mod support;
 mod deadlines;
 mod full_matches;
 mod hostile;
+mod idempotent_folds;
 mod pool;
 mod replay;
 
