@@ -6,6 +6,13 @@
 //! the read API and the match simulator; shows progress; and, with `exit_when_done`,
 //! waits until every simulated match is in `match-history`, shuts everything down cleanly
 //! and returns a summary.
+//!
+//! The embedded broker lives in memory: every run starts with empty topics. So every run
+//! starts every store afresh too — with `state_dir`, the stores an earlier run left there
+//! (`worker-N/`) are removed first (and the demo says so); the directory keeps the stores
+//! of the last run for inspection. At the end the demo checks that the topics that must be
+//! kept whole (`match-events`, `match-history`, the changelogs) lost no records to the
+//! broker's per-partition cap, and fails saying so if they did.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -127,6 +134,35 @@ pub fn topic_size(client: &ClientConfig, topic: &str) -> Result<i64> {
     Ok(total)
 }
 
+/// Removes the worker stores (`worker-N` directories) an earlier demo left in `dir`;
+/// returns their names. Nothing else in `dir` is touched.
+pub fn wipe_stores(dir: &std::path::Path) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_store = name
+            .strip_prefix("worker-")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if is_store && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path()).with_context(|| {
+                format!(
+                    "removing the old stores in {} (remove the directory by hand or pick another --state-dir)",
+                    entry.path().display()
+                )
+            })?;
+            removed.push(name);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 /// Runs the demo; see the module docs.
 pub async fn run(
     opts: DemoOptions,
@@ -146,7 +182,17 @@ pub async fn run(
     broker.create_internal_topics(&topology, &opts.application_id, opts.partitions)?;
 
     let (_tmp, state_root) = match &opts.state_dir {
-        Some(d) => (None, d.clone()),
+        Some(d) => {
+            let removed = wipe_stores(d)?;
+            if !removed.is_empty() {
+                println!(
+                    "state dir {}: removed the stores of an earlier run ({}): the embedded broker starts empty, so every store starts afresh",
+                    d.display(),
+                    removed.join(", ")
+                );
+            }
+            (None, d.clone())
+        }
         None => {
             let t = tempfile::tempdir().context("temp state dir")?;
             let p = t.path().to_path_buf();
@@ -294,6 +340,11 @@ pub async fn run(
     if let Some(t) = api_task {
         t.abort();
     }
+    crate::topics::check_kept_whole(
+        &client,
+        &crate::broker::kept_whole_topics(&topology, &opts.application_id),
+    )
+    .context("the embedded broker lost records of this run")?;
     let match_events = topic_size(&client, topics::MATCH_EVENTS)?;
     let dlq_records = topic_size(&client, &Topology::dlq_topic(&opts.application_id))?;
     if let Some(path) = &opts.history_out {

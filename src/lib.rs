@@ -1,6 +1,7 @@
 //! `orchestra`: the RobotOrchestra Streams binary as a library, so the end-to-end tests
 //! drive the same code the CLI runs.
 //!
+//! * [`broker`] — the embedded broker as a process of its own (`orchestra broker`).
 //! * [`demo`] — the main job on the embedded broker (workers, robots, simulator, API).
 //! * [`run`] — a stream worker / robot worker against a real cluster.
 //! * [`topics`] — the topic specs of `deploy/topics.json`, create and list.
@@ -11,6 +12,7 @@
 //! * [`replay`] — rebuilds `match-state` and `match-history` from `match-events` and compares.
 
 pub mod api;
+pub mod broker;
 pub mod demo;
 pub mod replay;
 pub mod robot_worker;

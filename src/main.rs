@@ -10,14 +10,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use orchestra::broker::{self, BrokerOptions};
 use orchestra::demo::{self, DemoOptions};
 use orchestra::run::{self, Role, RunOptions};
 use processors::robots::RobotLlmConfig;
-use processors::streams::{game_topology, GameSettings};
+use processors::streams::{game_topology, topics, GameSettings};
 use rdkafka::ClientConfig;
 use topology::ProcessingGuarantee;
 
@@ -38,6 +40,10 @@ enum Command {
     Demo(DemoArgs),
     /// A stream worker and/or robot worker against a real Kafka cluster.
     Run(RunArgs),
+    /// The embedded broker as a process of its own, with every topic created; prints
+    /// `bootstrap: HOST:PORT` first. In memory only, and each partition keeps at most about
+    /// 5 MiB (see the README): for development and tests, not for data you want to keep.
+    Broker(BrokerArgs),
     /// Create or list the topics of deploy/topics.json.
     Topics {
         #[command(subcommand)]
@@ -224,6 +230,32 @@ struct DemoArgs {
 }
 
 #[derive(Args)]
+struct BrokerArgs {
+    /// The application id whose internal topics (changelogs, DLQ) are created.
+    #[arg(
+        long,
+        env = "ORCHESTRA_APPLICATION_ID",
+        default_value = "robotorchestra"
+    )]
+    application_id: String,
+    /// Partitions of every topic.
+    #[arg(long, default_value_t = 8)]
+    partitions: i32,
+    /// Serve on this address (e.g. 0.0.0.0:9092) through a forwarder, instead of a
+    /// loopback port the system picks.
+    #[arg(long, env = "ORCHESTRA_BROKER_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// With --listen: the HOST or HOST:PORT clients are told to connect to (default: the
+    /// listen address; 127.0.0.1 for 0.0.0.0).
+    #[arg(long, requires = "listen", env = "ORCHESTRA_BROKER_ADVERTISE")]
+    advertise: Option<String>,
+    /// Read fault-injection commands on stdin (`errors <API> <ERROR> [COUNT]`, `clear <API>`,
+    /// `down`, `up`), answering `ok: ...` or `error: ...` on stdout.
+    #[arg(long)]
+    faults_from_stdin: bool,
+}
+
+#[derive(Args)]
 struct RunArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
@@ -280,16 +312,45 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     Some(handle)
 }
 
-fn main() -> Result<()> {
+/// Runs the command; a failure ends with one message on stderr — the error and its causes,
+/// which say what went wrong and what to do — and exit code 1. No backtrace, even with
+/// `RUST_BACKTRACE=1`: the message is for the person running the command.
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info,rdkafka=warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    rt.block_on(async_main(cli))
+        .build()
+        .context("starting the async runtime")
+        .and_then(|rt| {
+            let r = rt.block_on(async_main(cli));
+            // Threads still blocked on a broker must not hold the exit.
+            rt.shutdown_timeout(Duration::from_secs(5));
+            r
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_message(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `error: <what>` and one `  caused by: <why>` line per cause (a cause whose text the
+/// message already shows — many errors print their source — is left out).
+fn error_message(e: &anyhow::Error) -> String {
+    let mut out = format!("error: {e}");
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(&format!("\n  caused by: {text}"));
+        }
+    }
+    out
 }
 
 async fn async_main(cli: Cli) -> Result<()> {
@@ -349,6 +410,17 @@ async fn async_main(cli: Cli) -> Result<()> {
             };
             run::run(opts, install_metrics()).await
         }
+        Command::Broker(a) => {
+            broker::run(BrokerOptions {
+                application_id: a.application_id,
+                partitions: a.partitions,
+                listen: a.listen,
+                advertise: a.advertise,
+                faults_from_stdin: a.faults_from_stdin,
+                ..BrokerOptions::default()
+            })
+            .await
+        }
         Command::Topics { action } => match action {
             TopicsAction::Create {
                 kafka,
@@ -389,12 +461,23 @@ async fn async_main(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Replay(kafka) => {
-            let report =
-                tokio::task::spawn_blocking(move || orchestra::replay::replay(&kafka.client()))
-                    .await??;
+            let report = tokio::task::spawn_blocking(move || {
+                let client = kafka.client();
+                // A fold of a partial log would look like a whole one: refuse it.
+                let whole: Vec<String> = [
+                    topics::MATCH_EVENTS,
+                    topics::MATCH_STATE,
+                    topics::MATCH_HISTORY,
+                ]
+                .map(String::from)
+                .to_vec();
+                orchestra::topics::check_kept_whole(&client, &whole)?;
+                orchestra::replay::replay(&client)
+            })
+            .await??;
             println!("{report}");
             if !report.is_clean() {
-                bail!("replay found mismatches");
+                bail!("replay found mismatches (listed above): the live topics differ from a fresh fold of match-events");
             }
             Ok(())
         }

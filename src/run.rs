@@ -2,12 +2,19 @@
 //!
 //! Start several processes with the same application id and they share the work: the
 //! consumer group spreads partitions, and state follows partitions through the changelogs.
+//!
+//! The process runs until Ctrl-C or SIGTERM (then it commits, closes its stores and exits
+//! 0), or until its stream worker dies: then it exits non-zero with the worker's error, so
+//! that its supervisor (compose `restart:`, a Kubernetes Deployment) starts it again; the
+//! new process resumes from the committed offsets and the changelogs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Result;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
 use processors::robots::{Personalities, RobotEngine, RobotEngineConfig, RobotLlmConfig};
 use processors::streams::{game_topology, topics, GameSettings};
 use rdkafka::producer::FutureProducer;
@@ -51,7 +58,11 @@ pub struct RunOptions {
     pub robots_window_ms: Option<u64>,
 }
 
-/// Runs until Ctrl-C (or SIGTERM), then commits and leaves the group.
+/// How often the process checks that its stream workers still run.
+const WORKER_CHECK: Duration = Duration::from_millis(200);
+
+/// Runs until Ctrl-C (or SIGTERM), then commits and leaves the group; returns an error as
+/// soon as a stream worker dies.
 pub async fn run(
     opts: RunOptions,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -73,7 +84,14 @@ pub async fn run(
             cfg = cfg.kafka(k, v);
         }
         let topo = topology.clone();
-        let handle = tokio::task::spawn_blocking(move || StreamWorker::start(topo, cfg)).await??;
+        let handle = tokio::task::spawn_blocking(move || StreamWorker::start(topo, cfg))
+            .await?
+            .with_context(|| {
+                format!(
+                    "starting the stream worker on {} (is the broker running and reachable? for the embedded one, start `orchestra broker` and pass the address it prints)",
+                    opts.bootstrap
+                )
+            })?;
         workers.push(Arc::new(handle));
     }
     let mut robots = Vec::new();
@@ -112,10 +130,36 @@ pub async fn run(
             metrics,
         });
         let (bound, task) = api::serve(addr, state).await?;
-        tracing::info!(%bound, "read API listening");
+        println!("read API: http://{bound}");
+        {
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+        }
         api_task = Some(task);
     }
-    wait_for_shutdown_signal().await;
+    let died = tokio::select! {
+        _ = wait_for_shutdown_signal() => None,
+        died = first_dead_worker(&workers) => Some(died),
+    };
+    if let Some(i) = died {
+        // The worker already dropped its uncommitted effects; stop the rest and report.
+        let w = workers[i].clone();
+        let result = tokio::task::spawn_blocking(move || w.wait()).await?;
+        for r in robots {
+            r.stop().await;
+        }
+        if let Some(t) = api_task {
+            t.abort();
+        }
+        let why = match result {
+            Err(e) => anyhow::Error::new(e),
+            Ok(()) => anyhow!("it stopped without an error"),
+        };
+        return Err(why.context(format!(
+            "stream worker `{}` died; exiting non-zero so that the supervisor restarts this process (it resumes from the committed offsets and the changelogs)",
+            opts.worker_id
+        )));
+    }
     tracing::info!("shutting down: committing and closing stores");
     for r in robots {
         r.stop().await;
@@ -130,7 +174,23 @@ pub async fn run(
     Ok(())
 }
 
-async fn wait_for_shutdown_signal() {
+/// Resolves with the index of the first worker whose loop has ended (never, without
+/// workers).
+async fn first_dead_worker(workers: &[Arc<WorkerHandle>]) -> usize {
+    if workers.is_empty() {
+        return std::future::pending().await;
+    }
+    let mut tick = tokio::time::interval(WORKER_CHECK);
+    loop {
+        tick.tick().await;
+        if let Some(i) = workers.iter().position(|w| !w.is_running()) {
+            return i;
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn wait_for_shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

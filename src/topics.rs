@@ -82,6 +82,26 @@ pub fn create(
     Ok((created, existing))
 }
 
+/// Fails with the first of `topics` whose log no longer starts at offset 0 (records were
+/// dropped; see `topology::truncation`), naming the topic, the partition and what to do.
+/// Topics the cluster does not have are skipped.
+pub fn check_kept_whole(client: &ClientConfig, topics: &[String]) -> Result<()> {
+    let consumer: BaseConsumer = client.create().context("client")?;
+    let bootstrap = client.get("bootstrap.servers").unwrap_or("?").to_string();
+    for t in topics {
+        match topology::truncation::check_topic_whole(&consumer, t) {
+            Ok(()) => {}
+            Err(e @ topology::TopologyError::Truncated { .. }) => return Err(e.into()),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "reading the offsets of {t} on {bootstrap}: is the broker running and reachable (--bootstrap-servers)?"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `(name, partitions)` of every topic the cluster has.
 pub fn list(client: &ClientConfig) -> Result<Vec<(String, usize)>> {
     let consumer: BaseConsumer = client.create().context("client")?;

@@ -7,7 +7,7 @@
 //! | `GET /robots/pool` | the `robot-pool-state` view, a JSON array |
 //! | `GET /topology` | the topology as Mermaid (`text/plain`; `?format=text` for the text form) |
 //! | `GET /metrics` | Prometheus text (`503` when no recorder is installed) |
-//! | `GET /health` | `200 {"status":"ready",..}` only when every worker is `running` and the views have read their topics to the end; otherwise `503` with the same detail |
+//! | `GET /health` | `200 {"status":"ready",..}` only when every worker is `running` and the views have read their topics to the end; otherwise `503` with the same detail and `reasons` (why not: e.g. what a starting worker waits for, a failed worker's error). Per worker: `state`, `tasks` (`[{task, state, lag, lastCommitAgeMs}]`), counters, `waitingFor`, `failure` |
 //! | `POST /matches` | `match.create` — body `{template?, totalRounds?, humans?: [{playerId, name}]}` (an empty body without a content type means all defaults); answers a new match id (with an `Idempotency-Key`, the key is the match id) |
 //! | `POST /matches/{id}/players` | `match.join` — `{playerId, name}` |
 //! | `POST /matches/{id}/responses` | `response.submit` — `{playerId, round, text}` |

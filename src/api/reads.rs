@@ -219,8 +219,30 @@ fn view_health(v: &LatestView) -> (bool, Value) {
     )
 }
 
+/// Why worker `i` is not ready (`None` when it is running).
+fn worker_not_ready(i: usize, s: &topology::WorkerStats) -> Option<String> {
+    match s.state() {
+        WorkerState::Running => None,
+        WorkerState::Starting => Some(match s.waiting_for() {
+            Some(why) => format!("worker {i} is starting: {why}"),
+            None => format!("worker {i} is starting: joining its consumer group"),
+        }),
+        WorkerState::Restoring => Some(format!(
+            "worker {i} is restoring its stores from the changelogs"
+        )),
+        WorkerState::Stopped => Some(format!("worker {i} has stopped")),
+        WorkerState::Failed => Some(format!(
+            "worker {i} failed: {}",
+            s.failure().unwrap_or_else(|| "see the log".into())
+        )),
+    }
+}
+
+/// `GET /health`: `200` when every worker runs and the views have read their topics,
+/// `503` otherwise; `reasons` says why not. Per worker: its state, each task's state,
+/// lag (records behind the end of its input partitions) and the age of its last commit.
 pub(super) async fn health(State(st): State<Arc<ApiState>>) -> Response {
-    let mut ready = true;
+    let mut reasons: Vec<String> = Vec::new();
     let workers: Vec<Value> = st
         .workers
         .iter()
@@ -228,25 +250,38 @@ pub(super) async fn health(State(st): State<Arc<ApiState>>) -> Response {
         .map(|(i, w)| {
             let s = w.stats();
             let state = s.state();
-            ready &= state == WorkerState::Running;
+            reasons.extend(worker_not_ready(i, s));
             json!({
                 "worker": i,
                 "state": state_name(state),
-                "tasks": s.tasks().iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "tasks": s.task_health(),
                 "processed": s.processed.load(Ordering::Relaxed),
                 "restored": s.restored.load(Ordering::Relaxed),
+                "commits": s.commits.load(Ordering::Relaxed),
+                "waitingFor": s.waiting_for(),
+                "failure": s.failure(),
             })
         })
         .collect();
-    let (h_ok, h) = view_health(&st.history);
-    let (p_ok, p) = view_health(&st.pool);
-    ready &= h_ok && p_ok;
     let mut views = serde_json::Map::new();
-    views.insert(st.history.topic().to_string(), h);
-    views.insert(st.pool.topic().to_string(), p);
+    for v in [&st.history, &st.pool] {
+        let (ok, detail) = view_health(v);
+        if !ok {
+            reasons.push(match v.failure() {
+                Some(f) => format!("view of {} failed: {f}", v.topic()),
+                None => format!(
+                    "view of {} has not read its topic to the end yet",
+                    v.topic()
+                ),
+            });
+        }
+        views.insert(v.topic().to_string(), detail);
+    }
+    let ready = reasons.is_empty();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "applicationId": st.application_id,
+        "reasons": reasons,
         "workers": workers,
         "views": views,
     });

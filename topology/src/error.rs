@@ -89,6 +89,20 @@ pub enum TopologyError {
     /// Configuration error.
     #[error("config: {0}")]
     Config(String),
+    /// A topic that must be kept whole (a changelog, an event log) no longer holds the
+    /// records a reader needs: its log starts after the offset the reader starts from.
+    /// See [`crate::truncation`].
+    #[error("{topic}[{partition}] is truncated: its log starts at offset {log_start}, but it is needed from offset {needed_from}: {advice}")]
+    Truncated {
+        topic: String,
+        partition: i32,
+        /// The partition's log start offset (low watermark).
+        log_start: i64,
+        /// The offset the reader needed the log from.
+        needed_from: i64,
+        /// What to do about it.
+        advice: &'static str,
+    },
 }
 
 impl TopologyError {

@@ -10,7 +10,7 @@
 //! transactions), `restore` (changelog replay), `shared_decode` (one decode per record for
 //! processors sharing a source), `punctuate`, `dlq`, `admin` (topics),
 //! `output` (producer), `parallel` (joining fanned-out threads), `embedded`,
-//! `test_driver`, `metrics`.
+//! `test_driver`, `metrics`, `truncation` (logs that must be kept whole).
 
 mod admin;
 mod builder;
@@ -20,6 +20,7 @@ mod describe;
 mod dlq;
 mod embedded;
 mod error;
+mod health;
 mod lifecycle;
 pub mod metrics;
 mod node;
@@ -39,6 +40,7 @@ mod task_id;
 mod task_manager;
 mod test_driver;
 pub mod testing;
+pub mod truncation;
 
 pub use admin::{internal_topics, InternalTopic};
 pub use builder::{ProcessorDef, ProcessorSpec, StoreSpec, SubTopology, Topology, TopologyBuilder};
@@ -47,6 +49,7 @@ pub use describe::{ProcessorDescription, SubTopologyDescription, TopologyDescrip
 pub use dlq::{dlq_record, ErrorHandling};
 pub use embedded::EmbeddedBroker;
 pub use error::{DecodeError, ProcessError, TopologyError};
+pub use health::TaskHealth;
 pub use lifecycle::TaskState;
 pub use output::flush_producer;
 pub use processor::{Context, Processor, Punctuation, PunctuationType};

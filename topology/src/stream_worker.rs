@@ -29,6 +29,7 @@ use state_stores::KeyValueStore;
 
 use crate::builder::Topology;
 use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::health::{HealthTracker, TaskHealth};
 use crate::record::{partition_for, InRecord};
 use crate::restore::Restorer;
 use crate::sender::Sender;
@@ -73,6 +74,15 @@ pub struct WorkerStats {
     pub restore_micros: AtomicU64,
     state: Mutex<WorkerState>,
     tasks: Mutex<Vec<TaskId>>,
+    health: Mutex<WorkerHealth>,
+}
+
+/// The health details of [`WorkerStats`] (see `health.rs`).
+#[derive(Debug, Default)]
+struct WorkerHealth {
+    tasks: Vec<TaskHealth>,
+    waiting_for: Option<String>,
+    failure: Option<String>,
 }
 
 impl WorkerStats {
@@ -85,7 +95,41 @@ impl WorkerStats {
             restore_micros: AtomicU64::new(0),
             state: Mutex::new(WorkerState::Starting),
             tasks: Mutex::new(Vec::new()),
+            health: Mutex::new(WorkerHealth::default()),
         }
+    }
+
+    fn health(&self) -> MutexGuard<'_, WorkerHealth> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_task_health(&self, tasks: Vec<TaskHealth>) {
+        self.health().tasks = tasks;
+    }
+
+    pub(crate) fn set_waiting_for(&self, why: Option<String>) {
+        self.health().waiting_for = why;
+    }
+
+    fn set_failure(&self, e: &TopologyError) {
+        self.health().failure = Some(e.to_string());
+    }
+
+    /// Each task's state, lag and last commit age, as of the last snapshot (twice a
+    /// second while the loop runs).
+    pub fn task_health(&self) -> Vec<TaskHealth> {
+        self.health().tasks.clone()
+    }
+
+    /// While the worker waits for its first assignment for longer than a few session
+    /// timeouts: what it waits for.
+    pub fn waiting_for(&self) -> Option<String> {
+        self.health().waiting_for.clone()
+    }
+
+    /// The error the worker stopped with, once it has.
+    pub fn failure(&self) -> Option<String> {
+        self.health().failure.clone()
     }
 
     pub(crate) fn set_state(&self, s: WorkerState) {
@@ -312,18 +356,32 @@ impl StreamWorker {
         let sig = signal.clone();
         let st = stats.clone();
         let name = format!("stream-worker-{}", config.worker_id);
+        // The session timeout in force (a `session.timeout.ms` of the user's wins).
+        let session = config
+            .kafka
+            .get("session.timeout.ms")
+            .and_then(|ms| ms.parse().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(config.session_timeout);
+        let tracker = HealthTracker::new(
+            &config.application_id,
+            &config.bootstrap_servers,
+            topics.clone(),
+            session,
+        );
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || {
-                let r = run_loop(&consumer, &sig);
+                let r = run_loop(&consumer, &sig, tracker);
+                if let Err(e) = &r {
+                    st.set_failure(e);
+                    tracing::error!(error = %e, "stream worker stopped with an error");
+                }
                 st.set_state(if r.is_ok() {
                     WorkerState::Stopped
                 } else {
                     WorkerState::Failed
                 });
-                if let Err(e) = &r {
-                    tracing::error!(error = %e, "stream worker stopped with an error");
-                }
                 r
             })
             .map_err(|e| TopologyError::Config(format!("spawning worker thread: {e}")))?;
@@ -340,6 +398,7 @@ impl StreamWorker {
 fn run_loop(
     consumer: &BaseConsumer<WorkerContext>,
     signal: &AtomicU8,
+    mut health: HealthTracker,
 ) -> Result<(), TopologyError> {
     let ctx = consumer.context().clone();
     // Outputs wait in the sender's batch: poll without waiting, and hand them over
@@ -399,6 +458,7 @@ fn run_loop(
             tm.punctuate_wall_clock(now)?;
             tm.maybe_commit(consumer, now)?;
             pending = tm.sender.as_ref().is_some_and(Sender::has_pending);
+            health.observe(tm, consumer, now);
             Ok(())
         })();
         if let Err(e) = step {
@@ -406,6 +466,9 @@ fn run_loop(
             fail(&ctx);
             return Err(e);
         }
+        let stats = tm.stats.clone();
+        drop(guard);
+        health.check_waiting(&stats, consumer, now);
     }
 }
 
