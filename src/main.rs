@@ -295,6 +295,12 @@ struct RunArgs {
     /// (0: wait forever).
     #[arg(long, env = "ORCHESTRA_ROBOTS_WINDOW_MS", default_value_t = 30_000)]
     robots_window_ms: u64,
+    /// How long a round's response phase lasts, ms (new matches).
+    #[arg(long, env = "ORCHESTRA_RESPONSE_WINDOW_MS", default_value_t = 60_000)]
+    response_window_ms: u64,
+    /// How long a round's voting phase lasts, ms (new matches).
+    #[arg(long, env = "ORCHESTRA_VOTING_WINDOW_MS", default_value_t = 30_000)]
+    voting_window_ms: u64,
     #[command(flatten)]
     llm: LlmArgs,
 }
@@ -407,6 +413,8 @@ async fn async_main(cli: Cli) -> Result<()> {
                 replication_factor: a.replication_factor,
                 restore_consumers: a.restore_consumers,
                 robots_window_ms: (a.robots_window_ms > 0).then_some(a.robots_window_ms),
+                response_window_ms: a.response_window_ms,
+                voting_window_ms: a.voting_window_ms,
             };
             run::run(opts, install_metrics()).await
         }

@@ -56,6 +56,10 @@ pub struct RunOptions {
     pub restore_consumers: Option<usize>,
     /// How long a round waits for robots (`None`: forever).
     pub robots_window_ms: Option<u64>,
+    /// Response phase length of new matches.
+    pub response_window_ms: u64,
+    /// Voting phase length of new matches.
+    pub voting_window_ms: u64,
 }
 
 /// How often the process checks that its stream workers still run.
@@ -68,7 +72,11 @@ pub async fn run(
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 ) -> Result<()> {
     let mut settings = GameSettings::default();
-    settings.game = settings.game.with_robots_window_ms(opts.robots_window_ms);
+    settings.game = settings
+        .game
+        .with_robots_window_ms(opts.robots_window_ms)
+        .with_response_window_ms(opts.response_window_ms)
+        .with_voting_window_ms(opts.voting_window_ms);
     let topology = game_topology(&settings);
     let mut workers: Vec<Arc<WorkerHandle>> = Vec::new();
     if matches!(opts.role, Role::Topology | Role::All) {

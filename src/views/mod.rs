@@ -36,8 +36,7 @@ use std::time::Duration;
 pub use analyst::{history, sorted_histories, stats};
 pub use format::format_ts;
 pub use latest::{is_compacted, read_latest, Entry, LatestView};
-pub(crate) use tail::read_to_end;
-pub use tail::tail;
+pub use tail::{follow, read_to_end, tail, Row};
 
 /// How long the analysts' commands wait to read a compacted topic to its end.
 pub const READ_TO_END_TIMEOUT: Duration = Duration::from_secs(60);

@@ -15,14 +15,19 @@ use super::latest::{is_compacted, read_latest};
 use super::reader::{assign, assign_consumer, high_watermarks, partitions_of};
 use super::READ_TO_END_TIMEOUT;
 
-/// A record as `tail` prints it (and as [`read_to_end`] hands it out).
+/// A record as `tail` prints it (and as [`read_to_end`] and [`follow`] hand it out).
 #[derive(Debug, Clone)]
-pub(crate) struct Row {
-    pub(crate) key: Option<String>,
-    pub(crate) partition: i32,
-    pub(crate) offset: i64,
-    pub(crate) timestamp: i64,
-    pub(crate) value: Option<Vec<u8>>,
+pub struct Row {
+    /// The key as text (lossy UTF-8).
+    pub key: Option<String>,
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the partition.
+    pub offset: i64,
+    /// Record timestamp (epoch ms; -1 when absent).
+    pub timestamp: i64,
+    /// The value (`None`: a tombstone).
+    pub value: Option<Vec<u8>>,
 }
 
 impl Row {
@@ -168,7 +173,7 @@ fn print_rows(rows: &[Row], table: bool, out: &mut impl Write) -> Result<()> {
 /// Reads every partition of `topic` from the beginning to its end (the ends as of when
 /// reading reached them), in offset order per partition, calling `f` per record. Fails
 /// after `timeout`.
-pub(crate) fn read_to_end(
+pub fn read_to_end(
     client: &ClientConfig,
     topic: &str,
     timeout: Duration,
@@ -185,6 +190,12 @@ pub(crate) fn read_to_end(
             Ok(true)
         },
     )
+}
+
+/// Reads every partition of `topic` from the beginning and keeps reading new records,
+/// calling `f` per record (in offset order per partition) until it returns `false`.
+pub fn follow(client: &ClientConfig, topic: &str, f: impl FnMut(Row) -> Result<bool>) -> Result<()> {
+    stream_records(client, topic, Offset::Beginning, false, None, f)
 }
 
 /// Reads `topic` from `start`, calling `f` per record until it returns `false`, or (when

@@ -1,0 +1,118 @@
+//! `orchestra` child processes for end-to-end tests: stdout lines arrive on a channel,
+//! stderr goes to a file (its tail is shown when a wait fails); killed on drop.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a process may take to print its first line.
+pub const START: Duration = Duration::from_secs(60);
+
+/// A child `orchestra` process.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    /// Starts `orchestra ARGS` with `envs`; stderr goes to `DIR/NAME.stderr` (appended,
+    /// so a restarted process keeps its predecessor's log).
+    pub fn spawn(name: &str, args: &[String], envs: &[(&str, &str)], dir: &Path) -> Proc {
+        let stderr = dir.join(format!("{name}.stderr"));
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&stderr)
+            .expect("stderr file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestra"));
+        cmd.args(args)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info,rdkafka=warn")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn orchestra");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc {
+            name: name.to_string(),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The last lines of its stderr.
+    pub fn tail(&self) -> String {
+        let s = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// The next stdout line, within `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> String {
+        match self.lines.recv_timeout(timeout) {
+            Ok(l) => l,
+            Err(e) => panic!(
+                "{}: no stdout line within {timeout:?} ({e}); stderr:\n{}",
+                self.name,
+                self.tail()
+            ),
+        }
+    }
+
+    /// The rest of the first stdout line starting with `prefix`, within `timeout`.
+    pub fn line_starting(&self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let line = self.next_line(deadline.saturating_duration_since(Instant::now()));
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.trim().to_string();
+            }
+        }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `orchestra broker ARGS`, and the bootstrap address from its first line.
+pub fn broker(dir: &Path, args: &[&str]) -> (Proc, String) {
+    let mut all = vec!["broker".to_string()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    let p = Proc::spawn("broker", &all, &[], dir);
+    let first = p.next_line(START);
+    let bootstrap = first
+        .strip_prefix("bootstrap: ")
+        .unwrap_or_else(|| panic!("first line is not `bootstrap: HOST:PORT`: {first:?}"))
+        .to_string();
+    (p, bootstrap)
+}
