@@ -47,6 +47,8 @@ pub(crate) struct HealthTracker {
     next_snapshot: Instant,
     next_wait_warning: Instant,
     wait_after: Duration,
+    /// The worker has had an assignment: no more waiting checks.
+    assigned: bool,
     group: String,
     bootstrap: String,
     topics: Vec<String>,
@@ -63,6 +65,7 @@ impl HealthTracker {
             next_snapshot: now,
             next_wait_warning: now + wait_after,
             wait_after,
+            assigned: false,
             group: group.to_string(),
             bootstrap: bootstrap.to_string(),
             topics,
@@ -129,24 +132,23 @@ impl HealthTracker {
     }
 
     /// Called by the worker loop without the task manager locked: warns (and tells
-    /// `/health`) while the worker still waits for its first assignment.
+    /// `/health`) while the worker still waits for its first assignment. Costs one
+    /// comparison per call otherwise (the worker's state clears the sentence when the
+    /// assignment arrives).
     pub fn check_waiting<C: ConsumerContext>(
         &mut self,
         stats: &WorkerStats,
         consumer: &BaseConsumer<C>,
         now: Instant,
     ) {
-        if stats.state() != WorkerState::Starting {
-            if stats.waiting_for().is_some() {
-                tracing::info!(group = %self.group, "assignment received");
-                stats.set_waiting_for(None);
-            }
-            return;
-        }
-        if now < self.next_wait_warning {
+        if self.assigned || now < self.next_wait_warning {
             return;
         }
         self.next_wait_warning = now + self.wait_after;
+        if stats.state() != WorkerState::Starting {
+            self.assigned = true;
+            return;
+        }
         let coordinator = match consumer.fetch_group_list(Some(&self.group), Duration::from_secs(2))
         {
             Ok(list) => match list.groups().iter().find(|g| g.name() == self.group) {

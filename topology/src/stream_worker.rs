@@ -137,6 +137,10 @@ impl WorkerStats {
             if *g != s {
                 tracing::info!(from = ?*g, to = ?s, "worker state");
                 *g = s;
+                if s != WorkerState::Starting {
+                    // No longer waiting for an assignment (see `health.rs`).
+                    self.health().waiting_for = None;
+                }
             }
         }
     }
@@ -372,7 +376,7 @@ impl StreamWorker {
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || {
-                let r = run_loop(&consumer, &sig, tracker);
+                let r = run_loop(&consumer, &sig, tracker, &st);
                 if let Err(e) = &r {
                     st.set_failure(e);
                     tracing::error!(error = %e, "stream worker stopped with an error");
@@ -399,6 +403,7 @@ fn run_loop(
     consumer: &BaseConsumer<WorkerContext>,
     signal: &AtomicU8,
     mut health: HealthTracker,
+    stats: &WorkerStats,
 ) -> Result<(), TopologyError> {
     let ctx = consumer.context().clone();
     // Outputs wait in the sender's batch: poll without waiting, and hand them over
@@ -466,9 +471,8 @@ fn run_loop(
             fail(&ctx);
             return Err(e);
         }
-        let stats = tm.stats.clone();
         drop(guard);
-        health.check_waiting(&stats, consumer, now);
+        health.check_waiting(stats, consumer, now);
     }
 }
 
