@@ -125,15 +125,11 @@ pub async fn run(opts: BrokerOptions) -> Result<()> {
         out.flush()?;
     }
     tracing::info!(%bootstrap, application_id = %opts.application_id, partitions = opts.partitions, "broker ready");
-    let watched = kept_whole_topics(&topology, &opts.application_id);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let (stop, bootstrap, every) = (stop.clone(), own.clone(), opts.truncation_check);
-        std::thread::Builder::new()
-            .name("truncation-watch".into())
-            .spawn(move || watch_truncation(&bootstrap, &watched, every, &stop))
-            .context("starting the truncation watch")?
-    };
+    let watch = TruncationWatch::start(
+        &own,
+        kept_whole_topics(&topology, &opts.application_id),
+        opts.truncation_check,
+    )?;
     if opts.faults_from_stdin {
         let broker = broker.clone();
         std::thread::Builder::new()
@@ -143,9 +139,43 @@ pub async fn run(opts: BrokerOptions) -> Result<()> {
     }
     crate::run::wait_for_shutdown_signal().await;
     tracing::info!("broker shutting down; its topics are gone with it");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = tokio::task::spawn_blocking(move || watcher.join()).await;
+    let _ = tokio::task::spawn_blocking(move || drop(watch)).await;
     Ok(())
+}
+
+/// A thread that checks, every `every`, that the topics that must be kept whole still
+/// start at offset 0, and logs an ERROR once per partition that does not (the moment the
+/// embedded broker drops records). Stops when dropped.
+pub struct TruncationWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TruncationWatch {
+    /// Starts watching `topics` on `bootstrap`.
+    pub fn start(bootstrap: &str, topics: Vec<String>, every: Duration) -> Result<Self> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (stop, bootstrap) = (stop.clone(), bootstrap.to_string());
+            std::thread::Builder::new()
+                .name("truncation-watch".into())
+                .spawn(move || watch_truncation(&bootstrap, &topics, every, &stop))
+                .context("starting the truncation watch")?
+        };
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for TruncationWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The host and port to advertise for a forwarder bound to `bound`.

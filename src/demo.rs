@@ -12,7 +12,8 @@
 //! (`worker-N/`) are removed first (and the demo says so); the directory keeps the stores
 //! of the last run for inspection. At the end the demo checks that the topics that must be
 //! kept whole (`match-events`, `match-history`, the changelogs) lost no records to the
-//! broker's per-partition cap, and fails saying so if they did.
+//! broker's per-partition cap, and fails saying so if they did (while it runs, an ERROR is
+//! logged the moment it happens).
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -180,6 +181,12 @@ pub async fn run(
         .with_voting_window_ms(opts.voting_window.as_millis() as u64);
     let topology = game_topology(&settings);
     broker.create_internal_topics(&topology, &opts.application_id, opts.partitions)?;
+    // Says so the moment the broker drops records of a topic that must be kept whole.
+    let watch = crate::broker::TruncationWatch::start(
+        &bootstrap,
+        crate::broker::kept_whole_topics(&topology, &opts.application_id),
+        Duration::from_secs(5),
+    )?;
 
     let (_tmp, state_root) = match &opts.state_dir {
         Some(d) => {
@@ -340,6 +347,7 @@ pub async fn run(
     if let Some(t) = api_task {
         t.abort();
     }
+    drop(watch);
     crate::topics::check_kept_whole(
         &client,
         &crate::broker::kept_whole_topics(&topology, &opts.application_id),
