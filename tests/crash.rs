@@ -65,6 +65,19 @@ fn crash_suite_exactly_once() {
     Suite::new("exactly_once").run();
 }
 
+/// The same suite, shorter, on a real Kafka-protocol broker process (Tansu).
+#[test]
+fn crash_suite_tansu_at_least_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Suite::new("at_least_once").on_tansu().run();
+}
+
+#[test]
+fn crash_suite_tansu_exactly_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Suite::new("exactly_once").on_tansu().run();
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -191,7 +204,12 @@ struct Observed {
     went_down: Vec<(String, u64, u64)>,
 }
 
-fn observe(client: ClientConfig, seen: Arc<Mutex<Observed>>, tx: mpsc::Sender<()>, stop: Arc<AtomicBool>) {
+fn observe(
+    client: ClientConfig,
+    seen: Arc<Mutex<Observed>>,
+    tx: mpsc::Sender<()>,
+    stop: Arc<AtomicBool>,
+) {
     let result = orchestra::views::follow(&client, topics::MATCH_STATE, |row| {
         if let Some(value) = row.value {
             if let Ok(state) = serde_json::from_slice::<MatchState>(&value) {
@@ -253,11 +271,18 @@ impl Players {
             match answer {
                 Ok(r) if r.status() == StatusCode::ACCEPTED => return,
                 Ok(r) if r.status().is_client_error() => {
-                    panic!("{path} {key}: {} {}", r.status(), r.text().unwrap_or_default())
+                    panic!(
+                        "{path} {key}: {} {}",
+                        r.status(),
+                        r.text().unwrap_or_default()
+                    )
                 }
                 Ok(_) | Err(_) => {
                     self.retries += 1;
-                    assert!(Instant::now() < deadline, "{path} {key}: no worker took it for 120 s");
+                    assert!(
+                        Instant::now() < deadline,
+                        "{path} {key}: no worker took it for 120 s"
+                    );
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
@@ -292,7 +317,12 @@ impl Players {
             let Some(player) = seat.player_id.clone() else {
                 continue;
             };
-            let key = format!("{}-{}-r{}-{phase}", state.match_id, seat.identity.as_str(), cur.round);
+            let key = format!(
+                "{}-{}-r{}-{phase}",
+                state.match_id,
+                seat.identity.as_str(),
+                cur.round
+            );
             if self.sent.contains(&key) {
                 continue;
             }
@@ -339,6 +369,7 @@ struct Suite {
     guarantee: &'static str,
     matches: usize,
     kills: usize,
+    tansu: bool,
 }
 
 impl Suite {
@@ -348,13 +379,52 @@ impl Suite {
             guarantee,
             matches: env_usize("CRASH_MATCHES", if soak { 1_000 } else { 200 }),
             kills: env_usize("CRASH_KILLS", if soak { 30 } else { 10 }),
+            tansu: false,
         }
+    }
+
+    /// On Tansu: 40 matches and 3 kills (`CRASH_TANSU_MATCHES`, `CRASH_TANSU_KILLS`).
+    fn on_tansu(self) -> Self {
+        Suite {
+            matches: env_usize("CRASH_TANSU_MATCHES", 40),
+            kills: env_usize("CRASH_TANSU_KILLS", 3),
+            tansu: true,
+            ..self
+        }
+    }
+
+    /// The broker process and its bootstrap address, with every topic created.
+    fn start_broker(&self, dir: &Path) -> (Proc, String) {
+        if !self.tansu {
+            return broker(dir, &["--application-id", APP, "--partitions", "4"]);
+        }
+        let (p, bootstrap) = procs::tansu(dir);
+        // A real admin API: the project's own command creates the topics.
+        let args = [
+            "topics",
+            "create",
+            "--bootstrap-servers",
+            &bootstrap,
+            "--replication-factor",
+            "1",
+            "--partitions",
+            "4",
+        ]
+        .map(String::from);
+        let mut create = Proc::spawn("topics", &args, &[], dir);
+        let status = create.child.wait().expect("topics create");
+        assert!(
+            status.success(),
+            "orchestra topics create failed:\n{}",
+            create.tail()
+        );
+        (p, bootstrap)
     }
 
     fn run(self) {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        let (_broker, bootstrap) = broker(&dir, &["--application-id", APP, "--partitions", "4"]);
+        let (_broker, bootstrap) = self.start_broker(&dir);
         let mut cluster = Cluster {
             dir: dir.clone(),
             bootstrap: bootstrap.clone(),
@@ -416,8 +486,16 @@ impl Suite {
                     let index = w.index;
                     cluster.workers[i] = cluster.start_worker(index, state_dir);
                     *urls.lock().unwrap_or_else(|e| e.into_inner()) = cluster.urls();
-                    let served = wait_all_served(&http, &cluster.urls(), Duration::from_secs(120), Some(&all));
-                    assert!(served.is_some(), "after kill {k} (worker w{i}) some tasks were never served again");
+                    let served = wait_all_served(
+                        &http,
+                        &cluster.urls(),
+                        Duration::from_secs(120),
+                        Some(&all),
+                    );
+                    assert!(
+                        served.is_some(),
+                        "after kill {k} (worker w{i}) some tasks were never served again"
+                    );
                     failovers.push(killed_at.elapsed());
                 }
                 done.store(true, Ordering::Relaxed);
@@ -447,7 +525,11 @@ impl Suite {
                     .collect();
                 let completed = ids
                     .iter()
-                    .filter(|id| o.states.get(*id).is_some_and(|s| s.status == MatchStatus::Completed))
+                    .filter(|id| {
+                        o.states
+                            .get(*id)
+                            .is_some_and(|s| s.status == MatchStatus::Completed)
+                    })
                     .count();
                 (active, completed)
             };
@@ -457,7 +539,10 @@ impl Suite {
             assert!(
                 !settle_deadline(&killer_done, &mut settled_since),
                 "matches did not finish within {SETTLE:?} after the last kill: {:?}",
-                active.iter().map(|s| (&s.match_id, s.status, s.round)).collect::<Vec<_>>()
+                active
+                    .iter()
+                    .map(|s| (&s.match_id, s.status, s.round))
+                    .collect::<Vec<_>>()
             );
             if created < self.matches && ids.len() - completed < CONCURRENCY {
                 let t = &TEMPLATES[created % TEMPLATES.len()];
@@ -481,8 +566,9 @@ impl Suite {
         let _ = observer; // ends at its next record or with the broker
         let longest = failovers.iter().max().copied().unwrap_or_default();
         println!(
-            "crash: guarantee={} broker=orchestra-broker kills={} matches={} requests={} retries={} lost=0 doubled=0 duplicates_skipped={} replay_mismatches=0 longest_failover_ms={} play_s={:.1}",
+            "crash: guarantee={} broker={} kills={} matches={} requests={} retries={} lost=0 doubled=0 duplicates_skipped={} replay_mismatches=0 longest_failover_ms={} play_s={:.1}",
             self.guarantee,
+            if self.tansu { "tansu" } else { "orchestra-broker" },
             failovers.len(),
             ids.len(),
             players.accepted.len(),
@@ -534,25 +620,31 @@ fn verify(
     let mut logs: BTreeMap<String, BTreeMap<u64, MatchEvent>> = BTreeMap::new();
     let mut duplicates = 0u64;
     let mut forks = Vec::new();
-    orchestra::views::read_to_end(client, topics::MATCH_EVENTS, Duration::from_secs(120), |row| {
-        let ev: MatchEvent = schemas::decode(row.value.as_deref().expect("event value")).expect("event");
-        let seq = ev.sequence.expect("every event is numbered");
-        let log = logs.entry(ev.match_id.clone()).or_default();
-        match log.get(&seq) {
-            Some(first) if first.event_id == ev.event_id => duplicates += 1,
-            Some(first) => forks.push(format!(
-                "{} event {seq}: {} ({}) and {} ({})",
-                ev.match_id,
-                first.event_id,
-                first.event_type(),
-                ev.event_id,
-                ev.event_type()
-            )),
-            None => {
-                log.insert(seq, ev);
+    orchestra::views::read_to_end(
+        client,
+        topics::MATCH_EVENTS,
+        Duration::from_secs(120),
+        |row| {
+            let ev: MatchEvent =
+                schemas::decode(row.value.as_deref().expect("event value")).expect("event");
+            let seq = ev.sequence.expect("every event is numbered");
+            let log = logs.entry(ev.match_id.clone()).or_default();
+            match log.get(&seq) {
+                Some(first) if first.event_id == ev.event_id => duplicates += 1,
+                Some(first) => forks.push(format!(
+                    "{} event {seq}: {} ({}) and {} ({})",
+                    ev.match_id,
+                    first.event_id,
+                    first.event_type(),
+                    ev.event_id,
+                    ev.event_type()
+                )),
+                None => {
+                    log.insert(seq, ev);
+                }
             }
-        }
-    })
+        },
+    )
     .expect("read match-events");
     assert!(forks.is_empty(), "two versions of one position: {forks:#?}");
     for (m, log) in &logs {
@@ -572,7 +664,11 @@ fn verify(
             MatchEventData::MatchCompleted(c) => Some(c.rounds_played),
             _ => None,
         });
-        assert_eq!(completed, Some(ROUNDS), "{id}: not completed with every round");
+        assert_eq!(
+            completed,
+            Some(ROUNDS),
+            "{id}: not completed with every round"
+        );
         assert_eq!(rounds, ROUNDS as usize, "{id}: rounds completed");
     }
 
@@ -581,11 +677,18 @@ fn verify(
     let mut answers: HashMap<(String, String, u32, &str), usize> = HashMap::new();
     for log in logs.values() {
         for e in log.values() {
-            *effects.entry((e.causation_id.as_str(), e.event_type())).or_default() += 1;
+            *effects
+                .entry((e.causation_id.as_str(), e.event_type()))
+                .or_default() += 1;
             match &e.data {
                 MatchEventData::ResponseRecorded(r) => {
                     *answers
-                        .entry((e.match_id.clone(), r.identity.as_str().into(), r.round, "response"))
+                        .entry((
+                            e.match_id.clone(),
+                            r.identity.as_str().into(),
+                            r.round,
+                            "response",
+                        ))
                         .or_default() += 1
                 }
                 MatchEventData::VoteRecorded(v) => {
@@ -601,23 +704,41 @@ fn verify(
         .iter()
         .filter(|a| effects.get(&(a.id.as_str(), a.kind)).copied().unwrap_or(0) != 1)
         .collect();
-    assert!(lost.is_empty(), "accepted requests not applied exactly once: {lost:#?}");
+    assert!(
+        lost.is_empty(),
+        "accepted requests not applied exactly once: {lost:#?}"
+    );
     let doubled: Vec<_> = answers.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(doubled.is_empty(), "answers or votes recorded twice: {doubled:?}");
+    assert!(
+        doubled.is_empty(),
+        "answers or votes recorded twice: {doubled:?}"
+    );
 
     // match-history = a fresh fold of each match's events.
-    let live = orchestra::views::read_latest(client, topics::MATCH_HISTORY, Duration::from_secs(120))
-        .expect("read match-history");
+    let live =
+        orchestra::views::read_latest(client, topics::MATCH_HISTORY, Duration::from_secs(120))
+            .expect("read match-history");
     for id in ids {
-        let folded = logs[id].values().fold(None, |h, e| Some(evolve_history(h, e)));
+        let folded = logs[id]
+            .values()
+            .fold(None, |h, e| Some(evolve_history(h, e)));
         let folded = serde_json::to_vec(&folded.expect("history")).expect("encode");
-        let doc = live.get(id).unwrap_or_else(|| panic!("{id}: no match-history document"));
-        assert!(doc.value == folded, "{id}: match-history differs from a fresh fold of its events");
+        let doc = live
+            .get(id)
+            .unwrap_or_else(|| panic!("{id}: no match-history document"));
+        assert!(
+            doc.value == folded,
+            "{id}: match-history differs from a fresh fold of its events"
+        );
     }
 
     // Clients never saw a match go back.
     let o = seen.lock().unwrap_or_else(|e| e.into_inner());
-    assert!(o.went_down.is_empty(), "eventsApplied went down: {:?}", o.went_down);
+    assert!(
+        o.went_down.is_empty(),
+        "eventsApplied went down: {:?}",
+        o.went_down
+    );
 
     // The real replay command agrees.
     let replay = Proc::spawn(

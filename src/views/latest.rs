@@ -32,7 +32,7 @@ pub struct Entry {
 struct Progress {
     /// Records applied so far (the condition variable's generation).
     records: u64,
-    /// Partitions that reached the high watermark seen at start.
+    /// Partitions that reached their end (partition EOF; empty ones from the start).
     done: BTreeSet<i32>,
     /// Set when the view could not keep reading (the thread ended with an error).
     failed: Option<String>,
@@ -108,7 +108,7 @@ impl LatestView {
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("view-{topic}"))
-            .spawn(move || run_view(consumer, s, highs))
+            .spawn(move || run_view(consumer, s))
             .context("spawning the view thread")?;
         Ok(Self {
             shared,
@@ -146,7 +146,7 @@ impl LatestView {
         self.shared.progress().records
     }
 
-    /// Whether every partition reached the high watermark it had when the view started.
+    /// Whether every partition has reached its end once (the consumer's partition EOF).
     pub fn caught_up(&self) -> bool {
         let p = self.shared.progress();
         self.shared.caught_up(&p)
@@ -217,7 +217,7 @@ impl Drop for LatestView {
     }
 }
 
-fn run_view(consumer: Reader, shared: Arc<Shared>, highs: BTreeMap<i32, i64>) {
+fn run_view(consumer: Reader, shared: Arc<Shared>) {
     let mut last_error: Option<String> = None;
     while !shared.stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(100)) {
@@ -244,12 +244,10 @@ fn run_view(consumer: Reader, shared: Arc<Shared>, highs: BTreeMap<i32, i64>) {
                         }
                     }
                 }
-                let mut p = shared.progress();
-                p.records += 1;
-                if highs.get(&partition).is_some_and(|h| offset + 1 >= *h) {
-                    p.done.insert(partition);
-                }
-                drop(p);
+                // A partition is at its end when the consumer says so (partition EOF,
+                // from the fetch's high watermark), not when a record reaches the end
+                // ListOffsets gave at start: some brokers (Tansu 0.6) answer that short.
+                shared.progress().records += 1;
                 shared.changed.notify_all();
             }
             Some(Err(KafkaError::PartitionEOF(partition))) => {

@@ -194,7 +194,11 @@ pub fn read_to_end(
 
 /// Reads every partition of `topic` from the beginning and keeps reading new records,
 /// calling `f` per record (in offset order per partition) until it returns `false`.
-pub fn follow(client: &ClientConfig, topic: &str, f: impl FnMut(Row) -> Result<bool>) -> Result<()> {
+pub fn follow(
+    client: &ClientConfig,
+    topic: &str,
+    f: impl FnMut(Row) -> Result<bool>,
+) -> Result<()> {
     stream_records(client, topic, Offset::Beginning, false, None, f)
 }
 
@@ -240,12 +244,8 @@ fn stream_records(
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
             Some(Ok(m)) => {
-                if highs
-                    .get(&m.partition())
-                    .is_some_and(|h| m.offset() + 1 >= *h)
-                {
-                    done.insert(m.partition());
-                }
+                // The end is the consumer's partition EOF (the fetch's high watermark),
+                // not the start's ListOffsets answer, which some brokers give short.
                 if !f(Row::from_message(&m))? {
                     return Ok(());
                 }

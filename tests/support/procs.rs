@@ -25,13 +25,24 @@ impl Proc {
     /// Starts `orchestra ARGS` with `envs`; stderr goes to `DIR/NAME.stderr` (appended,
     /// so a restarted process keeps its predecessor's log).
     pub fn spawn(name: &str, args: &[String], envs: &[(&str, &str)], dir: &Path) -> Proc {
+        Self::spawn_program(env!("CARGO_BIN_EXE_orchestra"), name, args, envs, dir)
+    }
+
+    /// Starts `PROGRAM ARGS` (see [`Proc::spawn`]).
+    pub fn spawn_program(
+        program: &str,
+        name: &str,
+        args: &[String],
+        envs: &[(&str, &str)],
+        dir: &Path,
+    ) -> Proc {
         let stderr = dir.join(format!("{name}.stderr"));
         let log = File::options()
             .create(true)
             .append(true)
             .open(&stderr)
             .expect("stderr file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestra"));
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info,rdkafka=warn")
@@ -42,7 +53,9 @@ impl Proc {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn orchestra");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {program}: {e}"));
         let out = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -115,4 +128,18 @@ pub fn broker(dir: &Path, args: &[&str]) -> (Proc, String) {
         .unwrap_or_else(|| panic!("first line is not `bootstrap: HOST:PORT`: {first:?}"))
         .to_string();
     (p, bootstrap)
+}
+
+/// A Tansu broker (`scripts/tansu-broker.sh`, installed by `scripts/install-tansu.sh`) on
+/// a free loopback port, and its bootstrap address once it is ready.
+pub fn tansu(dir: &Path) -> (Proc, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tansu-broker.sh");
+    let p = Proc::spawn_program(script, "tansu", &[port.to_string()], &[], dir);
+    // Ready once the listener is bound (the script's documented readiness line).
+    p.line_starting("ready in", START);
+    (p, format!("127.0.0.1:{port}"))
 }

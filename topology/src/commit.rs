@@ -214,7 +214,7 @@ fn is_rebalancing(e: &rdkafka::error::KafkaError) -> bool {
 fn report_lag<C: ConsumerContext>(tm: &TaskManager, consumer: &BaseConsumer<C>) {
     for (id, task) in &tm.tasks {
         for (topic, next) in &task.next_offsets {
-            if let Some(high) = cached_high_watermark(consumer, topic, id.partition) {
+            if let Some(high) = crate::watermarks::cached_high(consumer, topic, id.partition) {
                 {
                     metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.clone(), "partition" => id.partition.to_string())
                         .set((high - next).max(0) as f64);
@@ -222,26 +222,4 @@ fn report_lag<C: ConsumerContext>(tm: &TaskManager, consumer: &BaseConsumer<C>) 
             }
         }
     }
-}
-
-/// The high watermark librdkafka last saw in a fetch response (no network round trip).
-fn cached_high_watermark<C: ConsumerContext>(
-    consumer: &BaseConsumer<C>,
-    topic: &str,
-    partition: i32,
-) -> Option<i64> {
-    let topic = std::ffi::CString::new(topic).ok()?;
-    let (mut low, mut high) = (-1i64, -1i64);
-    // SAFETY: valid client handle and C string; librdkafka writes two i64 values.
-    let err = unsafe {
-        rdkafka_sys::rd_kafka_get_watermark_offsets(
-            consumer.client().native_ptr(),
-            topic.as_ptr(),
-            partition,
-            &mut low,
-            &mut high,
-        )
-    };
-    (err == rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high)
 }

@@ -111,9 +111,10 @@ impl HealthTracker {
                                 _ => None,
                             })
                     });
-                    if let (Some(next), Some(high)) =
-                        (next, cached_high_watermark(consumer, topic, id.partition))
-                    {
+                    if let (Some(next), Some(high)) = (
+                        next,
+                        crate::watermarks::cached_high(consumer, topic, id.partition),
+                    ) {
                         *lag.get_or_insert(0) += (high - next).max(0);
                     }
                 }
@@ -171,26 +172,4 @@ impl HealthTracker {
         tracing::warn!("{msg}");
         stats.set_waiting_for(Some(msg));
     }
-}
-
-/// The high watermark librdkafka last saw in a fetch response (no network round trip).
-fn cached_high_watermark<C: ConsumerContext>(
-    consumer: &BaseConsumer<C>,
-    topic: &str,
-    partition: i32,
-) -> Option<i64> {
-    let topic = std::ffi::CString::new(topic).ok()?;
-    let (mut low, mut high) = (-1i64, -1i64);
-    // SAFETY: valid client handle and C string; librdkafka writes two i64 values.
-    let err = unsafe {
-        rdkafka_sys::rd_kafka_get_watermark_offsets(
-            consumer.client().native_ptr(),
-            topic.as_ptr(),
-            partition,
-            &mut low,
-            &mut high,
-        )
-    };
-    (err == rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high)
 }

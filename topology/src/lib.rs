@@ -41,6 +41,7 @@ mod task_manager;
 mod test_driver;
 pub mod testing;
 pub mod truncation;
+mod watermarks;
 
 pub use admin::{internal_topics, InternalTopic};
 pub use builder::{ProcessorDef, ProcessorSpec, StoreSpec, SubTopology, Topology, TopologyBuilder};

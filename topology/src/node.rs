@@ -28,8 +28,12 @@ pub(crate) trait Node: Send {
     fn punctuate(&mut self, ctx: &mut Context<'_>, p: &Punctuation<'_>)
         -> Result<(), ProcessError>;
     fn flush(&mut self, ctx: &mut Context<'_>) -> Result<(), ProcessError>;
-    fn recover(&mut self, ctx: &mut Context<'_>, key: &str, value: &[u8])
-        -> Result<(), ProcessError>;
+    fn recover(
+        &mut self,
+        ctx: &mut Context<'_>,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), ProcessError>;
 }
 
 pub(crate) struct TypedNode<P: Processor> {

@@ -103,6 +103,7 @@ fn recover_partition(
     let wall = crate::task_manager::now_ms();
     let mut read = 0u64;
     let mut next = start;
+    let mut high = high;
     while next < high {
         if started.elapsed() > READ_TIMEOUT {
             return Err(TopologyError::Config(format!(
@@ -118,6 +119,9 @@ fn recover_partition(
         let msg = msg.map_err(|e| TopologyError::kafka("recovery read", e))?;
         next = msg.offset() + 1;
         read += 1;
+        if next >= high {
+            high = crate::watermarks::end_after_read(consumer, topic, partition, high);
+        }
         let (Some(key), Some(value)) = (msg.key(), msg.payload()) else {
             continue;
         };

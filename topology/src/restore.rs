@@ -27,6 +27,7 @@ use crate::config::StreamsConfig;
 use crate::parallel::join_all;
 use crate::task::Task;
 use crate::task_id::TaskId;
+use crate::watermarks;
 use crate::{metrics as m, TopologyError};
 
 /// Records per store buffered before a batch is written.
@@ -117,7 +118,21 @@ impl Restorer {
         });
         let mut targets: Vec<Target> = Vec::new();
         for ((id, store, topic, checkpoint), marks) in plan.into_iter().zip(marks) {
-            let (low, high) = marks?;
+            let (low, mut high) = marks?;
+            if let Some(cp) = checkpoint.filter(|cp| *cp > high && *cp >= low) {
+                // A checkpoint past the end ListOffsets gave: a fetch decides (see
+                // `watermarks`: some brokers answer the end of a multi-record batch wrong).
+                if let Some(end) = watermarks::probe_end(consumer, &topic, id.partition, cp - 1)? {
+                    high = high.max(end);
+                }
+            }
+            // A store must be rebuilt from the changelog record it is missing on: a log
+            // that starts later lost them (retention, or the embedded broker's cap).
+            let needed_from = match checkpoint {
+                Some(cp) if cp <= high => cp,
+                _ => 0,
+            };
+            crate::truncation::check_low_watermark(&topic, id.partition, needed_from, low)?;
             let Some(task) = tasks.get_mut(&id) else {
                 continue;
             };
@@ -345,6 +360,9 @@ impl Group<'_> {
                     t.last_offset = msg.offset();
                     if t.pending.len() >= BATCH {
                         flush_target(&mut tasks, t)?;
+                    }
+                    if msg.offset() + 1 >= t.end {
+                        t.end = watermarks::end_after_read(consumer, &t.topic, t.partition, t.end);
                     }
                     if msg.offset() + 1 >= t.end {
                         // Its last batch is applied with the others, in parallel, below.
