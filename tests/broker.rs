@@ -7,149 +7,27 @@
 //! Every wait polls for an observable event with a deadline; child processes are killed
 //! when the test ends, whatever happens.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+#[path = "support/procs.rs"]
+mod procs;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const START: Duration = Duration::from_secs(60);
+use procs::{Proc, START};
+
 const PLAY: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(100);
 
-/// A child `orchestra` process: stdout lines arrive on a channel, stderr goes to a file;
-/// killed on drop.
-struct Proc {
-    name: String,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn spawn(name: &str, args: &[&str], envs: &[(&str, &str)], dir: &Path) -> Proc {
-        let stderr = dir.join(format!("{name}.stderr"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestra"));
-        cmd.args(args)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info,rdkafka=warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&stderr).expect("stderr file"));
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn orchestra");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc {
-            name: name.to_string(),
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn tail(&self) -> String {
-        let s = self.stderr();
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// The next stdout line, within `timeout`.
-    fn next_line(&self, timeout: Duration) -> String {
-        match self.lines.recv_timeout(timeout) {
-            Ok(l) => l,
-            Err(e) => panic!(
-                "{}: no stdout line within {timeout:?} ({e}); stderr:\n{}",
-                self.name,
-                self.tail()
-            ),
-        }
-    }
-
-    /// The first stdout line starting with `prefix`, within `timeout`; the rest of it.
-    fn line_starting(&self, prefix: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.next_line(left);
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return rest.trim().to_string();
-            }
-        }
-    }
-
-    fn send(&mut self, command: &str) {
-        let stdin = self.child.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{command}").expect("write command");
-        stdin.flush().expect("flush command");
-        let deadline = Instant::now() + START;
-        let answer = loop {
-            let line = self.next_line(deadline.saturating_duration_since(Instant::now()));
-            if line.starts_with("ok: ") || line.starts_with("error: ") {
-                break line;
-            }
-        };
-        assert_eq!(answer, format!("ok: {command}"), "{}", self.tail());
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            std::thread::sleep(POLL);
-        }
-        None
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success());
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `orchestra broker`, and the bootstrap address from its first line.
+/// `orchestra broker --partitions PARTITIONS EXTRA…`, and its bootstrap address.
 fn broker(dir: &Path, partitions: &str, extra: &[&str]) -> (Proc, String) {
-    let mut args = vec!["broker", "--partitions", partitions];
+    let mut args = vec!["--partitions", partitions];
     args.extend_from_slice(extra);
-    let p = Proc::spawn("broker", &args, &[], dir);
-    let first = p.next_line(START);
-    let bootstrap = first
-        .strip_prefix("bootstrap: ")
-        .unwrap_or_else(|| panic!("first line is not `bootstrap: HOST:PORT`: {first:?}"))
-        .to_string();
-    assert!(bootstrap.contains(':'), "{bootstrap}");
-    (p, bootstrap)
+    procs::broker(dir, &args)
 }
 
 /// `orchestra run` against `bootstrap` with the read API on a free port; and its base URL.

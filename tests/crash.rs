@@ -65,6 +65,20 @@ fn crash_suite_exactly_once() {
     Suite::new("exactly_once").run();
 }
 
+/// Broker faults: request errors on every API the workers use, the broker down and back
+/// up. Workers carry on or exit non-zero (and are restarted); nothing is lost or doubled.
+#[test]
+fn fault_suite_at_least_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Suite::new("at_least_once").with_faults().run();
+}
+
+#[test]
+fn fault_suite_exactly_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Suite::new("exactly_once").with_faults().run();
+}
+
 /// The same suite, shorter, on a real Kafka-protocol broker process (Tansu).
 #[test]
 fn crash_suite_tansu_at_least_once() {
@@ -370,6 +384,8 @@ struct Suite {
     matches: usize,
     kills: usize,
     tansu: bool,
+    /// Broker faults instead of kills.
+    faults: bool,
 }
 
 impl Suite {
@@ -380,6 +396,17 @@ impl Suite {
             matches: env_usize("CRASH_MATCHES", if soak { 1_000 } else { 200 }),
             kills: env_usize("CRASH_KILLS", if soak { 30 } else { 10 }),
             tansu: false,
+            faults: false,
+        }
+    }
+
+    /// Broker faults (request errors, the broker down and up) instead of kills, on
+    /// `orchestra broker --faults-from-stdin`: 60 matches (`CRASH_FAULT_MATCHES`).
+    fn with_faults(self) -> Self {
+        Suite {
+            matches: env_usize("CRASH_FAULT_MATCHES", 60),
+            faults: true,
+            ..self
         }
     }
 
@@ -396,7 +423,11 @@ impl Suite {
     /// The broker process and its bootstrap address, with every topic created.
     fn start_broker(&self, dir: &Path) -> (Proc, String) {
         if !self.tansu {
-            return broker(dir, &["--application-id", APP, "--partitions", "4"]);
+            let mut args = vec!["--application-id", APP, "--partitions", "4"];
+            if self.faults {
+                args.push("--faults-from-stdin");
+            }
+            return broker(dir, &args);
         }
         let (p, bootstrap) = procs::tansu(dir);
         // A real admin API: the project's own command creates the topics.
@@ -424,7 +455,8 @@ impl Suite {
     fn run(self) {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        let (_broker, bootstrap) = self.start_broker(&dir);
+        let (broker_proc, bootstrap) = self.start_broker(&dir);
+        let broker_proc = Arc::new(Mutex::new(broker_proc));
         let mut cluster = Cluster {
             dir: dir.clone(),
             bootstrap: bootstrap.clone(),
@@ -465,39 +497,13 @@ impl Suite {
         // The killer: SIGKILL a random worker, restart it at once (as a supervisor would),
         // measure until every task is served again, pause, repeat.
         let killer_done = Arc::new(AtomicBool::new(false));
-        let kills = self.kills;
         let killer = {
             let (http, urls, done) = (http.clone(), urls.clone(), killer_done.clone());
             let all = all_tasks.clone();
+            let plan = self.plan();
+            let broker = broker_proc.clone();
             std::thread::spawn(move || {
-                let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-                let mut failovers = Vec::new();
-                for k in 0..kills {
-                    std::thread::sleep(Duration::from_millis(2_000 + rng.below(3_000)));
-                    let i = rng.below(WORKERS as u64) as usize;
-                    let w = &mut cluster.workers[i];
-                    let killed_at = Instant::now();
-                    w.proc.kill();
-                    if k == 2 {
-                        // Once: the machine lost the disk too.
-                        std::fs::remove_dir_all(&w.state_dir).expect("wipe state dir");
-                    }
-                    let state_dir = w.state_dir.clone();
-                    let index = w.index;
-                    cluster.workers[i] = cluster.start_worker(index, state_dir);
-                    *urls.lock().unwrap_or_else(|e| e.into_inner()) = cluster.urls();
-                    let served = wait_all_served(
-                        &http,
-                        &cluster.urls(),
-                        Duration::from_secs(120),
-                        Some(&all),
-                    );
-                    assert!(
-                        served.is_some(),
-                        "after kill {k} (worker w{i}) some tasks were never served again"
-                    );
-                    failovers.push(killed_at.elapsed());
-                }
+                let failovers = disrupt(&mut cluster, &plan, &broker, &http, &urls, &all);
                 done.store(true, Ordering::Relaxed);
                 (cluster, failovers)
             })
@@ -566,9 +572,13 @@ impl Suite {
         let _ = observer; // ends at its next record or with the broker
         let longest = failovers.iter().max().copied().unwrap_or_default();
         println!(
-            "crash: guarantee={} broker={} kills={} matches={} requests={} retries={} lost=0 doubled=0 duplicates_skipped={} replay_mismatches=0 longest_failover_ms={} play_s={:.1}",
+            "crash: guarantee={} broker={} disruptions={} matches={} requests={} retries={} lost=0 doubled=0 duplicates_skipped={} replay_mismatches=0 longest_failover_ms={} play_s={:.1}",
             self.guarantee,
-            if self.tansu { "tansu" } else { "orchestra-broker" },
+            match (self.tansu, self.faults) {
+                (true, _) => "tansu",
+                (false, true) => "orchestra-broker+faults",
+                (false, false) => "orchestra-broker",
+            },
             failovers.len(),
             ids.len(),
             players.accepted.len(),
@@ -579,6 +589,110 @@ impl Suite {
         );
         drop(cluster);
     }
+}
+
+/// One disruption of the suite.
+#[derive(Debug, Clone, Copy)]
+enum Disruption {
+    /// SIGKILL a worker (and wipe its state directory) and restart it.
+    Kill { wipe: bool },
+    /// Send a fault command to `orchestra broker --faults-from-stdin`; then restart every
+    /// worker that exited (a worker must carry on or exit non-zero, never stall).
+    Fault(&'static str),
+}
+
+impl Suite {
+    /// The disruptions, in order.
+    fn plan(&self) -> Vec<Disruption> {
+        if self.faults {
+            let mut plan: Vec<Disruption> = [
+                "errors Produce NOT_LEADER_FOR_PARTITION 20",
+                "errors Fetch NOT_LEADER_FOR_PARTITION 20",
+                "errors OffsetCommit COORDINATOR_LOAD_IN_PROGRESS 3",
+                "errors OffsetCommit OFFSET_METADATA_TOO_LARGE 1",
+                "errors EndTxn NOT_COORDINATOR 2",
+                "errors Produce REQUEST_TIMED_OUT 5",
+            ]
+            .into_iter()
+            .map(Disruption::Fault)
+            .collect();
+            // Group errors matter while a group rebalances: a kill makes it rebalance.
+            plan.push(Disruption::Fault(
+                "errors JoinGroup COORDINATOR_LOAD_IN_PROGRESS 3",
+            ));
+            plan.push(Disruption::Fault(
+                "errors SyncGroup REBALANCE_IN_PROGRESS 3",
+            ));
+            plan.push(Disruption::Kill { wipe: false });
+            plan.push(Disruption::Fault("down"));
+            plan.push(Disruption::Fault("up"));
+            return plan;
+        }
+        (0..self.kills)
+            .map(|k| Disruption::Kill { wipe: k == 2 })
+            .collect()
+    }
+}
+
+/// Runs `plan` against the cluster: after each disruption, restarts what died and waits
+/// until every task in `all` is served again; returns how long each took.
+fn disrupt(
+    cluster: &mut Cluster,
+    plan: &[Disruption],
+    broker: &Mutex<Proc>,
+    http: &Client,
+    urls: &Mutex<Vec<String>>,
+    all: &BTreeSet<String>,
+) -> Vec<Duration> {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut failovers = Vec::new();
+    for (k, d) in plan.iter().enumerate() {
+        std::thread::sleep(Duration::from_millis(2_000 + rng.below(3_000)));
+        let at = Instant::now();
+        match *d {
+            Disruption::Kill { wipe } => {
+                let i = rng.below(WORKERS as u64) as usize;
+                let w = &mut cluster.workers[i];
+                w.proc.kill();
+                if wipe {
+                    // The machine lost the disk too.
+                    std::fs::remove_dir_all(&w.state_dir).expect("wipe state dir");
+                }
+                let (index, state_dir) = (w.index, w.state_dir.clone());
+                cluster.workers[i] = cluster.start_worker(index, state_dir);
+            }
+            Disruption::Fault(command) => {
+                broker
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .send(command);
+                // Let the fault meet the workers' requests before looking at them.
+                std::thread::sleep(Duration::from_secs(3));
+                for i in 0..cluster.workers.len() {
+                    let exited = cluster.workers[i].proc.child.try_wait().expect("try_wait");
+                    if let Some(status) = exited {
+                        assert!(!status.success(), "w{i} exited 0 after `{command}`");
+                        let (index, state_dir) = (
+                            cluster.workers[i].index,
+                            cluster.workers[i].state_dir.clone(),
+                        );
+                        cluster.workers[i] = cluster.start_worker(index, state_dir);
+                    }
+                }
+                if command == "down" {
+                    continue;
+                }
+            }
+        }
+        *urls.lock().unwrap_or_else(|e| e.into_inner()) = cluster.urls();
+        let served = wait_all_served(http, &cluster.urls(), Duration::from_secs(120), Some(all));
+        assert!(
+            served.is_some(),
+            "after disruption {k} ({d:?}) some tasks were never served again"
+        );
+        failovers.push(at.elapsed());
+    }
+    failovers
 }
 
 /// Polls the workers' `/health` until the running tasks are `expected` (or, without
@@ -704,10 +818,49 @@ fn verify(
         .iter()
         .filter(|a| effects.get(&(a.id.as_str(), a.kind)).copied().unwrap_or(0) != 1)
         .collect();
-    assert!(
-        lost.is_empty(),
-        "accepted requests not applied exactly once: {lost:#?}"
-    );
+    if !lost.is_empty() {
+        let mut why = String::new();
+        for a in &lost {
+            let n = effects.get(&(a.id.as_str(), a.kind)).copied().unwrap_or(0);
+            why.push_str(&format!(
+                "\n{} ({}): applied {n} times; its match's log:",
+                a.id, a.kind
+            ));
+            for e in logs.get(&a.match_id).into_iter().flat_map(|l| l.values()) {
+                let at = e.timestamp;
+                why.push_str(&format!(
+                    "\n  {:>3} {:<22} at {at} cause {}",
+                    e.sequence.unwrap_or(0),
+                    e.event_type(),
+                    e.causation_id
+                ));
+            }
+        }
+        orchestra::views::read_to_end(
+            client,
+            topics::MATCH_REQUESTS,
+            Duration::from_secs(60),
+            |row| {
+                let value = String::from_utf8_lossy(row.value.as_deref().unwrap_or_default());
+                if let Some(a) = lost.iter().find(|a| value.contains(&a.id)) {
+                    why.push_str(&format!(
+                        "\n{} is in match-requests[{}]@{} (timestamp {})",
+                        a.id, row.partition, row.offset, row.timestamp
+                    ));
+                }
+            },
+        )
+        .expect("read match-requests");
+        let dlq = format!("{APP}-dlq");
+        orchestra::views::read_to_end(client, &dlq, Duration::from_secs(60), |row| {
+            let value = String::from_utf8_lossy(row.value.as_deref().unwrap_or_default());
+            if lost.iter().any(|a| value.contains(&a.id)) {
+                why.push_str(&format!("\nin the DLQ: {value}"));
+            }
+        })
+        .expect("read the DLQ");
+        panic!("accepted requests not applied exactly once:{why}");
+    }
     let doubled: Vec<_> = answers.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
         doubled.is_empty(),

@@ -3,10 +3,11 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -24,15 +25,20 @@ pub struct Proc {
 impl Proc {
     /// Starts `orchestra ARGS` with `envs`; stderr goes to `DIR/NAME.stderr` (appended,
     /// so a restarted process keeps its predecessor's log).
-    pub fn spawn(name: &str, args: &[String], envs: &[(&str, &str)], dir: &Path) -> Proc {
+    pub fn spawn<S: AsRef<OsStr>>(
+        name: &str,
+        args: &[S],
+        envs: &[(&str, &str)],
+        dir: &Path,
+    ) -> Proc {
         Self::spawn_program(env!("CARGO_BIN_EXE_orchestra"), name, args, envs, dir)
     }
 
     /// Starts `PROGRAM ARGS` (see [`Proc::spawn`]).
-    pub fn spawn_program(
+    pub fn spawn_program<S: AsRef<OsStr>>(
         program: &str,
         name: &str,
-        args: &[String],
+        args: &[S],
         envs: &[(&str, &str)],
         dir: &Path,
     ) -> Proc {
@@ -104,6 +110,49 @@ impl Proc {
         }
     }
 
+    /// Its whole stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Writes one command line to its stdin and waits for the answer line (`ok: …` or
+    /// `error: …`, as `orchestra broker --faults-from-stdin` answers); panics unless it is
+    /// `ok: COMMAND`.
+    pub fn send(&mut self, command: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{command}").expect("write command");
+        stdin.flush().expect("flush command");
+        let deadline = Instant::now() + START;
+        let answer = loop {
+            let line = self.next_line(deadline.saturating_duration_since(Instant::now()));
+            if line.starts_with("ok: ") || line.starts_with("error: ") {
+                break line;
+            }
+        };
+        assert_eq!(answer, format!("ok: {command}"), "{}", self.tail());
+    }
+
+    /// Its exit status once it exits, within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// SIGTERM (a clean stop).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+    }
+
     /// SIGKILL, and wait for the process to be gone.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -127,6 +176,7 @@ pub fn broker(dir: &Path, args: &[&str]) -> (Proc, String) {
         .strip_prefix("bootstrap: ")
         .unwrap_or_else(|| panic!("first line is not `bootstrap: HOST:PORT`: {first:?}"))
         .to_string();
+    assert!(bootstrap.contains(':'), "{bootstrap}");
     (p, bootstrap)
 }
 

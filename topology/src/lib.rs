@@ -14,6 +14,7 @@
 
 mod admin;
 mod builder;
+mod catch_up;
 mod commit;
 mod config;
 mod describe;

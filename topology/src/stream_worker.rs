@@ -460,7 +460,7 @@ fn run_loop(
                     }
                 }
             }
-            tm.punctuate_wall_clock(now)?;
+            tm.punctuate_wall_clock(consumer, now)?;
             tm.maybe_commit(consumer, now)?;
             pending = tm.sender.as_ref().is_some_and(Sender::has_pending);
             health.observe(tm, consumer, now);

@@ -89,6 +89,9 @@ pub(crate) struct Task {
     pub open_outcome: Option<OpenOutcome>,
     /// Sink topics processors recover their state from, with the processor's slot.
     recovered: Vec<(usize, String)>,
+    /// Input this task must process before its wall-clock punctuators run (see
+    /// `catch_up.rs`).
+    pub backlog: crate::catch_up::Backlog,
     dlq_counter: metrics::Counter,
     e2e: metrics::Histogram,
     _db: Option<state_stores::SledDb>,
@@ -168,6 +171,7 @@ impl Task {
             dlq_topic,
             open_outcome,
             recovered: topology.recovered_sinks(id.subtopology),
+            backlog: Default::default(),
             dlq_counter: metrics::counter!(m::DLQ_RECORDS),
             e2e: metrics::histogram!(m::E2E_LATENCY),
             _db: db,

@@ -175,7 +175,11 @@ impl TaskManager {
     }
 
     /// Fires due wall-clock punctuators of every running task (`now`: the loop's clock).
-    pub fn punctuate_wall_clock(&mut self, now: Instant) -> Result<(), TopologyError> {
+    pub fn punctuate_wall_clock<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        now: Instant,
+    ) -> Result<(), TopologyError> {
         // Wall-clock punctuators have millisecond-to-second intervals: checking every
         // 10 ms keeps them on time without a clock read and scan per record.
         // (Deadlines as instants: one comparison per record.)
@@ -191,9 +195,21 @@ impl TaskManager {
             .filter(|(_, t)| t.state == TaskState::Running)
             .map(|(id, _)| *id)
             .collect();
+        let mut positions: Option<TopicPartitionList> = None;
         for id in ids {
             if let Some(task) = self.tasks.get_mut(&id) {
-                task.punctuate(crate::PunctuationType::WallClock, now, now)?;
+                let positions = &mut positions;
+                let held = task.backlog.holds(&id.to_string(), |topic| {
+                    let list =
+                        positions.get_or_insert_with(|| consumer.position().unwrap_or_default());
+                    match list.find_partition(topic, id.partition)?.offset() {
+                        rdkafka::Offset::Offset(o) => Some(o),
+                        _ => None,
+                    }
+                });
+                if !held {
+                    task.punctuate(crate::PunctuationType::WallClock, now, now)?;
+                }
             }
             self.drain_outputs(id)?;
         }
@@ -315,6 +331,19 @@ impl TaskManager {
                 if let Some(task) = self.tasks.get_mut(id) {
                     task.set_state(TaskState::Running)?;
                     position_from_state(consumer, task)?;
+                    let topics = self
+                        .topology
+                        .subtopologies()
+                        .iter()
+                        .find(|s| s.id == id.subtopology)
+                        .map(|s| s.topics.clone())
+                        .unwrap_or_default();
+                    task.backlog = crate::catch_up::Backlog::at_assignment(
+                        consumer,
+                        &topics,
+                        id.partition,
+                        &task.next_offsets,
+                    )?;
                 }
             }
         }
