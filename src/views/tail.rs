@@ -243,13 +243,10 @@ fn stream_records(
         }
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
-            Some(Ok(m)) => {
-                // The end is the consumer's partition EOF (the fetch's high watermark),
-                // not the start's ListOffsets answer, which some brokers give short.
-                if !f(Row::from_message(&m))? {
-                    return Ok(());
-                }
-            }
+            // The end is the consumer's partition EOF (the fetch's high watermark), not
+            // the start's ListOffsets answer, which some brokers give short.
+            Some(Ok(m)) if !f(Row::from_message(&m))? => return Ok(()),
+            Some(Ok(_)) => {}
             Some(Err(KafkaError::PartitionEOF(p))) => {
                 done.insert(p);
             }

@@ -35,7 +35,9 @@ impl ProducerContext for DeliveryContext {
         match result {
             Ok(m) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
-                if m.topic().ends_with("-changelog") || self.tracked.contains(m.topic()) {
+                if m.topic().ends_with("-changelog")
+                    || (!self.tracked.is_empty() && self.tracked.contains(m.topic()))
+                {
                     if let Ok(mut map) = self.changelog_offsets.lock() {
                         let e = map
                             .entry((m.topic().to_string(), m.partition()))

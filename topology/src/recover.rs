@@ -21,7 +21,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::config::StreamsConfig;
 use crate::task::Task;
 use crate::task_id::TaskId;
 use crate::TopologyError;
@@ -53,23 +53,7 @@ pub(crate) fn recover_tasks(
 }
 
 fn recovery_consumer(config: &StreamsConfig) -> Result<BaseConsumer, TopologyError> {
-    config
-        .client_config()
-        .set("group.id", format!("{}-recover", config.application_id))
-        .set(
-            "client.id",
-            format!("{}-{}-recover", config.application_id, config.worker_id),
-        )
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set(
-            "isolation.level",
-            match config.processing_guarantee {
-                ProcessingGuarantee::ExactlyOnce => "read_committed",
-                ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
-            },
-        )
-        .set("fetch.queue.backoff.ms", "10")
+    crate::restore::own_topics_reader(config, "recover")
         .create()
         .map_err(|e| TopologyError::kafka("creating recovery consumer", e))
 }

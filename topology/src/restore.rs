@@ -276,17 +276,18 @@ impl Drop for Restorer {
     }
 }
 
-fn restore_consumer(config: &StreamsConfig, i: usize) -> Result<BaseConsumer, TopologyError> {
-    config
-        .client_config()
-        .set("group.id", format!("{}-restore", config.application_id))
+/// Settings of a consumer that reads the worker's own topics by assignment (restore,
+/// recovery): no group membership or commits, and what the worker itself wrote under
+/// its guarantee (transactions only under exactly_once).
+pub(crate) fn own_topics_reader(config: &StreamsConfig, name: &str) -> rdkafka::ClientConfig {
+    let mut c = config.client_config();
+    c.set("group.id", format!("{}-{name}", config.application_id))
         .set(
             "client.id",
-            format!("{}-{}-restore-{i}", config.application_id, config.worker_id),
+            format!("{}-{}-{name}", config.application_id, config.worker_id),
         )
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        // Changelogs hold transactions only under exactly_once.
         .set(
             "isolation.level",
             match config.processing_guarantee {
@@ -294,11 +295,17 @@ fn restore_consumer(config: &StreamsConfig, i: usize) -> Result<BaseConsumer, To
                 crate::ProcessingGuarantee::AtLeastOnce => "read_uncommitted",
             },
         )
+        // librdkafka's default of 1 s would postpone a fetch that follows a full queue.
+        .set("fetch.queue.backoff.ms", "10");
+    c
+}
+
+fn restore_consumer(config: &StreamsConfig, i: usize) -> Result<BaseConsumer, TopologyError> {
+    own_topics_reader(config, &format!("restore-{i}"))
+        .set("group.id", format!("{}-restore", config.application_id))
         .set("fetch.max.bytes", "104857600")
         .set("max.partition.fetch.bytes", "10485760")
         .set("queued.min.messages", "200000")
-        // Past `queued.min.messages` librdkafka would postpone the next fetch by 1 s.
-        .set("fetch.queue.backoff.ms", "10")
         .create()
         .map_err(|e| TopologyError::kafka("creating restore consumer", e))
 }

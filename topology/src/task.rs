@@ -471,36 +471,12 @@ impl Task {
     ) -> Result<(), TopologyError> {
         for r in 0..self.recovered.len() {
             let (i, ref t) = self.recovered[r];
-            if t != topic {
-                continue;
-            }
-            let slot = &mut self.nodes[i];
-            let mut schedules = Vec::new();
-            let mut ctx = Context::for_node(
-                self.id,
-                &slot.name,
-                &slot.stores,
-                &slot.sinks,
-                NodeIo {
-                    stores: &mut self.stores,
-                    out: &mut self.out,
-                    schedules: &mut schedules,
-                },
-                (timestamp, wall_clock),
-            );
-            slot.node
-                .recover(&mut ctx, key, value)
-                .map_err(|e| match e {
-                    ProcessError::Store(e) => TopologyError::Store(e),
-                    other => TopologyError::ProcessingFailed {
-                        task: self.id.to_string(),
-                        processor: slot.name.clone(),
-                        topic: format!("recovery from {topic}"),
-                        partition: self.id.partition,
-                        offset: -1,
-                        message: other.to_string(),
-                    },
+            if t == topic {
+                let what = format!("recovery from {topic}");
+                self.call_node(i, (timestamp, wall_clock), &what, |node, ctx| {
+                    node.recover(ctx, key, value)
                 })?;
+            }
         }
         Ok(())
     }
@@ -512,33 +488,46 @@ impl Task {
         } else {
             self.stream_time
         };
-        for slot in self.nodes.iter_mut() {
-            let mut schedules = Vec::new();
-            let mut ctx = Context::for_node(
-                self.id,
-                &slot.name,
-                &slot.stores,
-                &slot.sinks,
-                NodeIo {
-                    stores: &mut self.stores,
-                    out: &mut self.out,
-                    schedules: &mut schedules,
-                },
-                (ts, wall_clock),
-            );
-            slot.node.flush(&mut ctx).map_err(|e| match e {
-                ProcessError::Store(e) => TopologyError::Store(e),
-                other => TopologyError::ProcessingFailed {
-                    task: self.id.to_string(),
-                    processor: slot.name.clone(),
-                    topic: "flush".into(),
-                    partition: self.id.partition,
-                    offset: -1,
-                    message: other.to_string(),
-                },
-            })?;
+        for i in 0..self.nodes.len() {
+            self.call_node(i, (ts, wall_clock), "flush", |node, ctx| node.flush(ctx))?;
         }
         Ok(())
+    }
+
+    /// Calls node `i` outside record processing (a flush, a recovery) with its context at
+    /// `times` (record time, wall clock); a failure names `what` in its error.
+    fn call_node(
+        &mut self,
+        i: usize,
+        times: (i64, i64),
+        what: &str,
+        f: impl FnOnce(&mut dyn Node, &mut Context<'_>) -> Result<(), ProcessError>,
+    ) -> Result<(), TopologyError> {
+        let slot = &mut self.nodes[i];
+        let mut schedules = Vec::new();
+        let mut ctx = Context::for_node(
+            self.id,
+            &slot.name,
+            &slot.stores,
+            &slot.sinks,
+            NodeIo {
+                stores: &mut self.stores,
+                out: &mut self.out,
+                schedules: &mut schedules,
+            },
+            times,
+        );
+        f(slot.node.as_mut(), &mut ctx).map_err(|e| match e {
+            ProcessError::Store(e) => TopologyError::Store(e),
+            other => TopologyError::ProcessingFailed {
+                task: self.id.to_string(),
+                processor: slot.name.clone(),
+                topic: what.to_string(),
+                partition: self.id.partition,
+                offset: -1,
+                message: other.to_string(),
+            },
+        })
     }
 
     /// Changelog records for every store's buffered changes, on this task's partition,

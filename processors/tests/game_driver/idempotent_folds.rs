@@ -10,7 +10,10 @@ use crate::support::{settings, Game};
 
 const MATCH: &str = "folds-1";
 
-fn values(records: &[OutRecord]) -> Vec<(String, Option<Vec<u8>>)> {
+/// A topic's records as (key, value).
+type Records = Vec<(String, Option<Vec<u8>>)>;
+
+fn values(records: &[OutRecord]) -> Records {
     records
         .iter()
         .map(|r| (r.key_str().to_owned(), r.value.clone()))
@@ -18,7 +21,7 @@ fn values(records: &[OutRecord]) -> Vec<(String, Option<Vec<u8>>)> {
 }
 
 /// Every output topic of the game topology, as (key, value) lists.
-fn outputs(g: &Game) -> Vec<(&'static str, Vec<(String, Option<Vec<u8>>)>)> {
+fn outputs(g: &Game) -> Vec<(&'static str, Records)> {
     [
         topics::MATCH_EVENTS,
         topics::MATCH_STATE,
