@@ -3,7 +3,10 @@
 //! at_least_once ([`commit`]):
 //! 0. let processors flush what they keep in memory (latest value per key);
 //! 1. produce each store's buffered changes to its changelog (outputs were produced as
-//!    records were processed);
+//!    records were processed; when a processor recovers its state from its own output,
+//!    `ProcessorDef::recover_from`, the outputs are delivered first, so that no store
+//!    change is logged whose event is not in the sink, and each task records how far its
+//!    partition of that sink is covered);
 //! 2. flush the producer and check every delivery — a failure stops here, offsets stay
 //!    uncommitted, and the records are processed again after restart;
 //! 3. commit the input offsets;

@@ -7,10 +7,13 @@
 //!
 //! Module map: `task` (one partition's processors and stores), `task_manager`
 //! (assignment, revoke), `stream_worker` (the loop), `commit` (the commit sequence and
-//! transactions), `restore` (changelog replay), `shared_decode` (one decode per record for
-//! processors sharing a source), `punctuate`, `dlq`, `admin` (topics),
-//! `output` (producer), `parallel` (joining fanned-out threads), `embedded`,
-//! `test_driver`, `metrics`, `truncation` (logs that must be kept whole).
+//! transactions), `restore` (changelog replay), `recover` (folding a processor's own
+//! output published after its last commit), `catch_up` (wall-clock punctuation waits for a
+//! restored task's backlog), `shared_decode` (one decode per record for processors
+//! sharing a source), `punctuate`, `dlq`, `admin` (topics), `output` (producer),
+//! `watermarks` (where a partition really ends), `parallel` (joining fanned-out threads),
+//! `embedded`, `health`, `test_driver`, `metrics`, `truncation` (logs that must be kept
+//! whole).
 
 mod admin;
 mod builder;
