@@ -137,6 +137,28 @@ pub(crate) fn check_sources(
                 details,
             });
         }
+        // A processor recovering from its sink reads the task's partition of it: the
+        // sink must be partitioned like the task's input.
+        for (_, sink) in topology.recovered_sinks(sub.id) {
+            match counts.get(&sink).copied().flatten() {
+                Some(n) if n == first => {}
+                Some(n) => {
+                    return Err(TopologyError::CoPartitioning {
+                        subtopology: sub.id,
+                        details: format!(
+                            "{sink}={n} (recovered sink), {}={first}",
+                            seen[0].0
+                        ),
+                    })
+                }
+                None => {
+                    return Err(TopologyError::MissingTopic {
+                        topic: sink,
+                        reason: "a processor recovers its state from this sink topic, which does not exist (create it first, e.g. `orchestra topics create`)".into(),
+                    })
+                }
+            }
+        }
         out.insert(sub.id, first);
     }
     Ok(out)
@@ -224,4 +246,68 @@ pub(crate) fn ensure_internal<C: ClientContext>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ProcessError, Processor, ProcessorDef, TopologyBuilder};
+
+    struct Fold;
+
+    impl Processor for Fold {
+        type Input = ();
+        fn process(
+            &mut self,
+            _: &mut crate::Context<'_>,
+            _: &str,
+            _: (),
+        ) -> Result<(), ProcessError> {
+            Ok(())
+        }
+    }
+
+    fn event_sourced() -> Topology {
+        let mut b = TopologyBuilder::new();
+        b.add_processor(
+            ProcessorDef::new("fold", |_| Fold)
+                .input("commands", |_| Ok(()))
+                .store("state")
+                .sink("events", "events")
+                .recover_from("events"),
+        );
+        b.build().unwrap()
+    }
+
+    fn counts(pairs: &[(&str, Option<i32>)]) -> HashMap<String, Option<i32>> {
+        pairs.iter().map(|(t, n)| (t.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn a_recovered_sink_must_be_partitioned_like_its_input() {
+        let t = event_sourced();
+        let ok = counts(&[("commands", Some(4)), ("events", Some(4))]);
+        assert_eq!(check_sources(&ok, &t).unwrap().get(&0), Some(&4));
+        let skewed = counts(&[("commands", Some(4)), ("events", Some(8))]);
+        let err = check_sources(&skewed, &t).unwrap_err().to_string();
+        assert!(err.contains("events=8 (recovered sink)"), "{err}");
+        let missing = counts(&[("commands", Some(4)), ("events", None)]);
+        assert!(matches!(
+            check_sources(&missing, &t),
+            Err(TopologyError::MissingTopic { topic, .. }) if topic == "events"
+        ));
+    }
+
+    #[test]
+    fn recover_from_must_name_a_declared_sink() {
+        let mut b = TopologyBuilder::new();
+        b.add_processor(
+            ProcessorDef::new("fold", |_| Fold)
+                .input("commands", |_| Ok(()))
+                .sink("events", "events")
+                .recover_from("evnets"),
+        );
+        let err = b.build().err().expect("refused").to_string();
+        assert!(err.contains("recovers from sink `evnets`"), "{err}");
+    }
 }

@@ -301,19 +301,20 @@ impl StreamWorker {
             })
             .map_err(|e| TopologyError::kafka("creating consumer", e))?;
         // One metadata request for the source and internal topics.
+        let recovered: Vec<String> = topology
+            .processors()
+            .iter()
+            .filter_map(|p| p.recover_from.clone())
+            .collect();
         let mut wanted = topology.source_topics();
         wanted.extend(internal_names);
+        wanted.extend(recovered.iter().cloned());
         let counts = admin::partition_counts_at_once(consumer.client(), &wanted)?;
         let sub_partitions = admin::check_sources(&counts, &topology)?;
         let internal = admin::internal_topics(&topology, &config.application_id, |s| {
             sub_partitions.get(&s).copied()
         });
         admin::ensure_internal(consumer.client(), &config, &internal, &counts)?;
-        let recovered: Vec<String> = topology
-            .processors()
-            .iter()
-            .filter_map(|p| p.recover_from.clone())
-            .collect();
         let producer = Arc::new(output::create_producer(&config, recovered)?);
         let sender = if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
             producer
