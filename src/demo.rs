@@ -63,6 +63,9 @@ pub struct DemoOptions {
     pub on_ready: Option<std::sync::mpsc::SyncSender<(String, Option<SocketAddr>)>>,
     /// Shuts the demo down cleanly when it becomes `true` (besides Ctrl-C).
     pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Sends the log to `orchestra.log` in the state dir (the console keeps the
+    /// addresses, the progress bar and the summary).
+    pub log: Option<crate::logging::LogTarget>,
 }
 
 impl Default for DemoOptions {
@@ -88,6 +91,7 @@ impl Default for DemoOptions {
             progress: std::io::stderr().is_terminal(),
             on_ready: None,
             shutdown: None,
+            log: None,
         }
     }
 }
@@ -164,10 +168,57 @@ pub fn wipe_stores(dir: &std::path::Path) -> Result<Vec<String>> {
     Ok(removed)
 }
 
-/// Runs the demo; see the module docs.
+/// Runs the demo; see the module docs. A failed demo keeps its temp state dir (stores and
+/// log) and names it in the error.
 pub async fn run(
     opts: DemoOptions,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> Result<DemoSummary> {
+    let (tmp, state_root) = match &opts.state_dir {
+        Some(d) => {
+            let removed = wipe_stores(d)?;
+            if !removed.is_empty() {
+                println!(
+                    "state dir {}: removed the stores of an earlier run ({}): the embedded broker starts empty, so every store starts afresh",
+                    d.display(),
+                    removed.join(", ")
+                );
+            }
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            (None, d.clone())
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("orchestra-demo-")
+                .tempdir()
+                .context("temp state dir")?;
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
+    };
+    if let Some(log) = &opts.log {
+        let path = state_root.join("orchestra.log");
+        log.to_file(&path)
+            .with_context(|| format!("opening the log file {}", path.display()))?;
+        println!("log: {}   (-v shows it here)", path.display());
+    }
+    let result = run_in(opts, metrics, &state_root).await;
+    match (result, tmp) {
+        (Err(e), Some(t)) => {
+            let kept = t.keep();
+            Err(e.context(format!(
+                "the demo failed; its stores and log are kept in {}",
+                kept.display()
+            )))
+        }
+        (result, _) => result,
+    }
+}
+
+async fn run_in(
+    opts: DemoOptions,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    state_root: &std::path::Path,
 ) -> Result<DemoSummary> {
     let started = Instant::now();
     let broker = EmbeddedBroker::start()?;
@@ -188,24 +239,6 @@ pub async fn run(
         Duration::from_secs(5),
     )?;
 
-    let (_tmp, state_root) = match &opts.state_dir {
-        Some(d) => {
-            let removed = wipe_stores(d)?;
-            if !removed.is_empty() {
-                println!(
-                    "state dir {}: removed the stores of an earlier run ({}): the embedded broker starts empty, so every store starts afresh",
-                    d.display(),
-                    removed.join(", ")
-                );
-            }
-            (None, d.clone())
-        }
-        None => {
-            let t = tempfile::tempdir().context("temp state dir")?;
-            let p = t.path().to_path_buf();
-            (Some(t), p)
-        }
-    };
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &bootstrap);
 

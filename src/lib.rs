@@ -4,6 +4,9 @@
 //! * [`broker`] — the embedded broker as a process of its own (`orchestra broker`).
 //! * [`demo`] — the main job on the embedded broker (workers, robots, simulator, API).
 //! * [`run`] — a stream worker / robot worker against a real cluster.
+//! * [`cli`] — the command line (every command, flag and environment variable).
+//! * [`kafka_config`] — librdkafka settings from a file, the environment and flags.
+//! * [`logging`] — text or JSON logs, to stderr or a file.
 //! * [`topics`] — the topic specs of `deploy/topics.json`, create and list.
 //! * [`robot_worker`] — consumers of `robot-commands` answering through the robot engine.
 //! * [`simulator`] — plays the humans of many matches.
@@ -13,7 +16,10 @@
 
 pub mod api;
 pub mod broker;
+pub mod cli;
 pub mod demo;
+pub mod kafka_config;
+pub mod logging;
 pub mod replay;
 pub mod robot_worker;
 pub mod run;

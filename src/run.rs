@@ -18,10 +18,10 @@ use anyhow::{anyhow, Context as _, Result};
 use processors::robots::{Personalities, RobotEngine, RobotEngineConfig, RobotLlmConfig};
 use processors::streams::{game_topology, topics, GameSettings};
 use rdkafka::producer::FutureProducer;
-use rdkafka::ClientConfig;
 use topology::{ProcessingGuarantee, StreamWorker, StreamsConfig, Topology, WorkerHandle};
 
 use crate::api::{self, ApiState};
+use crate::kafka_config::KafkaSettings;
 use crate::robot_worker::RobotWorker;
 use crate::views::LatestView;
 
@@ -39,9 +39,9 @@ pub enum Role {
 /// Options of `orchestra run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub client: ClientConfig,
     pub bootstrap: String,
-    pub kafka: Vec<(String, String)>,
+    /// librdkafka settings for every client (secrets are redacted when printed).
+    pub kafka: KafkaSettings,
     pub application_id: String,
     pub worker_id: String,
     pub state_dir: PathBuf,
@@ -51,7 +51,10 @@ pub struct RunOptions {
     pub llm: RobotLlmConfig,
     pub robot_concurrency: usize,
     pub think_time_scale: f64,
+    /// Replication factor of the topics the runtime creates (-1: the broker's default).
     pub replication_factor: i32,
+    /// `commit.interval.ms` (`None`: the guarantee's default).
+    pub commit_interval: Option<Duration>,
     /// Restore consumers (`None`: the runtime's default).
     pub restore_consumers: Option<usize>,
     /// How long a round waits for robots (`None`: forever).
@@ -78,6 +81,16 @@ pub async fn run(
         .with_response_window_ms(opts.response_window_ms)
         .with_voting_window_ms(opts.voting_window_ms);
     let topology = game_topology(&settings);
+    let client = opts.kafka.client(&opts.bootstrap);
+    tracing::info!(
+        bootstrap = %opts.bootstrap,
+        application_id = %opts.application_id,
+        worker_id = %opts.worker_id,
+        role = ?opts.role,
+        guarantee = ?opts.processing_guarantee,
+        kafka = %opts.kafka,
+        "starting"
+    );
     let mut workers: Vec<Arc<WorkerHandle>> = Vec::new();
     if matches!(opts.role, Role::Topology | Role::All) {
         let mut cfg = StreamsConfig::new(&opts.application_id, &opts.bootstrap)
@@ -85,10 +98,13 @@ pub async fn run(
             .processing_guarantee(opts.processing_guarantee)
             .state_dir(&opts.state_dir);
         cfg.replication_factor = opts.replication_factor;
+        if let Some(d) = opts.commit_interval {
+            cfg = cfg.commit_interval(d);
+        }
         if let Some(n) = opts.restore_consumers {
             cfg = cfg.restore_consumers(n);
         }
-        for (k, v) in &opts.kafka {
+        for (k, v) in opts.kafka.pairs() {
             cfg = cfg.kafka(k, v);
         }
         let topo = topology.clone();
@@ -114,7 +130,7 @@ pub async fn run(
             Personalities::builtin(),
         )?;
         robots.push(RobotWorker::start(
-            &opts.client,
+            &client,
             &format!("{}-robots", opts.application_id),
             &Topology::dlq_topic(&opts.application_id),
             engine,
@@ -122,8 +138,7 @@ pub async fn run(
     }
     let mut api_task = None;
     if let Some(addr) = opts.http {
-        let requests: FutureProducer = opts
-            .client
+        let requests: FutureProducer = client
             .clone()
             .set("partitioner", "murmur2_random")
             .set("message.timeout.ms", "10000")
@@ -133,8 +148,8 @@ pub async fn run(
             workers: workers.clone(),
             topology: topology.clone(),
             requests,
-            history: LatestView::start(&opts.client, topics::MATCH_HISTORY)?,
-            pool: LatestView::start(&opts.client, topics::ROBOT_POOL_STATE)?,
+            history: LatestView::start(&client, topics::MATCH_HISTORY)?,
+            pool: LatestView::start(&client, topics::ROBOT_POOL_STATE)?,
             metrics,
         });
         let (bound, task) = api::serve(addr, state).await?;

@@ -1,5 +1,6 @@
 //! Topic specs shared by `orchestra topics create` and the docs: `deploy/topics.json`,
-//! compiled into the binary so it works from any directory.
+//! compiled into the binary so it works from any directory; `topics create --file` reads
+//! another spec of the same format instead.
 //!
 //! ```
 //! let specs = orchestra::topics::specs().unwrap();
@@ -26,7 +27,10 @@ pub const TOPICS_JSON: &str = include_str!("../deploy/topics.json");
 pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
-    pub replication_factor: i32,
+    /// Replicas per partition; absent: the replication factor `topics create` is given
+    /// (by default -1, the broker's `default.replication.factor`).
+    #[serde(default)]
+    pub replication_factor: Option<i32>,
     pub config: BTreeMap<String, String>,
     #[serde(default)]
     pub description: String,
@@ -34,7 +38,29 @@ pub struct TopicSpec {
 
 /// Parses the shipped spec file.
 pub fn specs() -> Result<Vec<TopicSpec>> {
-    serde_json::from_str(TOPICS_JSON).context("deploy/topics.json is not valid")
+    parse_specs(TOPICS_JSON).context("deploy/topics.json (compiled in) is not valid")
+}
+
+/// Reads a spec file of the format of `deploy/topics.json`.
+pub fn specs_from_file(path: &std::path::Path) -> Result<Vec<TopicSpec>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the topic spec {}", path.display()))?;
+    parse_specs(&text).with_context(|| format!("the topic spec {} is not valid", path.display()))
+}
+
+fn parse_specs(text: &str) -> Result<Vec<TopicSpec>> {
+    let specs: Vec<TopicSpec> = serde_json::from_str(text)?;
+    for t in &specs {
+        if t.name.is_empty() || t.partitions < 1 {
+            bail!("topic `{}`: a name and at least one partition are required", t.name);
+        }
+        if let Some(r) = t.replication_factor {
+            if r == 0 || r < -1 {
+                bail!("topic `{}`: replicationFactor {r} (use -1 for the broker's default, or 1 and up)", t.name);
+            }
+        }
+    }
+    Ok(specs)
 }
 
 /// Creates every topic on the embedded broker with `partitions` each (replication 1).
@@ -45,22 +71,23 @@ pub fn create_embedded(broker: &topology::EmbeddedBroker, partitions: i32) -> Re
     Ok(())
 }
 
-/// Creates every missing topic through the admin API; existing topics are left alone.
-/// Returns `(created, existing)` names.
+/// Creates every missing topic of `specs` through the admin API; existing topics are left
+/// alone. `replication_factor` applies to the specs that name none (-1: the broker's
+/// default); `partitions` overrides every spec's count. Returns `(created, existing)` names.
 pub fn create(
     client: &ClientConfig,
-    replication_factor: Option<i32>,
+    specs: &[TopicSpec],
+    replication_factor: i32,
     partitions: Option<i32>,
 ) -> Result<(Vec<String>, Vec<String>)> {
     let admin: AdminClient<DefaultClientContext> = client.create().context("admin client")?;
-    let specs = specs()?;
     let new: Vec<NewTopic<'_>> = specs
         .iter()
         .map(|t| {
             let mut nt = NewTopic::new(
                 &t.name,
                 partitions.unwrap_or(t.partitions),
-                TopicReplication::Fixed(replication_factor.unwrap_or(t.replication_factor)),
+                TopicReplication::Fixed(t.replication_factor.unwrap_or(replication_factor)),
             );
             for (k, v) in &t.config {
                 nt = nt.set(k, v);
