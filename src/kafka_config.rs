@@ -10,7 +10,10 @@
 //! * Flags: `--kafka-config KEY=VALUE`, repeatable.
 //!
 //! [`KafkaSettings`] prints secrets (any key naming a password, secret, key material or
-//! JAAS config) as `[redacted]`, in `Display` and `Debug` alike.
+//! JAAS config) as `[redacted]`, in `Display` and `Debug` alike. Client errors can quote a
+//! setting's value (librdkafka's "invalid value" errors do), so the secret values of every
+//! resolved settings are also remembered, and [`redact`] blanks them out of any text: the
+//! binary passes its log lines and its final error message through it.
 //!
 //! ```
 //! use orchestra::kafka_config::KafkaSettings;
@@ -20,6 +23,7 @@
 //! ```
 
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::{bail, Context as _, Result};
 use rdkafka::ClientConfig;
@@ -125,7 +129,19 @@ impl KafkaSettings {
         };
         s.merge(Self::from_env_vars(std::env::vars()));
         s.merge(Self::from_pairs(flags.iter().cloned()));
+        s.remember_secrets();
         Ok(s)
+    }
+
+    /// Adds the values of this settings' secret keys to what [`redact`] blanks out.
+    pub fn remember_secrets(&self) {
+        let mut known = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
+        for (k, v) in &self.0 {
+            // Very short values would blank out unrelated text; they are no secrets anyway.
+            if is_secret(k) && v.len() >= 4 && !known.contains(v) {
+                known.push(v.clone());
+            }
+        }
     }
 
     /// A client config for `bootstrap` with these settings.
@@ -137,6 +153,21 @@ impl KafkaSettings {
         }
         c
     }
+}
+
+/// Secret values seen by [`KafkaSettings::remember_secrets`].
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// `text` with every remembered secret value replaced by `[redacted]`.
+pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
+    let known = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut out = std::borrow::Cow::Borrowed(text);
+    for secret in known.iter() {
+        if out.contains(secret.as_str()) {
+            out = std::borrow::Cow::Owned(out.replace(secret.as_str(), "[redacted]"));
+        }
+    }
+    out
 }
 
 /// Whether the value of `key` is a secret that must never be printed.
@@ -219,6 +250,17 @@ mod tests {
         s.merge(KafkaSettings::from_pairs(vars(&[("a", "flag")])));
         assert_eq!(s.get("a"), Some("flag"));
         assert_eq!(s.get("b"), Some("env"));
+    }
+
+    #[test]
+    fn remembered_secret_values_are_blanked_out_of_any_text() {
+        KafkaSettings::from_pairs(vars(&[("sasl.password", "s3cr3t-value"), ("client.id", "me-visible")]))
+            .remember_secrets();
+        let text = "invalid value for sasl.password: s3cr3t-value (client me-visible)";
+        assert_eq!(
+            redact(text),
+            "invalid value for sasl.password: [redacted] (client me-visible)"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Log output of the binary: text or JSON lines on stderr, colours only on a terminal, and
-//! a switch that sends the log to a file instead (the demo keeps its console for the
+//! Log output of the binary: text or JSON lines on stderr, colours only on a terminal,
+//! Kafka secrets blanked out (see [`crate::kafka_config::redact`]), and a switch that
+//! sends the log to a file instead (the demo keeps its console for the
 //! progress bar and writes the workers' log into its state directory).
 //!
 //! ```no_run
@@ -60,7 +61,12 @@ pub struct LineWriter<'a> {
 }
 
 impl Write for LineWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+    /// Writes one formatted log line (the subscriber writes each event at once), with
+    /// remembered Kafka secrets blanked out.
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(line);
+        let buf = crate::kafka_config::redact(&text);
+        let buf = buf.as_bytes();
         let mut file = self.target.lock();
         match file.as_mut() {
             Some(f) => {
@@ -71,7 +77,7 @@ impl Write for LineWriter<'_> {
             }
             None => std::io::stderr().write_all(buf)?,
         }
-        Ok(buf.len())
+        Ok(line.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -68,6 +68,7 @@ fn main() -> ExitCode {
 
 /// `error: <what>` and one `  caused by: <why>` line per cause (a cause whose text the
 /// message already shows — many errors print their source — is left out).
+/// Kafka secrets a cause may quote are blanked out.
 fn error_message(e: &anyhow::Error) -> String {
     let mut out = format!("error: {e}");
     for cause in e.chain().skip(1) {
@@ -76,7 +77,7 @@ fn error_message(e: &anyhow::Error) -> String {
             out.push_str(&format!("\n  caused by: {text}"));
         }
     }
-    out
+    orchestra::kafka_config::redact(&out).into_owned()
 }
 
 async fn async_main(cli: Cli, log: Option<LogTarget>) -> Result<()> {

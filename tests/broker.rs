@@ -9,19 +9,19 @@
 
 #[path = "support/procs.rs"]
 mod procs;
+#[path = "support/http.rs"]
+mod http;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::blocking::Client;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use http::{get, play_human, poll, post, wait_ready, PLAY};
 use procs::{Proc, START};
-
-const PLAY: Duration = Duration::from_secs(120);
-const POLL: Duration = Duration::from_millis(100);
 
 /// `orchestra broker --partitions PARTITIONS EXTRA…`, and its bootstrap address.
 fn broker(dir: &Path, partitions: &str, extra: &[&str]) -> (Proc, String) {
@@ -51,110 +51,6 @@ fn worker(dir: &Path, bootstrap: &str, extra: &[&str], envs: &[(&str, &str)]) ->
     let p = Proc::spawn("run", &args, envs, dir);
     let base = p.line_starting("read API: ", START);
     (p, base)
-}
-
-fn get(http: &Client, url: &str) -> (StatusCode, Value) {
-    match http.get(url).send() {
-        Ok(r) => {
-            let status = r.status();
-            let text = r.text().unwrap_or_default();
-            (
-                status,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            )
-        }
-        Err(e) => (StatusCode::BAD_GATEWAY, Value::String(e.to_string())),
-    }
-}
-
-fn post(http: &Client, url: &str, body: Value) -> (StatusCode, Value) {
-    let r = http.post(url).json(&body).send().expect("POST");
-    let status = r.status();
-    (status, r.json().unwrap_or(Value::Null))
-}
-
-/// Polls `f` until it returns `Some`, at most `timeout`.
-fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-fn wait_ready(http: &Client, base: &str, run: &Proc) -> Value {
-    poll(START, || {
-        let (s, body) = get(http, &format!("{base}/health"));
-        (s == StatusCode::OK).then_some(body)
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "never ready: {:?}\nrun stderr:\n{}",
-            get(http, &format!("{base}/health")),
-            run.tail()
-        )
-    })
-}
-
-/// Plays the human seat of `match_id` (player `p1`): answers and votes each round until
-/// the match completes; returns the final state.
-fn play_human(http: &Client, base: &str, match_id: &str, run: &Proc) -> Value {
-    let mut answered = 0u64;
-    let mut voted = 0u64;
-    poll(PLAY, || {
-        let (s, state) = get(http, &format!("{base}/matches/{match_id}"));
-        if s != StatusCode::OK {
-            return None;
-        }
-        let me = state["seats"]
-            .as_array()?
-            .iter()
-            .find(|seat| seat["playerId"] == "p1")?["identity"]
-            .as_str()?
-            .to_string();
-        let round = state["round"].as_u64().unwrap_or(0);
-        match state["status"].as_str()? {
-            "completed" => return Some(state),
-            "responding" if answered < round => {
-                let (s, body) = post(
-                    http,
-                    &format!("{base}/matches/{match_id}/responses"),
-                    json!({"playerId": "p1", "round": round, "text": "Tea, always tea."}),
-                );
-                assert_eq!(s, StatusCode::ACCEPTED, "{body}");
-                answered = round;
-            }
-            "voting" if voted < round => {
-                let other = state["seats"]
-                    .as_array()?
-                    .iter()
-                    .filter_map(|seat| seat["identity"].as_str())
-                    .find(|id| *id != me)?
-                    .to_string();
-                let (s, body) = post(
-                    http,
-                    &format!("{base}/matches/{match_id}/votes"),
-                    json!({"playerId": "p1", "round": round, "votedFor": other}),
-                );
-                assert_eq!(s, StatusCode::ACCEPTED, "{body}");
-                voted = round;
-            }
-            _ => {}
-        }
-        None
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "match {match_id} never completed: {:?}\nrun stderr:\n{}",
-            get(http, &format!("{base}/matches/{match_id}")),
-            run.tail()
-        )
-    })
 }
 
 #[test]
@@ -418,4 +314,83 @@ fn a_broker_on_a_fixed_address_advertises_it_and_serves_through_it() {
         topology::testing::read_topic(&bootstrap, "match-requests", 1, START).expect("read back");
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].key_str(), "m1");
+}
+
+#[test]
+fn secrets_stay_out_of_the_log_and_json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_broker, bootstrap) = broker(dir.path(), "2", &[]);
+    let props = dir.path().join("client.properties");
+    std::fs::write(
+        &props,
+        "# librdkafka settings\nssl.key.password=file-secret-4711\nclient.rack=rack-a\n",
+    )
+    .expect("properties file");
+    let props = props.to_str().expect("utf-8 path");
+    let (mut run, base) = worker(
+        dir.path(),
+        &bootstrap,
+        &[
+            "--role",
+            "topology",
+            "--log-format",
+            "json",
+            "--kafka-config-file",
+            props,
+            "--kafka-config",
+            "ssl.keystore.password=flag-secret-4712",
+        ],
+        &[
+            ("ORCHESTRA_KAFKA_SASL_PASSWORD", "env-secret-4713"),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    let http = Client::new();
+    wait_ready(&http, &base, &run);
+    run.terminate();
+    let status = run.wait_exit(START).expect("exits on SIGTERM");
+    assert!(status.success(), "{status}\n{}", run.tail());
+
+    let log = run.stderr();
+    for secret in ["file-secret-4711", "flag-secret-4712", "env-secret-4713"] {
+        assert!(!log.contains(secret), "{secret} is in the log:\n{log}");
+    }
+    // The settings did arrive, from all three sources: the start line names them.
+    let starting = log
+        .lines()
+        .find(|l| l.contains("\"starting\""))
+        .unwrap_or_else(|| panic!("no `starting` line:\n{}", run.tail()));
+    for shown in [
+        "client.rack=rack-a",
+        "ssl.key.password=[redacted]",
+        "sasl.password=[redacted]",
+        "ssl.keystore.password=[redacted]",
+    ] {
+        assert!(starting.contains(shown), "{shown} not in {starting}");
+    }
+    // JSON format: every line is one object with a level, and no terminal colour codes.
+    let mut lines = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(v["level"].is_string(), "{line}");
+        lines += 1;
+    }
+    assert!(lines > 5, "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log that is not a terminal");
+}
+
+#[test]
+fn a_client_error_quoting_a_secret_setting_prints_it_redacted() {
+    // librdkafka refuses this setting in this build and quotes its value in the error.
+    let out = Command::new(env!("CARGO_BIN_EXE_orchestra"))
+        .args(["topics", "list", "--bootstrap-servers", "127.0.0.1:1"])
+        .env("ORCHESTRA_KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET", "env-secret-4714")
+        .output()
+        .expect("orchestra topics list");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("sasl.oauthbearer.client.secret"), "{stderr}");
+    assert!(!stderr.contains("env-secret-4714"), "{stderr}");
+    assert!(stderr.contains("[redacted]"), "{stderr}");
 }

@@ -146,3 +146,52 @@ fn which(bin: &str) -> Option<std::path::PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+/// Runs `orchestra demo` for two one-round matches with `extra` flags and no `RUST_LOG`;
+/// returns (stdout, stderr).
+fn short_demo(state: &std::path::Path, extra: &[&str]) -> (String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_orchestra"))
+        .args(["demo", "--matches", "2", "--exit-when-done", "--rounds", "1"])
+        .args(["--http", "127.0.0.1:0"])
+        .args(["--response-window-ms", "1000", "--voting-window-ms", "1000"])
+        .arg("--state-dir")
+        .arg(state)
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "demo failed: {stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn the_demo_console_shows_addresses_and_summary_and_the_worker_log_goes_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (stdout, stderr) = short_demo(&state, &[]);
+    let log_path = state.join("orchestra.log");
+    for want in [
+        "embedded broker: ".to_string(),
+        "read API: http://127.0.0.1:".to_string(),
+        format!("log: {}", log_path.display()),
+        "matches: 2".to_string(),
+    ] {
+        assert!(stdout.contains(&want), "`{want}` not on the console:\n{stdout}");
+    }
+    assert!(
+        !stderr.contains("INFO"),
+        "the console is not a wall of INFO lines:\n{stderr}"
+    );
+    let log = std::fs::read_to_string(&log_path).expect("the log file");
+    assert!(
+        log.contains("INFO") && log.contains("assignment done"),
+        "the workers' log is in the file:\n{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "no colour codes in the file");
+
+    // -v: the log is on the console instead.
+    let (_, stderr) = short_demo(&dir.path().join("state-v"), &["-v"]);
+    assert!(stderr.contains("assignment done"), "{stderr}");
+}
