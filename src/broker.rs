@@ -2,9 +2,9 @@
 //! own, so that any number of `orchestra run` workers, kcat and tests can share it.
 //!
 //! It creates every topic of `deploy/topics.json` and the topology's internal topics
-//! (changelogs, DLQ) for one application id, all with the same partition count, prints
-//! `bootstrap: HOST:PORT` as the first line on stdout, and serves until Ctrl-C or
-//! SIGTERM. Workers then start with
+//! (changelogs, the stats repartition topic, DLQ) for one application id, all with the
+//! same partition count, prints `bootstrap: HOST:PORT` as the first line on stdout, and
+//! serves until Ctrl-C or SIGTERM. Workers then start with
 //! `orchestra run --bootstrap-servers HOST:PORT --replication-factor 1`: the topics exist,
 //! so the missing admin API does not matter.
 //!

@@ -82,11 +82,9 @@ fn describe_prints_the_topology_as_text_and_mermaid() {
         text.contains("Processor: match") && text.contains("robotorchestra-matches-changelog"),
         "{text}"
     );
-    assert!(
-        text.contains("-> sink by-window: robotorchestra-match-stats-repartition (repartition topic)")
-            && text.contains("<- sources: robotorchestra-match-stats-repartition"),
-        "{text}"
-    );
+    let sink = "-> sink by-window: robotorchestra-match-stats-repartition (repartition topic)";
+    let source = "<- sources: robotorchestra-match-stats-repartition";
+    assert!(text.contains(sink) && text.contains(source), "{text}");
     let mermaid = Command::new(env!("CARGO_BIN_EXE_orchestra"))
         .args(["describe", "--format", "mermaid"])
         .output()

@@ -1,5 +1,6 @@
 //! One full classic_1v3 match on the embedded broker: a stream worker runs the game
-//! topology, the test plays the human and answers robot commands with the offline engine.
+//! topology, the test plays the human and answers robot commands with the offline engine;
+//! the match reaches `match-stats` through the application's stats repartition topic.
 
 mod support;
 
@@ -10,10 +11,11 @@ use processors::robots::Personalities;
 use processors::streams::{game_topology, topics, GameSettings};
 use schemas::{
     Envelope, HistoryStatus, MatchCreate, MatchHistory, MatchRequest, MatchRequestData, MatchState,
-    MatchStatus, PlayerRef, ResponseSubmit, RobotCommand, RobotResponse, SeatKind, VoteSubmit,
+    MatchStats, MatchStatus, PlayerRef, ResponseSubmit, RobotCommand, RobotResponse, SeatKind,
+    VoteSubmit,
 };
 use support::{assert_scores_follow_rule, human_pick, offline_answer};
-use topology::{testing, EmbeddedBroker, StreamWorker, StreamsConfig, WorkerState};
+use topology::{testing, EmbeddedBroker, StreamWorker, StreamsConfig, Topology, WorkerState};
 
 const APP: &str = "orchestra-embedded";
 const PARTITIONS: i32 = 4;
@@ -200,6 +202,24 @@ fn a_classic_match_runs_from_creation_to_reveal_on_the_embedded_broker() {
         .collect();
     assert_eq!(types.first().map(String::as_str), Some("match.created"));
     assert_eq!(types.last().map(String::as_str), Some("match.completed"));
+    // Stats: what the match contributes reaches the stats processor through this
+    // application's repartition topic, and its window counts it.
+    let counted = testing::wait_until(WAIT, || {
+        testing::read_topic(&bootstrap, topics::MATCH_STATS, 1, Duration::from_secs(5))
+            .expect("match-stats")
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<MatchStats>(r.value.as_deref()?).ok())
+            .any(|s| s.matches_completed == 1)
+    });
+    assert!(counted, "match-stats counts the match");
+    let repartition = Topology::repartition_topic(APP, topics::STATS_REPARTITION);
+    assert_eq!(repartition, "orchestra-embedded-match-stats-repartition");
+    assert!(
+        !testing::read_topic(&bootstrap, &repartition, 1, Duration::from_secs(10))
+            .expect("repartition topic")
+            .is_empty(),
+        "the match's outcome went through {repartition}"
+    );
     let dlq = testing::read_topic(
         &bootstrap,
         &format!("{APP}-dlq"),

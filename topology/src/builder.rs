@@ -30,6 +30,7 @@ use serde::de::DeserializeOwned;
 
 use crate::node::{Decoder, Node, TypedNode};
 use crate::processor::Processor;
+use crate::repartition::{RepartitionSpec, RepartitionTopic};
 use crate::shared_decode::SharedDecoder;
 use crate::task_id::TaskId;
 use crate::{DecodeError, TopologyError};
@@ -39,7 +40,9 @@ pub(crate) const OFFSETS_STORE_PREFIX: &str = "input-offsets-";
 /// Marks a `recover_from` naming no declared sink (refused by `build`).
 const UNKNOWN_SINK: &str = "\0unknown sink ";
 
-type Factory = Arc<dyn Fn(&TaskId) -> Box<dyn Node> + Send + Sync>;
+/// Builds a task's node; the second argument is the processor's input topics as the
+/// running topology names them (repartition topics resolved), in declaration order.
+type Factory = Arc<dyn Fn(&TaskId, &[String]) -> Box<dyn Node> + Send + Sync>;
 
 /// A typed processor declaration: inputs (topic + decoder), stores, sinks.
 pub struct ProcessorDef<P: Processor> {
@@ -64,14 +67,16 @@ impl<P: Processor> ProcessorDef<P> {
         }
     }
 
-    /// Reads `topic`, decoding values with `decode`.
+    /// Reads `topic` (a name or a [`RepartitionTopic`]), decoding values with `decode`.
     pub fn input(
         mut self,
-        topic: &str,
+        topic: impl AsRef<str>,
         decode: impl Fn(&[u8]) -> Result<P::Input, DecodeError> + Send + Sync + 'static,
     ) -> Self {
-        self.decoders
-            .push((topic.to_string(), Arc::new(move |bytes, _| decode(bytes))));
+        self.decoders.push((
+            topic.as_ref().to_string(),
+            Arc::new(move |bytes, _| decode(bytes)),
+        ));
         self
     }
 
@@ -81,13 +86,13 @@ impl<P: Processor> ProcessorDef<P> {
     /// processor that reads the record, as with separate decoders.
     pub fn input_shared<T: Send + Sync + 'static>(
         mut self,
-        topic: &str,
+        topic: impl AsRef<str>,
         decoder: &SharedDecoder<T>,
         map: impl Fn(Arc<T>, &[u8]) -> Result<P::Input, DecodeError> + Send + Sync + 'static,
     ) -> Self {
         let decoder = decoder.clone();
         self.decoders.push((
-            topic.to_string(),
+            topic.as_ref().to_string(),
             Arc::new(move |bytes, cache| map(decoder.get(cache, bytes)?, bytes)),
         ));
         self
@@ -96,7 +101,7 @@ impl<P: Processor> ProcessorDef<P> {
     /// Reads `topic` as JSON `T` and maps it into the processor input.
     pub fn input_json<T: DeserializeOwned + 'static>(
         self,
-        topic: &str,
+        topic: impl AsRef<str>,
         map: impl Fn(T) -> P::Input + Send + Sync + 'static,
     ) -> Self {
         self.input(topic, move |bytes| {
@@ -127,9 +132,11 @@ impl<P: Processor> ProcessorDef<P> {
         self
     }
 
-    /// Declares a sink: `ctx.forward(name, ..)` writes to `topic`.
-    pub fn sink(mut self, name: &str, topic: &str) -> Self {
-        self.sinks.push((name.to_string(), topic.to_string()));
+    /// Declares a sink: `ctx.forward(name, ..)` writes to `topic` (a name or a
+    /// [`RepartitionTopic`]).
+    pub fn sink(mut self, name: &str, topic: impl AsRef<str>) -> Self {
+        self.sinks
+            .push((name.to_string(), topic.as_ref().to_string()));
         self
     }
 
@@ -186,6 +193,7 @@ pub struct SubTopology {
 #[derive(Default)]
 pub struct TopologyBuilder {
     processors: Vec<ProcessorSpec>,
+    repartitions: Vec<String>,
 }
 
 impl TopologyBuilder {
@@ -194,16 +202,37 @@ impl TopologyBuilder {
         Self::default()
     }
 
+    /// Declares a repartition topic named `name`: one processor writes records re-keyed
+    /// for another sub-topology to it (as a sink), another reads it (as an input). The
+    /// runtime names it `<application.id>-<name>-repartition`, creates it at start with the
+    /// partition count of the sub-topologies writing it, and checks an existing one has
+    /// that count; see the `repartition` module.
+    ///
+    /// ```
+    /// let mut b = topology::TopologyBuilder::new();
+    /// let by_window = b.repartition("match-stats");
+    /// assert_eq!(by_window.topic(), "<application.id>-match-stats-repartition");
+    /// ```
+    pub fn repartition(&mut self, name: &str) -> RepartitionTopic {
+        self.repartitions.push(name.to_string());
+        RepartitionTopic::new(name)
+    }
+
     /// Adds a processor declaration.
     pub fn add_processor<P: Processor>(&mut self, def: ProcessorDef<P>) -> &mut Self {
         let inputs: Vec<String> = def.decoders.iter().map(|(t, _)| t.clone()).collect();
-        let decoders: rustc_hash::FxHashMap<String, Decoder<P::Input>> =
-            def.decoders.into_iter().collect();
+        // Decoders by position: a task keys them by the topics the running topology
+        // names, which differ from the declared ones for repartition topics.
+        let decoders: Vec<Decoder<P::Input>> = def.decoders.into_iter().map(|(_, d)| d).collect();
         let make = def.make;
-        let factory: Factory = Arc::new(move |task: &TaskId| {
+        let factory: Factory = Arc::new(move |task: &TaskId, topics: &[String]| {
             Box::new(TypedNode {
                 processor: make(task),
-                decoders: decoders.clone(),
+                decoders: topics
+                    .iter()
+                    .cloned()
+                    .zip(decoders.iter().cloned())
+                    .collect(),
             }) as Box<dyn Node>
         });
         let recover_from = def.recover_from.map(|sink| {
@@ -314,9 +343,14 @@ impl TopologyBuilder {
                 }
             }
         }
+        let subtopologies: Vec<SubTopology> = groups.into_iter().map(|(_, g)| g).collect();
+        let repartitions =
+            crate::repartition::specs(&self.repartitions, &self.processors, &subtopologies)?;
         Ok(Topology {
             processors: self.processors,
-            subtopologies: groups.into_iter().map(|(_, g)| g).collect(),
+            subtopologies,
+            repartitions,
+            resolved_for: None,
         })
     }
 }
@@ -326,6 +360,10 @@ impl TopologyBuilder {
 pub struct Topology {
     pub(crate) processors: Vec<ProcessorSpec>,
     pub(crate) subtopologies: Vec<SubTopology>,
+    pub(crate) repartitions: Vec<RepartitionSpec>,
+    /// The application id the repartition topics are named for (`None`: as declared,
+    /// with the `<application.id>` placeholder).
+    pub(crate) resolved_for: Option<String>,
 }
 
 impl Topology {

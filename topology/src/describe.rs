@@ -3,11 +3,15 @@
 use std::fmt::Write;
 
 use crate::builder::Topology;
+use crate::repartition::APPLICATION_ID_PLACEHOLDER;
 
 /// A rendered-on-demand description of a topology.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TopologyDescription {
     pub subtopologies: Vec<SubTopologyDescription>,
+    /// The repartition topics (internal, created by the runtime), as named in the
+    /// sources and sinks.
+    pub repartition_topics: Vec<String>,
 }
 
 /// One sub-topology.
@@ -30,16 +34,24 @@ pub struct ProcessorDescription {
 }
 
 impl Topology {
-    /// Describes the graph; `application_id` names changelog topics (a placeholder when `None`).
+    /// Describes the graph; `application_id` names changelog and repartition topics (a
+    /// placeholder when `None`). A topology the runtime resolved keeps its own id.
     pub fn describe(&self, application_id: Option<&str>) -> TopologyDescription {
-        let app = application_id.unwrap_or("<application.id>");
+        let app = self
+            .resolved_for
+            .as_deref()
+            .or(application_id)
+            .unwrap_or(APPLICATION_ID_PLACEHOLDER);
+        let names = self.resolver(app);
+        let topic = |t: &String| names.get(t).cloned().unwrap_or_else(|| t.clone());
         TopologyDescription {
+            repartition_topics: self.repartition_topics(app),
             subtopologies: self
                 .subtopologies
                 .iter()
                 .map(|s| SubTopologyDescription {
                     id: s.id,
-                    sources: s.topics.clone(),
+                    sources: s.topics.iter().map(topic).collect(),
                     processors: s
                         .processors
                         .iter()
@@ -47,7 +59,7 @@ impl Topology {
                             let p = &self.processors[i];
                             ProcessorDescription {
                                 name: p.name.clone(),
-                                inputs: p.inputs.clone(),
+                                inputs: p.inputs.iter().map(topic).collect(),
                                 stores: p
                                     .stores
                                     .iter()
@@ -59,7 +71,11 @@ impl Topology {
                                         )
                                     })
                                     .collect(),
-                                sinks: p.sinks.clone(),
+                                sinks: p
+                                    .sinks
+                                    .iter()
+                                    .map(|(name, t)| (name.clone(), topic(t)))
+                                    .collect(),
                             }
                         })
                         .collect(),
@@ -107,7 +123,12 @@ impl TopologyDescription {
                     }
                 }
                 for (name, topic) in &p.sinks {
-                    let _ = writeln!(out, "      -> sink {name}: {topic}");
+                    let internal = if self.repartition_topics.contains(topic) {
+                        " (repartition topic)"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(out, "      -> sink {name}: {topic}{internal}");
                 }
             }
         }

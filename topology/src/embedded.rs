@@ -95,7 +95,8 @@ impl EmbeddedBroker {
         Ok(())
     }
 
-    /// Creates the internal topics (changelogs, DLQ) a topology needs under `application_id`.
+    /// Creates the internal topics (changelogs, repartition topics, DLQ) a topology needs
+    /// under `application_id`, `partitions` each.
     pub fn create_internal_topics(
         &self,
         topology: &crate::Topology,

@@ -10,7 +10,8 @@
 //! transactions), `restore` (changelog replay), `recover` (folding a processor's own
 //! output published after its last commit), `catch_up` (wall-clock punctuation waits for a
 //! restored task's backlog), `shared_decode` (one decode per record for processors
-//! sharing a source), `punctuate`, `dlq`, `admin` (topics), `output` (producer),
+//! sharing a source), `punctuate`, `dlq`, `admin` (topics), `repartition` (internal topics
+//! between sub-topologies, named for the application id), `output` (producer),
 //! `watermarks` (where a partition really ends), `parallel` (joining fanned-out threads),
 //! `embedded`, `health`, `test_driver`, `metrics`, `truncation` (logs that must be kept
 //! whole).
@@ -36,6 +37,7 @@ mod record;
 mod recover;
 pub mod reference;
 mod restore;
+mod repartition;
 mod sender;
 mod shared_decode;
 mod stream_worker;
@@ -47,7 +49,7 @@ pub mod testing;
 pub mod truncation;
 mod watermarks;
 
-pub use admin::{internal_topics, InternalTopic};
+pub use admin::{internal_topics, InternalTopic, InternalTopicKind};
 pub use builder::{ProcessorDef, ProcessorSpec, StoreSpec, SubTopology, Topology, TopologyBuilder};
 pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use describe::{ProcessorDescription, SubTopologyDescription, TopologyDescription};
@@ -60,6 +62,7 @@ pub use output::flush_producer;
 pub use processor::{Context, Processor, Punctuation, PunctuationType};
 pub use record::{murmur2, partition_for, InRecord, OutRecord};
 pub use shared_decode::SharedDecoder;
+pub use repartition::{RepartitionSpec, RepartitionTopic, APPLICATION_ID_PLACEHOLDER};
 pub use state_stores::{KeyValueStore, SledStoreConfig, TypedStore};
 pub use stream_worker::{KeyLocation, StreamWorker, WorkerHandle, WorkerState, WorkerStats};
 pub use task::StoreBackend;

@@ -237,8 +237,11 @@ pub struct WorkerHandle {
 pub struct StreamWorker;
 
 impl StreamWorker {
-    /// Checks topics, creates internal topics, joins the group and starts the loop thread.
+    /// Checks topics, creates internal topics (changelogs, repartition topics, DLQ), joins
+    /// the group and starts the loop thread.
     pub fn start(topology: Topology, config: StreamsConfig) -> Result<WorkerHandle, TopologyError> {
+        // From here on the repartition topics have their names under this application id.
+        let topology = topology.resolve(&config.application_id)?;
         // Internal topic names (their partition counts are known after the source check).
         let internal_names: Vec<String> =
             admin::internal_topics(&topology, &config.application_id, |_| Some(1))

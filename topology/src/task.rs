@@ -141,7 +141,7 @@ impl Task {
             }
             nodes.push(NodeSlot {
                 name: spec.name.clone(),
-                node: (spec.factory)(&id),
+                node: (spec.factory)(&id, &spec.inputs),
                 stores: spec.stores.iter().map(|s| s.name.clone()).collect(),
                 sinks: spec
                     .sinks

@@ -4,7 +4,8 @@
 //! topic that the topology also reads are fed back (breadth-first), as Kafka Streams'
 //! driver does, so multi-stage topologies run end to end. Topics have `partitions`
 //! partitions (default 1) and keys are placed with Kafka's murmur2 partitioner, so the
-//! tasks — and per-task punctuation — are those a real cluster would run.
+//! tasks — and per-task punctuation — are those a real cluster would run. Repartition
+//! topics have their running names (`<application_id>-<name>-repartition`).
 //!
 //! ```
 //! use topology::{Context, ProcessError, Processor, ProcessorDef, TopologyBuilder, TopologyTestDriver};
@@ -112,6 +113,9 @@ impl TopologyTestDriver {
             processing_handler: config.processing_handler,
             measure_e2e: false,
         };
+        // Repartition topics take their running names, `<application_id>-<name>-repartition`,
+        // and are fed back like any topic the topology both writes and reads.
+        let topology = topology.resolve(application_id)?;
         let mut tasks = BTreeMap::new();
         for sub in topology.subtopologies() {
             for p in 0..config.partitions.max(1) {

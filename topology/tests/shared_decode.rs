@@ -41,7 +41,7 @@ fn driver(decodes: Arc<AtomicU64>) -> TopologyTestDriver {
         b.add_processor(
             ProcessorDef::new(name, move |_| Scale(factor))
                 .input_shared("readings", &readings, |r, _| Ok(r))
-                .sink("out", &format!("{name}-out")),
+                .sink("out", format!("{name}-out")),
         );
     }
     TopologyTestDriver::new(b.build().unwrap(), "shared").unwrap()

@@ -8,6 +8,7 @@
 //! let text = t.describe(Some("robotorchestra")).to_text();
 //! assert!(text.contains("Processor: match"));
 //! assert!(text.contains("robotorchestra-matches-changelog"));
+//! assert!(text.contains("-> sink by-window: robotorchestra-match-stats-repartition"));
 //! ```
 
 mod codec;
@@ -72,6 +73,8 @@ impl Default for GameSettings {
 pub fn game_topology(settings: &GameSettings) -> Topology {
     use topics::*;
     let mut b = TopologyBuilder::new();
+    // History → stats, re-keyed by stats window: `<application.id>-match-stats-repartition`.
+    let by_window = b.repartition(STATS_REPARTITION);
     let s = settings.clone();
     b.add_processor(
         ProcessorDef::new("match", move |_| {
@@ -120,12 +123,12 @@ pub fn game_topology(settings: &GameSettings) -> Topology {
             })
             .store(stores::HISTORY)
             .sink("history", MATCH_HISTORY)
-            .sink("by-window", STATS_REPARTITION),
+            .sink("by-window", &by_window),
     );
     let s = settings.clone();
     b.add_processor(
         ProcessorDef::new("stats", move |_| StatsProcessor::new(s.stats.clone()))
-            .input(STATS_REPARTITION, codec::decode_document)
+            .input(&by_window, codec::decode_document)
             .store(stores::STATS)
             .sink("stats", MATCH_STATS),
     );

@@ -9,11 +9,13 @@ pub const MATCH_STATE: &str = "match-state";
 pub const ROBOT_POOL_STATE: &str = "robot-pool-state";
 pub const MATCH_HISTORY: &str = "match-history";
 pub const MATCH_STATS: &str = "match-stats";
-/// Final histories re-keyed by stats window, so one task owns each window.
-pub const STATS_REPARTITION: &str = "match-stats-repartition";
+/// Name of the repartition topic carrying final histories re-keyed by stats window, so one
+/// task owns each window. It is internal to the topology: the runtime names it
+/// `<application.id>-match-stats-repartition` and creates it (not in [`ALL`]).
+pub const STATS_REPARTITION: &str = "match-stats";
 
-/// Every topic of the game.
-pub const ALL: [&str; 10] = [
+/// Every topic of the game the user creates (`deploy/topics.json`).
+pub const ALL: [&str; 9] = [
     MATCH_REQUESTS,
     ROBOT_RESPONSES,
     ROBOT_ORCHESTRATION_EVENTS,
@@ -23,5 +25,4 @@ pub const ALL: [&str; 10] = [
     ROBOT_POOL_STATE,
     MATCH_HISTORY,
     MATCH_STATS,
-    STATS_REPARTITION,
 ];
