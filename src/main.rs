@@ -1,10 +1,10 @@
 //! `orchestra` — RobotOrchestra Streams. `orchestra --help` lists the commands.
 
-/// mimalloc: the match benchmark runs about a quarter faster with it than with the system
-/// allocator (`cargo run --release -p processors --example bench_match`). It is built with
-/// `no_thp`: mimalloc otherwise asks the kernel for transparent huge pages, and every fresh
-/// 2 MiB page is then zeroed on its first touch; in the match benchmark that zeroing took a
-/// quarter of the time (new sled I/O threads touch fresh pages at every commit).
+/// mimalloc: the processors allocate a small JSON value per event, which it serves faster
+/// than the system allocator (compare with `cargo run --release -p processors --example
+/// bench_match`). It is built with `no_thp`: mimalloc otherwise asks the kernel for
+/// transparent huge pages, and every fresh 2 MiB page is then zeroed on its first touch
+/// (new sled I/O threads touch fresh pages at every commit). Figures: docs/benchmarks.md.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

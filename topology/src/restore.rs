@@ -5,8 +5,7 @@
 //! restore consumers (`StreamsConfig::restore_consumers`, whole tasks each, balanced by
 //! records), which read and apply on their own threads; each is assigned all of its
 //! changelog partitions at once, so they are fetched in parallel too. One consumer's
-//! poll loop, not the broker, was the limit of a restore: two consumers read the
-//! embedded broker 1.05–1.6× as fast as one. Each batch keeps only the latest value per
+//! poll loop, not the broker, is the limit of a restore (docs/benchmarks.md). Each batch keeps only the latest value per
 //! key before it is written, with the offset it reaches, in one sled batch. A checkpoint
 //! outside the changelog's offsets (the topic was recreated, or truncated by retention)
 //! wipes the store and restores from the start.

@@ -294,8 +294,7 @@ impl StreamWorker {
             .set("fetch.wait.max.ms", "20")
             // Once a partition's prefetched records pass `queued.min.messages`, librdkafka
             // postpones its next fetch by this much (default 1 s): a worker that drains
-            // its queue sooner sat idle for the rest of that second (the embedded
-            // benchmark went from 85k to 130k–157k records/s with 10 ms).
+            // its queue sooner would sit idle for the rest of that second.
             .set("fetch.queue.backoff.ms", "10")
             .set_user_overrides(&config)
             .create_with_context(WorkerContext {

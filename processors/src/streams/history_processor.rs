@@ -16,8 +16,8 @@
 //! When a match is final its log is deleted and only a marker `final/{matchId}` (value:
 //! its `completedAt`) stays: the document lives on the compacted `match-history` topic, a
 //! finished match's history never changes, and events that arrive for it later are
-//! ignored. (Keeping the whole final document in the store made it 60 % of the bytes the
-//! view wrote to sled and to its changelog, for no reader.)
+//! ignored. (Keeping the whole final document in the store would make it most of the bytes
+//! the view writes to sled and to its changelog, for no reader.)
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
