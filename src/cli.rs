@@ -263,7 +263,8 @@ pub struct DemoArgs {
 
 #[derive(Args, Debug)]
 pub struct BrokerArgs {
-    /// The application id whose internal topics (changelogs, DLQ) are created.
+    /// The application id whose internal topics (changelogs, stats repartition topic, DLQ)
+    /// are created.
     #[arg(
         long,
         env = "ORCHESTRA_APPLICATION_ID",
