@@ -72,12 +72,13 @@ METRICS = [
     "orchestra_store_keys",
     "orchestra_active_matches",
     "orchestra_round_duration_seconds",
-    "orchestra_pool_utilization_ratio",
+    "orchestra_pool_robots",
+    "orchestra_pool_busy_robots",
     "orchestra_assignment_latency_seconds",
     "orchestra_robot_response_seconds",
     "orchestra_robot_errors_total",
     "orchestra_robot_tokens_total",
-    "orchestra_robot_cost_usd_total",
+    "orchestra_robot_cost_usd",
 ]
 HISTOGRAMS = [
     "orchestra_process_latency_seconds", "orchestra_e2e_latency_seconds",

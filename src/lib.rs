@@ -7,6 +7,7 @@
 //! * [`cli`] — the command line (every command, flag and environment variable).
 //! * [`kafka_config`] — librdkafka settings from a file, the environment and flags.
 //! * [`logging`] — text or JSON logs, to stderr or a file.
+//! * [`metrics`] — the Prometheus exporter and the binary's metrics (each crate's in its `metrics`).
 //! * [`topics`] — the topic specs of `deploy/topics.json`, create and list.
 //! * [`robot_worker`] — consumers of `robot-commands` answering through the robot engine.
 //! * [`simulator`] — plays the humans of many matches.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod demo;
 pub mod kafka_config;
 pub mod logging;
+pub mod metrics;
 pub mod replay;
 pub mod robot_worker;
 pub mod run;

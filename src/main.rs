@@ -21,16 +21,7 @@ use orchestra::run::{self, RunOptions};
 use processors::streams::{game_topology, topics, GameSettings};
 
 fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[
-            0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
-        ])
-        .ok()?
-        .install_recorder()
-        .ok()?;
-    topology::metrics::describe();
-    processors::robots::describe_metrics();
-    Some(handle)
+    orchestra::metrics::install()
 }
 
 /// Runs the command; a failure ends with one message on stderr — the error and its causes,

@@ -109,6 +109,8 @@ impl RobotWorker {
             .set("linger.ms", "2")
             .create()
             .context("robot worker producer")?;
+        // Registered at 0, so that a DLQ rate reads 0 rather than no data.
+        count_dlq_record(0);
         let stats = Arc::new(RobotWorkerStats::default());
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(run(
@@ -171,8 +173,8 @@ async fn run(
         if let Ok(mut p) = progress.lock() {
             p.begin(partition, offset);
         }
+        // `orchestra_robot_commands_in_flight` is the engine's (one count per command).
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        metrics::gauge!("orchestra_robot_commands_in_flight").increment(1.0);
         let (engine, producer, consumer, progress, stats, dlq) = (
             engine.clone(),
             producer.clone(),
@@ -184,7 +186,6 @@ async fn run(
         in_flight.spawn(async move {
             let delivered = answer_one(&engine, &producer, &key, &payload, partition, offset, &stats, &dlq).await;
             stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            metrics::gauge!("orchestra_robot_commands_in_flight").decrement(1.0);
             if delivered {
                 let next = progress.lock().map(|mut p| p.finish(partition, offset)).ok();
                 if let (Some(next), Some(consumer)) = (next, consumer.upgrade()) {
@@ -206,6 +207,17 @@ async fn run(
     }
 }
 
+/// Counts `n` undecodable commands sent to the DLQ (the runtime's DLQ counter, with this
+/// consumer as the processor).
+fn count_dlq_record(n: u64) {
+    metrics::counter!(
+        topology::metrics::DLQ_RECORDS,
+        "kind" => "deserialization",
+        "processor" => "robot-worker"
+    )
+    .increment(n);
+}
+
 /// Answers one command; returns whether its result was delivered (so its offset may commit).
 #[allow(clippy::too_many_arguments)]
 async fn answer_one(
@@ -222,6 +234,7 @@ async fn answer_one(
         Ok(c) => c,
         Err(e) => {
             stats.invalid.fetch_add(1, Ordering::Relaxed);
+            count_dlq_record(1);
             tracing::warn!(partition, offset, error = %e, "undecodable robot command sent to the DLQ");
             let headers = OwnedHeaders::new()
                 .insert(Header {

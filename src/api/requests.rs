@@ -66,7 +66,8 @@ fn request_id(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 fn count(action: &'static str, outcome: &'static str) {
-    metrics::counter!("orchestra_api_player_requests_total", "action" => action, "outcome" => outcome).increment(1);
+    metrics::counter!(crate::metrics::API_PLAYER_REQUESTS, "action" => action, "outcome" => outcome)
+        .increment(1);
 }
 
 /// Wraps `data` in an envelope, writes it to `match-requests` keyed by `match_id`, and

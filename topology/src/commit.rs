@@ -32,6 +32,8 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::gauge_parts::Series;
+use crate::lifecycle::TaskState;
 use crate::output;
 use crate::task_id::TaskId;
 use crate::task_manager::TaskManager;
@@ -52,6 +54,7 @@ pub(crate) fn commit<C: ConsumerContext>(
     });
     if !dirty {
         tm.committed();
+        publish_gauges(tm, consumer);
         return Ok(());
     }
     let started = Instant::now();
@@ -96,7 +99,7 @@ pub(crate) fn commit<C: ConsumerContext>(
     tm.stats.commits.fetch_add(1, Ordering::Relaxed);
     metrics::counter!(m::COMMITS).increment(1);
     metrics::histogram!(m::COMMIT_LATENCY).record(started.elapsed().as_secs_f64());
-    report_lag(tm, consumer);
+    publish_gauges(tm, consumer);
     Ok(())
 }
 
@@ -187,17 +190,16 @@ fn check_deliveries(tm: &TaskManager) -> Result<(), TopologyError> {
     Ok(())
 }
 
-/// Keys per store across this worker's tasks (an O(keys) scan, so only every flush).
-fn report_store_sizes(tm: &TaskManager) {
-    let mut sizes: HashMap<String, usize> = HashMap::new();
+/// Keys per store across this worker's tasks (an O(keys) scan, so only every flush and
+/// after a rebalance).
+pub(crate) fn report_store_sizes(tm: &TaskManager) {
+    let mut parts = Vec::new();
     for task in tm.tasks.values() {
         for (store, n) in task.store_sizes() {
-            *sizes.entry(store).or_default() += n;
+            parts.push((Series::new(m::STORE_KEYS).label("store", store), n as f64));
         }
     }
-    for (store, n) in sizes {
-        metrics::gauge!(m::STORE_KEYS, "store" => store).set(n as f64);
-    }
+    tm.store_gauges.publish(parts);
 }
 
 fn is_rebalancing(e: &rdkafka::error::KafkaError) -> bool {
@@ -214,15 +216,29 @@ fn is_rebalancing(e: &rdkafka::error::KafkaError) -> bool {
     )
 }
 
-fn report_lag<C: ConsumerContext>(tm: &TaskManager, consumer: &BaseConsumer<C>) {
+/// States this worker's part of the process gauges, derived from its running tasks: the
+/// lag of each input partition, the number of tasks, and what the processors set with
+/// `Context::set_gauge`. A suspended or closed task contributes nothing.
+pub(crate) fn publish_gauges<C: ConsumerContext>(tm: &TaskManager, consumer: &BaseConsumer<C>) {
+    let mut parts = Vec::new();
+    let mut running = 0;
     for (id, task) in &tm.tasks {
+        if task.state != TaskState::Running {
+            continue;
+        }
+        running += 1;
         for (topic, next) in &task.next_offsets {
             if let Some(high) = crate::watermarks::cached_high(consumer, topic, id.partition) {
-                {
-                    metrics::gauge!(m::CONSUMER_LAG, "topic" => topic.clone(), "partition" => id.partition.to_string())
-                        .set((high - next).max(0) as f64);
-                }
+                let series = Series::new(m::CONSUMER_LAG)
+                    .label("topic", topic.as_str())
+                    .label("partition", id.partition.to_string());
+                parts.push((series, (high - next).max(0) as f64));
             }
         }
+        for (name, value) in task.gauges() {
+            parts.push((Series::new(name), value));
+        }
     }
+    parts.push((Series::new(m::ACTIVE_TASKS), f64::from(running)));
+    tm.task_gauges.publish(parts);
 }

@@ -13,8 +13,9 @@
 //! sharing a source), `punctuate`, `dlq`, `admin` (topics), `repartition` (internal topics
 //! between sub-topologies, named for the application id), `output` (producer),
 //! `watermarks` (where a partition really ends), `parallel` (joining fanned-out threads),
-//! `embedded`, `health`, `test_driver`, `metrics`, `truncation` (logs that must be kept
-//! whole).
+//! `embedded`, `health`, `test_driver`, `metrics` (names, descriptions, buckets),
+//! `gauge_parts` (process gauges summed over the workers' tasks), `truncation` (logs that
+//! must be kept whole).
 
 mod admin;
 mod builder;
@@ -25,6 +26,7 @@ mod describe;
 mod dlq;
 mod embedded;
 mod error;
+mod gauge_parts;
 mod health;
 mod lifecycle;
 pub mod metrics;

@@ -116,6 +116,7 @@ pub struct Context<'a> {
     pub(crate) sinks: &'a FxHashMap<String, Arc<str>>,
     pub(crate) out: &'a mut Vec<OutRecord>,
     pub(crate) schedules: &'a mut Vec<ScheduleRequest>,
+    pub(crate) gauges: &'a mut FxHashMap<&'static str, f64>,
     pub(crate) timestamp: i64,
     pub(crate) wall_clock: i64,
 }
@@ -125,6 +126,8 @@ pub(crate) struct NodeIo<'a> {
     pub stores: &'a mut FxHashMap<String, ChangeLoggingStore>,
     pub out: &'a mut Vec<OutRecord>,
     pub schedules: &'a mut Vec<ScheduleRequest>,
+    /// The task's values of process gauges (see [`Context::set_gauge`]).
+    pub gauges: &'a mut FxHashMap<&'static str, f64>,
 }
 
 impl<'a> Context<'a> {
@@ -145,6 +148,7 @@ impl<'a> Context<'a> {
             sinks,
             out: io.out,
             schedules: io.schedules,
+            gauges: io.gauges,
             timestamp,
             wall_clock,
         }
@@ -245,5 +249,14 @@ impl<'a> Context<'a> {
             interval,
             kind,
         });
+    }
+
+    /// Sets this task's value of the process gauge `name` (a name without labels, e.g.
+    /// the number of open sessions in the task's stores). The process exports the sum
+    /// over its running tasks, stated at every commit; a task's value leaves the sum when
+    /// the task is revoked or closed, so derive it from the task's state (its stores),
+    /// never from counting events, which rebalances and reprocessing repeat.
+    pub fn set_gauge(&mut self, name: &'static str, value: f64) {
+        self.gauges.insert(name, value);
     }
 }

@@ -23,6 +23,7 @@ use rustc_hash::FxHashMap;
 use state_stores::{Batch, KeyValueStore};
 
 use crate::config::StreamsConfig;
+use crate::gauge_parts::{GaugeParts, Series};
 use crate::parallel::join_all;
 use crate::task::Task;
 use crate::task_id::TaskId;
@@ -37,6 +38,8 @@ const STALL: Duration = Duration::from_secs(60);
 /// Owns the restore consumers of a worker.
 pub(crate) struct Restorer {
     consumers: Vec<BaseConsumer>,
+    /// This worker's part of the records-left-to-restore gauge.
+    remaining: GaugeParts,
 }
 
 struct Target {
@@ -61,7 +64,15 @@ impl Restorer {
         let consumers = (0..config.restore_consumers.max(1))
             .map(|i| restore_consumer(config, i))
             .collect::<Result<_, _>>()?;
-        Ok(Self { consumers })
+        let remaining = GaugeParts::new();
+        // Stated at 0 from the start: "nothing to restore" reads 0, not "no data".
+        remaining.publish([(Series::new(m::RESTORE_REMAINING), 0.0)]);
+        // Registered without changing it (another worker of the process may have set it).
+        metrics::gauge!(m::RESTORE_RATE).increment(0.0);
+        Ok(Self {
+            consumers,
+            remaining,
+        })
     }
 
     /// Connects to the cluster and learns the changelog topics' leaders now (every
@@ -204,7 +215,9 @@ impl Restorer {
                     last_log = Instant::now();
                     let done = progress.load(Ordering::Relaxed);
                     tracing::info!(done, total, "restore progress");
-                    metrics::gauge!(m::RESTORE_REMAINING).set((total - done as i64).max(0) as f64);
+                    let left = (total - done as i64).max(0) as f64;
+                    self.remaining
+                        .publish([(Series::new(m::RESTORE_REMAINING), left)]);
                 }
             }
             join_all(handles, "restore")
@@ -214,7 +227,8 @@ impl Restorer {
             read += r?;
         }
         let secs = started.elapsed().as_secs_f64().max(1e-9);
-        metrics::gauge!(m::RESTORE_REMAINING).set(0.0);
+        self.remaining
+            .publish([(Series::new(m::RESTORE_REMAINING), 0.0)]);
         metrics::gauge!(m::RESTORE_RATE).set(read as f64 / secs);
         metrics::counter!(m::RESTORED_RECORDS).increment(read);
         tracing::info!(records = read, seconds = secs, "restore done");

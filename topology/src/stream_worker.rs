@@ -351,6 +351,8 @@ impl StreamWorker {
             wall_anchor: (Instant::now(), crate::task_manager::now_ms()),
             last_flush: Instant::now(),
             buffered: 0,
+            task_gauges: crate::gauge_parts::GaugeParts::new(),
+            store_gauges: crate::gauge_parts::GaugeParts::new(),
         };
         *consumer.context().lock() = Some(tm);
         let topics: Vec<String> = topology.source_topics();

@@ -92,7 +92,8 @@ pub(crate) struct Task {
     /// Input this task must process before its wall-clock punctuators run (see
     /// `catch_up.rs`).
     pub backlog: crate::catch_up::Backlog,
-    dlq_counter: metrics::Counter,
+    /// Values of process gauges set by the processors (see `Context::set_gauge`).
+    gauges: FxHashMap<&'static str, f64>,
     e2e: metrics::Histogram,
     _db: Option<state_stores::SledDb>,
 }
@@ -151,6 +152,11 @@ impl Task {
                 processed: metrics::counter!(m::RECORDS_PROCESSED, "processor" => spec.name.clone()),
                 latency: metrics::histogram!(m::PROCESS_LATENCY, "processor" => spec.name.clone()),
             });
+            // Registered at 0, so that a DLQ rate reads 0 rather than no data.
+            for kind in m::DLQ_KINDS {
+                metrics::counter!(m::DLQ_RECORDS, "kind" => *kind, "processor" => spec.name.clone())
+                    .increment(0);
+            }
         }
         let dlq_topic = Topology::dlq_topic(&settings.application_id);
         let mut task = Task {
@@ -172,7 +178,7 @@ impl Task {
             open_outcome,
             recovered: topology.recovered_sinks(id.subtopology),
             backlog: Default::default(),
-            dlq_counter: metrics::counter!(m::DLQ_RECORDS),
+            gauges: FxHashMap::default(),
             e2e: metrics::histogram!(m::E2E_LATENCY),
             _db: db,
         };
@@ -193,6 +199,7 @@ impl Task {
                     stores: &mut self.stores,
                     out: &mut self.out,
                     schedules: &mut schedules,
+                    gauges: &mut self.gauges,
                 },
                 (wall_clock, wall_clock),
             );
@@ -283,6 +290,7 @@ impl Task {
                     stores: &mut self.stores,
                     out: &mut self.out,
                     schedules: &mut schedules,
+                    gauges: &mut self.gauges,
                 },
                 (rec.timestamp, wall_clock),
             );
@@ -328,7 +336,8 @@ impl Task {
         match handler {
             ErrorHandling::Continue => {
                 tracing::debug!(task = %self.id, processor, topic = rec.topic, partition = rec.partition, offset = rec.offset, error = %message, "record sent to DLQ");
-                self.dlq_counter.increment(1);
+                metrics::counter!(m::DLQ_RECORDS, "kind" => kind, "processor" => processor.to_string())
+                    .increment(1);
                 self.out
                     .push(dlq_record(&self.dlq_topic, rec, kind, processor, &message));
                 Ok(())
@@ -366,6 +375,7 @@ impl Task {
                     stores: &mut self.stores,
                     out: &mut self.out,
                     schedules: &mut schedules,
+                    gauges: &mut self.gauges,
                 },
                 (now, wall_clock),
             );
@@ -514,6 +524,7 @@ impl Task {
                 stores: &mut self.stores,
                 out: &mut self.out,
                 schedules: &mut schedules,
+                gauges: &mut self.gauges,
             },
             times,
         );
@@ -592,6 +603,11 @@ impl Task {
             store.abort();
         }
         self.out.clear();
+    }
+
+    /// The values of process gauges this task's processors set (`Context::set_gauge`).
+    pub fn gauges(&self) -> impl Iterator<Item = (&'static str, f64)> + '_ {
+        self.gauges.iter().map(|(name, value)| (*name, *value))
     }
 
     /// Number of keys per store (for metrics and tests).

@@ -12,6 +12,7 @@ use rdkafka::TopicPartitionList;
 
 use crate::builder::Topology;
 use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::gauge_parts::GaugeParts;
 use crate::lifecycle::TaskState;
 use crate::output::OutProducer;
 use crate::parallel::join_all;
@@ -21,7 +22,7 @@ use crate::sender::Sender;
 use crate::stream_worker::{WorkerState, WorkerStats};
 use crate::task::{Task, TaskSettings};
 use crate::task_id::TaskId;
-use crate::{commit, metrics as m, TopologyError};
+use crate::{commit, TopologyError};
 
 pub(crate) struct TaskManager {
     pub topology: Topology,
@@ -47,6 +48,12 @@ pub(crate) struct TaskManager {
     /// When sled was last flushed to disk (see `commit.rs`).
     pub last_flush: Instant,
     pub buffered: usize,
+    /// This worker's part of the gauges derived from its running tasks (lag, active
+    /// tasks, processors' gauges), stated at every commit and rebalance.
+    pub task_gauges: GaugeParts,
+    /// This worker's part of the store-size gauges, stated at every sled flush and
+    /// rebalance.
+    pub store_gauges: GaugeParts,
 }
 
 /// Creates new tasks (opening their sled databases, about 5 ms each) on up to one thread
@@ -242,6 +249,7 @@ impl TaskManager {
                 task.set_state(TaskState::Suspended)?;
             }
         }
+        commit::publish_gauges(self, consumer);
         Ok(())
     }
 
@@ -350,7 +358,9 @@ impl TaskManager {
         self.reposition(consumer, tpl)?;
         self.stats.set_tasks(self.tasks.keys().copied().collect());
         self.stats.set_state(WorkerState::Running);
-        metrics::gauge!(m::ACTIVE_TASKS).set(self.tasks.len() as f64);
+        commit::publish_gauges(self, consumer);
+        // The stores just restored, and without those that moved away.
+        commit::report_store_sizes(self);
         tracing::info!(worker = %self.config.worker_id, tasks = ?self.tasks.keys().map(|t| t.to_string()).collect::<Vec<_>>(), "assignment done");
         Ok(())
     }

@@ -365,6 +365,18 @@ impl TopologyTestDriver {
         Ok(all)
     }
 
+    /// The sum over the tasks of the values processors set for gauge `name` with
+    /// [`Context::set_gauge`](crate::Context::set_gauge) (what a process running every
+    /// task exports at a commit), `None` when no task set it.
+    pub fn gauge(&self, name: &str) -> Option<f64> {
+        self.tasks
+            .values()
+            .flat_map(|t| t.gauges())
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .reduce(|a, b| a + b)
+    }
+
     /// The dead-letter topic name.
     pub fn dlq_topic(&self) -> String {
         Topology::dlq_topic(&self.application_id)

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::resilience::lock;
-use super::telemetry;
+use crate::metrics as m;
 
 /// Circuit-breaker state (gauge value in parentheses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub struct CircuitBreaker {
 impl CircuitBreaker {
     /// A closed breaker.
     pub fn new(config: BreakerConfig) -> Self {
-        metrics::gauge!(telemetry::CIRCUIT_STATE).set(CircuitState::Closed.gauge_value());
+        metrics::gauge!(m::ROBOT_CIRCUIT_STATE).set(CircuitState::Closed.gauge_value());
         CircuitBreaker {
             config,
             inner: Mutex::new(BreakerInner {
@@ -106,7 +106,7 @@ impl CircuitBreaker {
         if inner.state != state {
             tracing::info!(from = ?inner.state, to = ?state, "robot model circuit breaker");
             inner.state = state;
-            metrics::gauge!(telemetry::CIRCUIT_STATE).set(state.gauge_value());
+            metrics::gauge!(m::ROBOT_CIRCUIT_STATE).set(state.gauge_value());
         }
     }
 

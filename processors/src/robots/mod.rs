@@ -11,7 +11,7 @@
 //! * [`resilience`] – per-request timeout, retries with backoff + jitter.
 //! * [`breaker`] – circuit breaker; [`budget`] – per-match token budget.
 //! * [`worker`] – [`RobotEngine`], combining the above with bounded concurrency and think time.
-//! * [`telemetry`] – metric names (Prometheus) and in-process stats.
+//! * [`telemetry`] – recording metrics (names in [`crate::metrics`]) and in-process stats.
 //! * [`seed`] – SHA-256-seeded deterministic randomness.
 //!
 //! The Kafka loop (elsewhere) looks like:
@@ -68,5 +68,5 @@ pub use seed::SeededRng;
 pub use task::{
     Answer, AnswerSource, Candidate, FailureKind, RobotAnswer, RobotFailure, RobotTask, TaskKind,
 };
-pub use telemetry::{describe_metrics, EngineStats, OfflineReason, StatsSnapshot};
+pub use telemetry::{EngineStats, OfflineReason, StatsSnapshot};
 pub use worker::{EngineError, RobotEngine, RobotEngineConfig, OFFLINE_MODEL};

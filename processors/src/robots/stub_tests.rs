@@ -458,7 +458,7 @@ fn metrics_are_emitted_with_prometheus_names() {
         .expect("runtime");
     metrics::with_local_recorder(&recorder, || {
         runtime.block_on(async {
-            describe_metrics();
+            crate::metrics::describe();
             let (_stub, base) = start_stub(
                 vec![
                     Step::Reply("the ocean at dawn".into(), 500),
@@ -497,7 +497,7 @@ fn metrics_are_emitted_with_prometheus_names() {
         get("orchestra_robot_tokens_total{model=stub-model}"),
         Some(500.0)
     );
-    let cost = get("orchestra_robot_cost_usd_total{model=stub-model}").unwrap_or(0.0);
+    let cost = get("orchestra_robot_cost_usd{model=stub-model}").unwrap_or(0.0);
     assert!((cost - 0.001).abs() < 1e-9, "cost {cost}");
     assert_eq!(get("orchestra_robot_retries_total{}"), Some(1.0));
     assert_eq!(get("orchestra_robot_circuit_state{}"), Some(1.0));

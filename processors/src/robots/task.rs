@@ -157,6 +157,18 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind.
+    pub const ALL: [FailureKind; 8] = [
+        FailureKind::InvalidTask,
+        FailureKind::Timeout,
+        FailureKind::RateLimited,
+        FailureKind::Upstream,
+        FailureKind::Rejected,
+        FailureKind::Transport,
+        FailureKind::InvalidResponse,
+        FailureKind::Overloaded,
+    ];
+
     /// Metric label value.
     pub fn as_str(self) -> &'static str {
         match self {

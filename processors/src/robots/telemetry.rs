@@ -1,66 +1,35 @@
-//! Metrics (Prometheus naming, via the `metrics` facade) and in-process counters.
-//!
-//! | metric | type | labels |
-//! |---|---|---|
-//! | `orchestra_robot_response_seconds` | histogram | `source` (`llm`/`offline`), `personality` |
-//! | `orchestra_robot_errors_total` | counter | `kind`: a command that ended in a [`RobotFailure`](super::RobotFailure) counts once under its [`FailureKind`](super::FailureKind) label; `unknown_personality`, `unusable_reply`, `unparsable_vote` count problems that were absorbed (default voice / offline fallback) |
-//! | `orchestra_robot_retries_total` | counter | – |
-//! | `orchestra_robot_circuit_state` | gauge | – (0 closed, 1 open, 2 half-open) |
-//! | `orchestra_robot_tokens_total` | counter | `model` |
-//! | `orchestra_robot_cost_usd_total` | gauge (f64, only increases) | `model` |
-//! | `orchestra_robot_commands_in_flight` | gauge | – |
-//! | `orchestra_robot_offline_fallbacks_total` | counter | `reason` (`no_key`, `circuit_open`, `budget`, `unusable_reply`, `unparsable_vote`) |
-//!
-//! `orchestra_robot_cost_usd_total` is a gauge holding US dollars as `f64` (the
-//! `metrics` counters are integers; micro-dollar counters read badly on dashboards). It
-//! is only ever incremented, so `rate()`/`increase()` behave like on a counter while the
-//! process lives; it restarts at 0 with the process.
+//! Recording the robot engine's metrics (names, descriptions and buckets are in
+//! [`crate::metrics`]) and in-process counters.
 //!
 //! [`EngineStats`] mirrors the important counters in atomics so tests and a bench binary
 //! can read them without a recorder.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Response latency histogram (seconds).
-pub const RESPONSE_SECONDS: &str = "orchestra_robot_response_seconds";
-/// Error counter, label `kind`.
-pub const ERRORS_TOTAL: &str = "orchestra_robot_errors_total";
-/// Retry counter.
-pub const RETRIES_TOTAL: &str = "orchestra_robot_retries_total";
-/// Circuit-breaker state gauge.
-pub const CIRCUIT_STATE: &str = "orchestra_robot_circuit_state";
-/// Token counter, label `model`.
-pub const TOKENS_TOTAL: &str = "orchestra_robot_tokens_total";
-/// Cost in USD (f64 gauge, monotonically increased), label `model`.
-pub const COST_USD_TOTAL: &str = "orchestra_robot_cost_usd_total";
-/// Commands currently being answered.
-pub const COMMANDS_IN_FLIGHT: &str = "orchestra_robot_commands_in_flight";
-/// Offline fallbacks, label `reason`.
-pub const OFFLINE_FALLBACKS_TOTAL: &str = "orchestra_robot_offline_fallbacks_total";
+use super::FailureKind;
+use crate::metrics as m;
 
-/// Registers descriptions (call once after installing the recorder; optional).
-pub fn describe_metrics() {
-    metrics::describe_histogram!(
-        RESPONSE_SECONDS,
-        metrics::Unit::Seconds,
-        "Robot answer latency, think time included"
-    );
-    metrics::describe_counter!(ERRORS_TOTAL, "Robot errors by kind");
-    metrics::describe_counter!(RETRIES_TOTAL, "Model request retries");
-    metrics::describe_gauge!(
-        CIRCUIT_STATE,
-        "Model circuit breaker: 0 closed, 1 open, 2 half-open"
-    );
-    metrics::describe_counter!(TOKENS_TOTAL, "Model tokens spent");
-    metrics::describe_gauge!(
-        COST_USD_TOTAL,
-        "Model cost in USD since process start (monotonic)"
-    );
-    metrics::describe_gauge!(COMMANDS_IN_FLIGHT, "Robot commands being answered");
-    metrics::describe_counter!(
-        OFFLINE_FALLBACKS_TOTAL,
-        "Answers produced by the offline engine, by reason"
-    );
+/// The `kind` values of absorbed problems counted in `orchestra_robot_errors_total`
+/// besides the [`FailureKind`]s.
+const ABSORBED_ERRORS: &[&str] = &["unknown_personality", "unusable_reply", "unparsable_vote"];
+
+/// Registers the engine's counters at 0 (every error kind and offline reason, tokens and
+/// cost of `model`), so that rates read 0 rather than no data until something happens.
+pub(crate) fn register(model: &str) {
+    for kind in FailureKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .chain(ABSORBED_ERRORS.iter().copied())
+    {
+        metrics::counter!(m::ROBOT_ERRORS, "kind" => kind).increment(0);
+    }
+    for reason in OfflineReason::ALL {
+        metrics::counter!(m::ROBOT_OFFLINE_FALLBACKS, "reason" => reason.as_str()).increment(0);
+    }
+    metrics::counter!(m::ROBOT_RETRIES).increment(0);
+    metrics::counter!(m::ROBOT_TOKENS, "model" => model.to_string()).increment(0);
+    metrics::gauge!(m::ROBOT_COST_USD, "model" => model.to_string()).increment(0.0);
+    metrics::gauge!(m::ROBOT_COMMANDS_IN_FLIGHT).increment(0.0);
 }
 
 /// Why the offline engine answered.
@@ -79,6 +48,15 @@ pub enum OfflineReason {
 }
 
 impl OfflineReason {
+    /// Every reason.
+    pub const ALL: [OfflineReason; 5] = [
+        OfflineReason::NoKey,
+        OfflineReason::CircuitOpen,
+        OfflineReason::Budget,
+        OfflineReason::UnusableReply,
+        OfflineReason::UnparsableVote,
+    ];
+
     /// Metric label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -166,13 +144,13 @@ impl EngineStats {
             OfflineReason::UnusableReply | OfflineReason::UnparsableVote => &self.offline_unusable,
         };
         Self::bump(c, 1);
-        metrics::counter!(OFFLINE_FALLBACKS_TOTAL, "reason" => reason.as_str()).increment(1);
+        metrics::counter!(m::ROBOT_OFFLINE_FALLBACKS, "reason" => reason.as_str()).increment(1);
     }
 }
 
 /// Counts one error of `kind`.
 pub fn record_error(kind: &'static str) {
-    metrics::counter!(ERRORS_TOTAL, "kind" => kind).increment(1);
+    metrics::counter!(m::ROBOT_ERRORS, "kind" => kind).increment(1);
 }
 
 /// Records tokens and their cost for `model`.
@@ -180,10 +158,10 @@ pub fn record_tokens(model: &str, tokens: u32, price_per_1k_tokens: f64) {
     if tokens == 0 {
         return;
     }
-    metrics::counter!(TOKENS_TOTAL, "model" => model.to_string()).increment(u64::from(tokens));
+    metrics::counter!(m::ROBOT_TOKENS, "model" => model.to_string()).increment(u64::from(tokens));
     let cost = f64::from(tokens) / 1000.0 * price_per_1k_tokens;
     if cost > 0.0 {
-        metrics::gauge!(COST_USD_TOTAL, "model" => model.to_string()).increment(cost);
+        metrics::gauge!(m::ROBOT_COST_USD, "model" => model.to_string()).increment(cost);
     }
 }
 
@@ -194,13 +172,13 @@ pub struct InFlightGuard(());
 impl InFlightGuard {
     /// Enters.
     pub fn enter() -> Self {
-        metrics::gauge!(COMMANDS_IN_FLIGHT).increment(1.0);
+        metrics::gauge!(m::ROBOT_COMMANDS_IN_FLIGHT).increment(1.0);
         InFlightGuard(())
     }
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        metrics::gauge!(COMMANDS_IN_FLIGHT).decrement(1.0);
+        metrics::gauge!(m::ROBOT_COMMANDS_IN_FLIGHT).decrement(1.0);
     }
 }

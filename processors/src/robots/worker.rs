@@ -141,7 +141,7 @@ impl RetryObserver for EngineStats {
     fn on_retry(&self, retry: u32, delay: Duration) {
         tracing::debug!(retry, ?delay, "retrying model request");
         EngineStats::bump(&self.retries, 1);
-        metrics::counter!(telemetry::RETRIES_TOTAL).increment(1);
+        metrics::counter!(crate::metrics::ROBOT_RETRIES).increment(1);
     }
 
     fn on_timeout(&self) {
@@ -194,6 +194,7 @@ impl RobotEngine {
             tracing::info!("no model API key configured: robots use the offline engine");
             None
         };
+        telemetry::register(&config.llm.model);
         let inner = EngineInner {
             breaker: CircuitBreaker::new(config.breaker),
             budget: TokenBudget::new(config.match_token_budget),
@@ -277,7 +278,7 @@ impl RobotEngine {
 
         let elapsed = started.elapsed();
         metrics::histogram!(
-            telemetry::RESPONSE_SECONDS,
+            crate::metrics::ROBOT_RESPONSE,
             "source" => source.as_str(),
             "personality" => personality.name.clone()
         )

@@ -11,19 +11,25 @@
 //! the latest value per key matters, and a match that changes 20 times between commits
 //! costs one encode. Dirty states are never evicted from the cache before their flush. A
 //! new processor (task assignment, restore) starts with an empty cache and reads the store.
+//!
+//! `orchestra_active_matches` is derived from the task's state: the matches not completed
+//! in the `matches` store are counted at the task's first flush (after restore and
+//! recovery), and the count follows every state change from then on (a match becoming or
+//! ceasing to be active), so a rebalance or reprocessing cannot skew it. The runtime sums
+//! it over the process's running tasks.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use schemas::{MatchEvent, MatchState};
+use schemas::{MatchEvent, MatchState, MatchStatus};
 use topology::{Context, ProcessError, Processor, Punctuation, PunctuationType};
 
-use super::sequence;
 use super::stores::{DEADLINES, MATCHES};
 use crate::game::{
     due_timeouts, evolve, handle_in_place, position, GameConfig, MatchInput, MatchStateExt,
     Position,
 };
+use crate::metrics as m;
 
 /// Most match states kept decoded per task (the cache is emptied when full).
 const CACHE_CAP: usize = 10_000;
@@ -36,6 +42,35 @@ pub struct MatchProcessor {
     cache: HashMap<String, MatchState>,
     /// Matches changed since the last flush.
     dirty: HashSet<String>,
+    /// Matches of this task not completed (stored or dirty); `None` until counted in the
+    /// store at the first flush.
+    active: Option<u64>,
+}
+
+/// What [`MatchProcessor::changed`] needs to know of a match before a change.
+#[derive(Debug, Clone, Copy)]
+struct Before {
+    /// Its entry in the deadline index.
+    deadline: Option<i64>,
+    /// Whether it existed and was not completed.
+    active: bool,
+}
+
+impl Before {
+    fn of(state: Option<&MatchState>) -> Self {
+        let active = state.filter(|s| !s.is_completed());
+        Self {
+            deadline: active.and_then(|s| s.next_deadline()),
+            active: active.is_some(),
+        }
+    }
+}
+
+/// The one field of a stored match state the active count needs (decoding the rest of a
+/// state would be wasted).
+#[derive(serde::Deserialize, serde::Serialize)]
+struct StoredStatus {
+    status: MatchStatus,
 }
 
 fn deadline_key(deadline: i64, match_id: &str) -> String {
@@ -50,6 +85,7 @@ impl MatchProcessor {
             check_every,
             cache: HashMap::new(),
             dirty: HashSet::new(),
+            active: None,
         }
     }
 
@@ -81,7 +117,7 @@ impl MatchProcessor {
     fn save(
         &mut self,
         ctx: &mut Context<'_>,
-        before: Option<i64>,
+        before: Before,
         state: &MatchState,
         events: &[MatchEvent],
     ) -> Result<(), ProcessError> {
@@ -95,20 +131,25 @@ impl MatchProcessor {
         self.changed(ctx, before, state)
     }
 
-    /// Marks a state changed (written and forwarded at the next flush) and moves its entry
-    /// in the deadline index from `before` to its next deadline.
+    /// Marks a state changed (written and forwarded at the next flush), moves its entry
+    /// in the deadline index from `before` to its next deadline, and counts it in or out
+    /// of the active matches.
     fn changed(
         &mut self,
         ctx: &mut Context<'_>,
-        before: Option<i64>,
+        before: Before,
         state: &MatchState,
     ) -> Result<(), ProcessError> {
         self.dirty.insert(state.match_id.clone());
-        let after = if state.is_completed() {
-            None
-        } else {
-            state.next_deadline()
-        };
+        let now = Before::of(Some(state));
+        if let Some(n) = self.active.as_mut() {
+            match (before.active, now.active) {
+                (false, true) => *n += 1,
+                (true, false) => *n = n.saturating_sub(1),
+                _ => {}
+            }
+        }
+        let (before, after) = (before.deadline, now.deadline);
         if before != after {
             let mut idx = ctx.store::<String>(DEADLINES)?;
             if let Some(d) = before {
@@ -122,16 +163,20 @@ impl MatchProcessor {
     }
 }
 
-/// Domain metrics: active matches (gauge, per process) and round duration.
+/// Event metrics: round duration.
 fn record_metrics(ev: &MatchEvent) {
-    use schemas::MatchEventData as D;
-    match &ev.data {
-        D::MatchCreated(_) => metrics::gauge!("orchestra_active_matches").increment(1.0),
-        D::MatchCompleted(_) => metrics::gauge!("orchestra_active_matches").decrement(1.0),
-        D::RoundCompleted(r) => metrics::histogram!("orchestra_round_duration_seconds")
-            .record(r.duration_ms as f64 / 1000.0),
-        _ => {}
+    if let schemas::MatchEventData::RoundCompleted(r) = &ev.data {
+        metrics::histogram!(m::ROUND_DURATION).record(r.duration_ms as f64 / 1000.0);
     }
+}
+
+/// Matches not completed in the `matches` store (one scan, once per task).
+fn count_active(ctx: &mut Context<'_>) -> Result<u64, ProcessError> {
+    let stored = ctx.store::<StoredStatus>(MATCHES)?.range("", None)?;
+    Ok(stored
+        .iter()
+        .filter(|(_, s)| s.status != MatchStatus::Completed)
+        .count() as u64)
 }
 
 impl Processor for MatchProcessor {
@@ -160,10 +205,7 @@ impl Processor for MatchProcessor {
             )));
         }
         let mut state = self.load(ctx, input.match_id())?;
-        let before = state
-            .as_ref()
-            .filter(|s| !s.is_completed())
-            .and_then(|s| s.next_deadline());
+        let before = Before::of(state.as_ref());
         // decide → events, each evolved into the state (in place).
         let events = match handle_in_place(&mut state, &input, &self.cfg) {
             Ok(events) => events,
@@ -207,16 +249,13 @@ impl Processor for MatchProcessor {
         let at = position(state.as_ref().map_or(0, |s| s.events_applied), ev.sequence);
         if at != Position::Next {
             if let Some(reason) = at.gap_reason(&ev.match_id) {
-                metrics::counter!(sequence::GAPS, "fold" => "match-recovery").increment(1);
+                metrics::counter!(m::SEQUENCE_GAPS, "fold" => "match-recovery").increment(1);
                 tracing::error!(%reason, "recovery found a gap in match-events");
             }
             self.keep(state);
             return Ok(());
         }
-        let before = state
-            .as_ref()
-            .filter(|s| !s.is_completed())
-            .and_then(|s| s.next_deadline());
+        let before = Before::of(state.as_ref());
         let s = evolve(state, &ev);
         self.changed(ctx, before, &s)?;
         self.keep(Some(s));
@@ -234,6 +273,12 @@ impl Processor for MatchProcessor {
             };
             ctx.put_and_forward(MATCHES, "state", &id, state)?;
         }
+        // Counted after the dirty states are written, so the store holds every match.
+        let active = match self.active {
+            Some(n) => n,
+            None => *self.active.insert(count_active(ctx)?),
+        };
+        ctx.set_gauge(m::ACTIVE_MATCHES, active as f64);
         Ok(())
     }
 
@@ -250,7 +295,7 @@ impl Processor for MatchProcessor {
             let Some(state) = self.load(ctx, &match_id)? else {
                 continue;
             };
-            let before = state.next_deadline();
+            let before = Before::of(Some(&state));
             let events = due_timeouts(&state, now);
             let mut s = state;
             for e in &events {

@@ -17,6 +17,7 @@ use topology::{Context, ProcessError, Processor, Punctuation, PunctuationType};
 use super::sequence;
 use super::stores::ROBOT_POOL;
 use crate::game::{Pool, PoolConfig, PoolOutput, Position};
+use crate::metrics as m;
 
 const POOL_KEY: &str = "pool";
 
@@ -122,7 +123,7 @@ impl Processor for OrchestrationProcessor {
         if outputs.iter().any(|o| matches!(o, PoolOutput::Event(e) if matches!(e.data, schemas::OrchestrationEventData::RobotsAssigned(_)))) {
             // Wall-clock time from the match asking for robots to their assignment.
             let latency = (ctx.wall_clock_ms() - ev.timestamp).max(0) as f64 / 1000.0;
-            metrics::histogram!("orchestra_assignment_latency_seconds").record(latency);
+            metrics::histogram!(m::ASSIGNMENT_LATENCY).record(latency);
         }
         self.emit(ctx, outputs)
     }
@@ -149,13 +150,13 @@ impl Processor for OrchestrationProcessor {
                 None => ctx.forward_raw("pool", &robot_id, None)?,
             }
         }
-        let shard = self.cfg.shard;
         let Some(pool) = self.pool.as_mut() else {
             return Ok(());
         };
+        // This task's part of the process's pool gauges, read from the pool itself.
+        ctx.set_gauge(m::POOL_ROBOTS, pool.robots.len() as f64);
+        ctx.set_gauge(m::POOL_BUSY_ROBOTS, pool.busy_count() as f64);
         if pool.take_dirty() {
-            metrics::gauge!("orchestra_pool_utilization_ratio", "shard" => shard.to_string())
-                .set(pool.busy_count() as f64 / pool.robots.len().max(1) as f64);
             ctx.store::<Pool>(ROBOT_POOL)?.put(POOL_KEY, pool)?;
         }
         Ok(())

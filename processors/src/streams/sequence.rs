@@ -2,20 +2,17 @@
 //! of its match: count a duplicate and skip it, dead-letter a gap with its reason.
 //!
 //! Metrics: `orchestra_duplicate_events_total{fold}` and
-//! `orchestra_sequence_gaps_total{fold}` (`fold`: `history`, `robot-orchestration`, `stats`).
+//! `orchestra_sequence_gaps_total{fold}` (`fold`: `history`, `robot-orchestration`, `stats`;
+//! see [`crate::metrics`]).
 
 use topology::ProcessError;
 
 use crate::game::Position;
-
-/// Counter of redelivered events a fold skipped.
-pub const DUPLICATES: &str = "orchestra_duplicate_events_total";
-/// Counter of events a fold refused because events before them are missing.
-pub const GAPS: &str = "orchestra_sequence_gaps_total";
+use crate::metrics as m;
 
 /// Counts a skipped duplicate of `fold`.
 pub(crate) fn duplicate(fold: &'static str) {
-    metrics::counter!(DUPLICATES, "fold" => fold).increment(1);
+    metrics::counter!(m::DUPLICATE_EVENTS, "fold" => fold).increment(1);
 }
 
 /// For an event at `at` (not [`Position::Next`]): `Ok` for a duplicate (counted), a
@@ -27,7 +24,7 @@ pub(crate) fn skip(fold: &'static str, match_id: &str, at: Position) -> Result<(
             Ok(())
         }
         Some(reason) => {
-            metrics::counter!(GAPS, "fold" => fold).increment(1);
+            metrics::counter!(m::SEQUENCE_GAPS, "fold" => fold).increment(1);
             tracing::error!(fold, %reason, "match-events fold refused an event");
             Err(ProcessError::rejected(reason))
         }

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod active_matches;
 mod deadlines;
 mod full_matches;
 mod hostile;
