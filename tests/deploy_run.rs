@@ -188,11 +188,20 @@ fn play_a_match_with(workers: &[Workload], robots: &Workload) {
         wait_ready(&http, base, p);
     }
     let stream_bases = &bases[..workers.len()];
-    // Both stream workers have tasks: the partitions really are shared.
+    // Both stream workers get tasks once the group has rebalanced: the partitions really
+    // are shared.
     for base in stream_bases {
-        let (_, health) = get(&http, &format!("{base}/health"));
-        let tasks = health["workers"][0]["tasks"].as_array().map_or(0, Vec::len);
-        assert!(tasks > 0, "{base} has no task: {health}");
+        poll(START, || {
+            let (s, health) = get(&http, &format!("{base}/health"));
+            let tasks = health["workers"][0]["tasks"].as_array().map_or(0, Vec::len);
+            (s == StatusCode::OK && tasks > 0).then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{base} never got a task: {:?}",
+                get(&http, &format!("{base}/health"))
+            )
+        });
     }
 
     let (s, body) = post(
