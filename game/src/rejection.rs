@@ -4,7 +4,7 @@
 //! input to the DLQ with [`Rejection::code`] as the error header and goes on.
 //!
 //! ```
-//! use processors::game::{Rejection, RejectionCode};
+//! use game::{Rejection, RejectionCode};
 //! let r = Rejection::new(RejectionCode::SelfVote, "A cannot vote for itself");
 //! assert_eq!(r.code.as_str(), "self_vote");
 //! assert_eq!(r.to_string(), "self_vote: A cannot vote for itself");

@@ -5,7 +5,7 @@ use schemas::{
 };
 
 use super::harness::{diligent_robots, first_other, World};
-use crate::game::{decide, MatchInput, RejectionCode as Code};
+use crate::{decide, MatchInput, RejectionCode as Code};
 
 fn started(template: &str, humans: u32) -> World {
     let mut w = World::new();

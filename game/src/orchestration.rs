@@ -22,7 +22,7 @@
 //! the cause, so reprocessing yields identical outputs.
 //!
 //! ```
-//! use processors::game::orchestration::{Pool, PoolConfig, PoolOutput};
+//! use game::orchestration::{Pool, PoolConfig, PoolOutput};
 //! use schemas::{Envelope, MatchEvent, RobotsNeeded, Identity, OrchestrationEventData};
 //! let cfg = PoolConfig::default();
 //! let mut pool = Pool::new();

@@ -5,7 +5,7 @@
 //! ([`is_final`]). Responses are listed in presentation order once voting starts.
 //!
 //! ```
-//! use processors::game::history::{evolve_history, is_final};
+//! use game::history::{evolve_history, is_final};
 //! use schemas::{Envelope, MatchCreated, MatchEvent};
 //! let created: MatchEvent = Envelope::new("e1", "m1", 5, "c", "r1", MatchCreated {
 //!     template: "duel_2v1".into(), total_rounds: 1, seats: vec![],

@@ -6,7 +6,7 @@
 //! Timed-out votes score nothing. Scores are cumulative per seat.
 //!
 //! ```
-//! use processors::game::scoring::round_points;
+//! use game::scoring::round_points;
 //! use schemas::{Identity, RecordedVote, SeatKind, VoteSource};
 //! let [a, b, c] = [Identity::ALL[0], Identity::ALL[1], Identity::ALL[2]];
 //! let kinds = [(a, SeatKind::Human), (b, SeatKind::Robot), (c, SeatKind::Human)];

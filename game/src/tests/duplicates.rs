@@ -1,7 +1,7 @@
 use schemas::{Envelope, MatchCreate, MatchJoin, PlayerRef, ResponseSubmit, RobotResponse};
 
 use super::harness::{check_invariants, diligent_answer, diligent_robots, first_other, World};
-use crate::game::{decide, handle, MatchInput, MatchStateExt, RECENT_INPUTS_CAP};
+use crate::{decide, handle, MatchInput, MatchStateExt, RECENT_INPUTS_CAP};
 
 #[test]
 fn the_same_request_twice_has_one_effect() {
@@ -109,7 +109,7 @@ fn duplicate_robot_answers_and_assignments_are_no_ops() {
         .pool_outputs
         .iter()
         .find_map(|o| match o {
-            crate::game::PoolOutput::Event(e) if e.event_type() == "round.robots_assigned" => {
+            crate::PoolOutput::Event(e) if e.event_type() == "round.robots_assigned" => {
                 Some(e.clone())
             }
             _ => None,

@@ -4,10 +4,10 @@ use schemas::{
 };
 
 use super::harness::{check_invariants, diligent_robots, first_other, World};
-use crate::game::history::is_final;
-use crate::game::stats::{apply_history, StatsConfig};
-use crate::game::templates::TEMPLATES;
-use crate::game::MatchStateExt;
+use crate::history::is_final;
+use crate::stats::{apply_history, StatsConfig};
+use crate::templates::TEMPLATES;
+use crate::MatchStateExt;
 
 fn players(n: u32) -> Vec<PlayerRef> {
     (0..n)
@@ -161,11 +161,11 @@ fn derived_events_take_the_cause_timestamp_and_ids() {
         assert_eq!(e.correlation_id, env.correlation_id);
         assert_eq!(
             e.event_id,
-            crate::game::ids::derive_event_id("m", &env.event_id, i)
+            crate::ids::derive_event_id("m", &env.event_id, i)
         );
     }
     // Same input on the same (empty) state: same events, byte for byte.
-    let again = crate::game::decide(None, &env.into(), &w.cfg).expect("create");
+    let again = crate::decide(None, &env.into(), &w.cfg).expect("create");
     assert_eq!(again, events);
 }
 

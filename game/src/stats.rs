@@ -7,7 +7,7 @@
 //! `window-{windowMs}-{windowStart}`; a match folded twice counts once.
 //!
 //! ```
-//! use processors::game::stats::{stat_key, window_start, StatsConfig};
+//! use game::stats::{stat_key, window_start, StatsConfig};
 //! let cfg = StatsConfig { window_ms: 60_000 };
 //! assert_eq!(window_start(125_000, cfg.window_ms), 120_000);
 //! assert_eq!(stat_key(&cfg, 125_000), "window-60000-120000");
@@ -63,7 +63,7 @@ pub fn stat_key_for(cfg: &StatsConfig, h: &MatchHistory) -> Option<String> {
 /// texts, prompts and scores are skipped without being allocated).
 ///
 /// ```
-/// use processors::game::stats::MatchOutcome;
+/// use game::stats::MatchOutcome;
 /// let doc = br#"{"matchId":"m1","status":"completed","completedAt":5,"prompt":"skipped",
 ///   "seats":[{"identity":"A","kind":"human","name":"Ann"}],"rounds":[]}"#;
 /// let o: MatchOutcome = serde_json::from_slice(doc).unwrap();

@@ -6,7 +6,7 @@ use schemas::{
 use super::harness::{
     check_invariants, diligent_answer, diligent_robots, first_other, RobotScript, World,
 };
-use crate::game::{due_timeouts, MatchStateExt};
+use crate::{due_timeouts, MatchStateExt};
 
 fn one_human(w: &mut World, m: &str, template: &str, rounds: u32) {
     w.request(

@@ -4,7 +4,7 @@
 //! [`due_timeouts`](super::due_timeouts)) read them from the match state, not from here.
 //!
 //! ```
-//! use processors::game::GameConfig;
+//! use game::GameConfig;
 //! let cfg = GameConfig::default().with_response_window_ms(10_000).with_max_text_chars(500);
 //! assert_eq!(cfg.voting_window_ms, 30_000);
 //! ```

@@ -8,8 +8,8 @@ use schemas::{
 };
 
 use super::harness::{check_invariants, diligent_answer, RobotScript, World};
-use crate::game::templates::TEMPLATES;
-use crate::game::{MatchInput, MatchStateExt, RejectionCode};
+use crate::templates::TEMPLATES;
+use crate::{MatchInput, MatchStateExt, RejectionCode};
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -5,7 +5,7 @@
 //! byte-identical `match-state`.
 //!
 //! ```
-//! use processors::game::{evolve, MatchStateExt};
+//! use game::{evolve, MatchStateExt};
 //! use schemas::{Envelope, MatchCreated, MatchEvent, MatchStatus, Seat, SeatKind, Identity};
 //! let seats = Identity::ALL[..3].iter().map(|&identity| Seat {
 //!     identity, kind: SeatKind::Robot, player_id: None, name: None }).collect();

@@ -1,7 +1,7 @@
 //! Match templates: how many humans and robots sit at the table.
 //!
 //! ```
-//! use processors::game::templates::{template, Template};
+//! use game::templates::{template, Template};
 //! let t = template("duo_2v2").unwrap();
 //! assert_eq!((t.humans, t.robots, t.seats()), (2, 2, 4));
 //! assert_eq!(Template::default_template().name, "classic_1v3");

@@ -9,8 +9,8 @@ use schemas::{
     RobotResponseData, SeatKind,
 };
 
-use crate::game::history::evolve_history;
-use crate::game::{
+use crate::history::evolve_history;
+use crate::{
     decide, due_timeouts, evolve, handle_in_place, GameConfig, MatchInput, MatchStateExt, Pool,
     PoolConfig, PoolOutput, Rejection,
 };
@@ -275,8 +275,8 @@ impl World {
                 assert!(
                     matches!(
                         e.code,
-                        crate::game::RejectionCode::RoundOver
-                            | crate::game::RejectionCode::VotingNotOpen
+                        crate::RejectionCode::RoundOver
+                            | crate::RejectionCode::VotingNotOpen
                     ),
                     "{e}"
                 );

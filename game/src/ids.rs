@@ -5,7 +5,7 @@
 //! [`fingerprint`] is the 64-bit FNV-1a hash the match state keeps of recent input ids.
 //!
 //! ```
-//! use processors::game::ids::{derive_event_id, fingerprint};
+//! use game::ids::{derive_event_id, fingerprint};
 //! let a = derive_event_id("m1", "req-1", 0);
 //! assert_eq!(a, derive_event_id("m1", "req-1", 0));
 //! assert_ne!(a, derive_event_id("m1", "req-1", 1));

@@ -9,7 +9,7 @@
 //! robots have not come by its robots deadline starts without them.
 //!
 //! ```
-//! use processors::game::{due_timeouts, MatchStateExt};
+//! use game::{due_timeouts, MatchStateExt};
 //! # fn demo(state: &schemas::MatchState) {
 //! if let Some(deadline) = state.next_deadline() {
 //!     let events = due_timeouts(state, deadline);

@@ -9,7 +9,7 @@
 //! wrong document).
 //!
 //! ```
-//! use processors::game::sequence::{position, Position};
+//! use game::sequence::{position, Position};
 //! assert_eq!(position(4, Some(5)), Position::Next);
 //! assert_eq!(position(4, Some(4)), Position::Duplicate);
 //! assert_eq!(position(4, Some(7)), Position::Gap { expected: 5, found: 7 });

@@ -2,7 +2,7 @@
 //! (seed 002).
 //!
 //! ```
-//! use processors::game::PoolConfig;
+//! use game::PoolConfig;
 //! let cfg = PoolConfig::for_shard(3);
 //! assert_eq!((cfg.shard, cfg.max_total, cfg.min_idle_per_type), (3, 20, 2));
 //! ```

@@ -13,7 +13,7 @@
 //! timeout; adapters may log it instead of dead-lettering it).
 //!
 //! ```
-//! use processors::game::{decide, handle, GameConfig, MatchInput, RejectionCode};
+//! use game::{decide, handle, GameConfig, MatchInput, RejectionCode};
 //! use schemas::{Envelope, MatchCreate, MatchRequest, MatchEventData, VoteSubmit};
 //! let cfg = GameConfig::default();
 //! let create: MatchRequest = Envelope::new("req-1", "m1", 1_000, "req-1", "req-1",

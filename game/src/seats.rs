@@ -3,7 +3,7 @@
 //! Both are derived from the match id with SHA-256, so replays give the same seats.
 //!
 //! ```
-//! use processors::game::{seats::seat_kinds, templates::template};
+//! use game::{seats::seat_kinds, templates::template};
 //! use schemas::SeatKind;
 //! let t = template("duo_2v2").unwrap();
 //! let kinds = seat_kinds("match-42", t);
@@ -46,7 +46,7 @@ pub fn presentation_order(match_id: &str, round: u32, identities: &mut [Identity
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::game::templates::TEMPLATES;
+    use crate::templates::TEMPLATES;
 
     #[test]
     fn seat_shuffle_varies_with_match_id_and_keeps_counts() {

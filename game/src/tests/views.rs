@@ -1,8 +1,8 @@
 use schemas::{HistoryStatus, MatchCreate, PlayerRef, SeatKind};
 
 use super::harness::{diligent_robots, World};
-use crate::game::history::{evolve_history, is_final};
-use crate::game::stats::{
+use crate::history::{evolve_history, is_final};
+use crate::stats::{
     apply_history, apply_outcome, stat_key, stat_key_for, MatchOutcome, StatsConfig,
 };
 

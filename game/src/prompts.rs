@@ -4,7 +4,7 @@
 //! size), so no prompt repeats within a match of up to 40 rounds.
 //!
 //! ```
-//! use processors::game::prompts::{prompt_for, PROMPTS};
+//! use game::prompts::{prompt_for, PROMPTS};
 //! let p1 = prompt_for("m1", 1);
 //! assert_eq!(p1, prompt_for("m1", 1));
 //! assert_ne!(p1.id, prompt_for("m1", 2).id);

@@ -4,7 +4,7 @@ use schemas::{
     VotingStarted,
 };
 
-use crate::game::orchestration::{Pool, PoolConfig, PoolOutput};
+use crate::orchestration::{Pool, PoolConfig, PoolOutput};
 
 fn ev(id: &str, match_id: &str, ts: i64, data: impl Into<MatchEventData>) -> MatchEvent {
     Envelope::new(id, match_id, ts, format!("corr-{match_id}"), "cause", data)

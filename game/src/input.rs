@@ -1,7 +1,7 @@
 //! What the match processor consumes: requests, robot answers and orchestration events.
 //!
 //! ```
-//! use processors::game::MatchInput;
+//! use game::MatchInput;
 //! use schemas::{Envelope, MatchJoin, MatchRequest};
 //! let req: MatchRequest = Envelope::new("r1", "m1", 0, "c", "r1",
 //!     MatchJoin { player_id: "p".into(), name: "P".into() });
