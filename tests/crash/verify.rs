@@ -4,8 +4,12 @@ use super::*;
 
 pub(crate) struct Verified {
     pub(crate) duplicates: u64,
-    /// Accepted requests never applied (asserted to be 0 unless `strict_loss` is off).
+    /// Accepted requests never applied, but for the late ones (asserted to be 0, with
+    /// `late`, unless `strict_loss` is off).
     pub(crate) lost: usize,
+    /// Accepted requests rejected as late: taken by the API after their round's phase
+    /// had closed, and dead-lettered.
+    pub(crate) late: usize,
 }
 
 /// Checks every invariant of the module docs; panics with the first broken one.
@@ -106,6 +110,7 @@ pub(crate) fn verify(
         .filter(|a| effects.get(&(a.id.as_str(), a.kind)).copied().unwrap_or(0) != 1)
         .collect();
     let lost_count = lost.len();
+    let mut late_count = 0;
     if !lost.is_empty() {
         let mut why = String::new();
         for a in &lost {
@@ -124,6 +129,9 @@ pub(crate) fn verify(
                 ));
             }
         }
+        // Where each one is in match-requests (and when the API took it), and whether
+        // it was dead-lettered.
+        let mut placed: HashMap<&str, Vec<(i32, i64, i64)>> = HashMap::new();
         orchestra::views::read_to_end(
             client,
             topics::MATCH_REQUESTS,
@@ -135,18 +143,62 @@ pub(crate) fn verify(
                         "\n{} is in match-requests[{}]@{} (timestamp {})",
                         a.id, row.partition, row.offset, row.timestamp
                     ));
+                    placed.entry(a.id.as_str()).or_default().push((
+                        row.partition,
+                        row.offset,
+                        row.timestamp,
+                    ));
                 }
             },
         )
         .expect("read match-requests");
+        let mut dead_lettered: BTreeSet<&str> = BTreeSet::new();
         let dlq = format!("{APP}-dlq");
         orchestra::views::read_to_end(client, &dlq, Duration::from_secs(60), |row| {
             let value = String::from_utf8_lossy(row.value.as_deref().unwrap_or_default());
-            if lost.iter().any(|a| value.contains(&a.id)) {
+            if let Some(a) = lost.iter().find(|a| value.contains(&a.id)) {
+                dead_lettered.insert(a.id.as_str());
                 why.push_str(&format!("\nin the DLQ: {value}"));
             }
         })
         .expect("read the DLQ");
+        // One line each: a request the API took after its round's phase had closed (the
+        // log's `round.voting_started` / `round.completed` of that round is older) and
+        // that was dead-lettered was rejected as late, correctly; any other was lost.
+        why.push_str("\nper request (LATE: taken after its phase closed, dead-lettered):");
+        for a in &lost {
+            let closed = a.seat.as_ref().and_then(|(_, round)| {
+                logs.get(&a.match_id)?.values().find_map(|e| match &e.data {
+                    MatchEventData::VotingStarted(v)
+                        if a.kind == "response.recorded" && v.round == *round =>
+                    {
+                        Some(e.timestamp)
+                    }
+                    MatchEventData::RoundCompleted(c)
+                        if a.kind == "vote.recorded" && c.round == *round =>
+                    {
+                        Some(e.timestamp)
+                    }
+                    _ => None,
+                })
+            });
+            let taken = placed
+                .get(a.id.as_str())
+                .and_then(|p| p.iter().map(|(_, _, ts)| *ts).min());
+            let in_dlq = dead_lettered.contains(a.id.as_str());
+            let late = in_dlq && matches!((taken, closed), (Some(t), Some(c)) if t >= c);
+            late_count += usize::from(late);
+            why.push_str(&format!(
+                "\n  {} {} ({}): at {:?}, taken at {taken:?}, phase closed at {closed:?}, dlq={in_dlq}",
+                if late { "LATE" } else { "LOST" },
+                a.id,
+                a.kind,
+                placed.get(a.id.as_str()).map(|p| p
+                    .iter()
+                    .map(|(part, off, _)| format!("match-requests[{part}]@{off}"))
+                    .collect::<Vec<_>>()),
+            ));
+        }
         let doubled = lost.iter().any(|a| {
             effects
                 .get(&(a.id.as_str(), a.kind))
@@ -215,6 +267,7 @@ pub(crate) fn verify(
     assert!(text.ends_with("replay: clean"), "{text}");
     Verified {
         duplicates,
-        lost: lost_count,
+        lost: lost_count - late_count,
+        late: late_count,
     }
 }

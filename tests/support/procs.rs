@@ -14,6 +14,13 @@ use std::time::{Duration, Instant};
 /// How long a process may take to print its first line.
 pub const START: Duration = Duration::from_secs(60);
 
+/// The children's `RUST_LOG`: `CRASH_RUST_LOG` when set (e.g.
+/// `info,rdkafka=warn,topology=debug` to see each task's offsets), else
+/// `info,rdkafka=warn`.
+fn child_rust_log() -> String {
+    std::env::var("CRASH_RUST_LOG").unwrap_or_else(|_| "info,rdkafka=warn".into())
+}
+
 /// A child `orchestra` process.
 pub struct Proc {
     pub name: String,
@@ -51,7 +58,7 @@ impl Proc {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info,rdkafka=warn")
+            .env("RUST_LOG", child_rust_log())
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

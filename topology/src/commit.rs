@@ -157,7 +157,9 @@ fn produce_and_commit<C: ConsumerContext>(
     check_deliveries(tm)?;
     if !eos && offsets.count() > 0 {
         match consumer.commit(&offsets, CommitMode::Sync) {
-            Ok(()) => {}
+            Ok(()) => {
+                tracing::debug!(offsets = %crate::watermarks::describe(&offsets), "offsets committed")
+            }
             Err(e) if is_rebalancing(&e) => {
                 // The group is rebalancing: the offsets are committed again at the next
                 // commit (kept tasks are re-positioned at their own offsets on assign), or

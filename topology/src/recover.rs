@@ -74,6 +74,7 @@ fn recover_partition(
         crate::truncation::check_low_watermark(topic, partition, recorded, low)?;
     }
     let start = recorded.max(low);
+    tracing::debug!(task = %task.id, %topic, partition, recorded, low, high, "recovery plan");
     if start >= high {
         return Ok(0);
     }

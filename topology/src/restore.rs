@@ -164,6 +164,7 @@ impl Restorer {
                     low
                 }
             };
+            tracing::debug!(task = %id, %topic, ?checkpoint, low, high, start, "restore plan");
             if start >= high {
                 continue;
             }

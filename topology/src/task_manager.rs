@@ -397,6 +397,7 @@ impl TaskManager {
             tpl.add_partition_offset(e.topic(), e.partition(), offset)
                 .map_err(|e| TopologyError::kafka("assignment offsets", e))?;
         }
+        tracing::debug!(positions = %crate::watermarks::describe(&tpl), "input positions after assignment");
         if any {
             consumer
                 .assign(&tpl)
@@ -442,6 +443,7 @@ fn position_from_state<C: ConsumerContext>(
                 _ => None,
             })
             .unwrap_or(-1);
+        tracing::debug!(task = %task.id, %topic, group, state = offset, "restored task's input offsets");
         if offset > group {
             tracing::info!(task = %task.id, %topic, group, state = offset, "starting from the offset recorded in state");
         }

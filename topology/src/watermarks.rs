@@ -75,3 +75,12 @@ pub(crate) fn probe_end<C: ConsumerContext>(
         .map_err(|e| crate::TopologyError::kafka("probe unassignment", e))?;
     Ok(seen.map(|s| end_after_read(consumer, topic, partition, s)))
 }
+
+/// `topic[partition]=offset, …` of a partition list (for logs).
+pub(crate) fn describe(list: &rdkafka::TopicPartitionList) -> String {
+    list.elements()
+        .iter()
+        .map(|e| format!("{}[{}]={:?}", e.topic(), e.partition(), e.offset()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
