@@ -29,6 +29,10 @@ pub enum StoreError {
         waited_ms: u64,
         reason: String,
     },
+    /// An operation the store's phase does not allow (a write between prepare and commit,
+    /// a commit of writes that were never prepared): a runtime bug, never a data error.
+    #[error("store `{store}`: {reason}")]
+    Phase { store: String, reason: String },
     /// Filesystem error outside sled (creating or wiping directories).
     #[error("state directory {path}: {source}")]
     Io {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::{Batch, KeyValueStore, StoreError};
+use crate::{Batch, KeyValueStore, StoreBackend, StoreError};
 
 /// In-memory store with the same semantics as the sled store.
 ///
@@ -78,7 +78,9 @@ impl KeyValueStore for MemoryStore {
     fn len(&self) -> Result<usize, StoreError> {
         Ok(self.map.len())
     }
+}
 
+impl StoreBackend for MemoryStore {
     fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
         for (k, v) in batch.writes {
             match v {
@@ -100,7 +102,7 @@ impl KeyValueStore for MemoryStore {
         Ok(self.checkpoint)
     }
 
-    fn flush(&mut self) -> Result<(), StoreError> {
+    fn sync(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
 

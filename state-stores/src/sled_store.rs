@@ -23,7 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::{Batch, KeyValueStore, StoreError};
+use crate::{Batch, KeyValueStore, StoreBackend, StoreError};
 
 /// Reserved key of the checkpoint inside each tree (not valid UTF-8, so never a user key).
 const CHECKPOINT_KEY: &[u8] = b"\xff\x00checkpoint";
@@ -281,7 +281,9 @@ impl KeyValueStore for SledStore {
             .map_err(|e| backend(&self.name, e))?;
         Ok(self.tree.len() - usize::from(has_checkpoint))
     }
+}
 
+impl StoreBackend for SledStore {
     fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         for (k, v) in batch.writes {
@@ -311,7 +313,7 @@ impl KeyValueStore for SledStore {
         Ok(Some(i64::from_be_bytes(bytes)))
     }
 
-    fn flush(&mut self) -> Result<(), StoreError> {
+    fn sync(&mut self) -> Result<(), StoreError> {
         self.db.flush().map_err(|e| backend(&self.name, e))?;
         Ok(())
     }
@@ -359,7 +361,7 @@ mod tests {
                 checkpoint: Some(3),
             })
             .unwrap();
-            s.flush().unwrap();
+            s.sync().unwrap();
         }
         let (db, outcome) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
         assert_eq!(outcome, OpenOutcome::Opened);
@@ -378,7 +380,7 @@ mod tests {
         let (db, _) = SledStore::open_db(dir.path(), &config).unwrap();
         let mut s = SledStore::new(&db, "t").unwrap();
         s.put("kept", b"1".to_vec()).unwrap();
-        s.flush().unwrap();
+        s.sync().unwrap();
         match SledStore::open_db(dir.path(), &config) {
             Err(StoreError::Locked { waited_ms, .. }) => assert!(waited_ms >= 200),
             Err(e) => panic!("expected Locked, got {e}"),
@@ -400,7 +402,7 @@ mod tests {
             let (db, _) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
             let mut s = SledStore::new(&db, "t").unwrap();
             s.put("a", b"1".to_vec()).unwrap();
-            s.flush().unwrap();
+            s.sync().unwrap();
         }
         for entry in std::fs::read_dir(dir.path()).unwrap() {
             let p = entry.unwrap().path();

@@ -1,4 +1,7 @@
-//! The [`KeyValueStore`] trait implemented by every backend.
+//! The two faces of a store: [`KeyValueStore`], what a processor may do (read, write,
+//! scan), and [`StoreBackend`], what the runtime does with the storage underneath (apply
+//! a batch with its changelog checkpoint, read the checkpoint, sync to disk, clear).
+//! Processors are handed `&mut dyn KeyValueStore` and cannot reach the second.
 
 use crate::StoreError;
 
@@ -13,18 +16,15 @@ pub struct Batch {
     pub checkpoint: Option<i64>,
 }
 
-/// A sorted map of UTF-8 keys to bytes.
-///
-/// Backends must apply [`Batch`]es atomically: after a crash either all of a batch,
-/// including its checkpoint, is visible or none of it is.
+/// A sorted map of UTF-8 keys to bytes, as a processor sees it.
 pub trait KeyValueStore: Send {
     /// Store name (used in errors and metrics).
     fn name(&self) -> &str;
     /// Reads one key.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Writes one key immediately (not batched, no checkpoint).
+    /// Writes one key.
     fn put(&mut self, key: &str, value: Vec<u8>) -> Result<(), StoreError>;
-    /// Deletes one key immediately.
+    /// Deletes one key.
     fn delete(&mut self, key: &str) -> Result<(), StoreError>;
     /// All entries with `from <= key < to` in key order (`to = None`: to the end).
     fn range(&self, from: &str, to: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
@@ -36,12 +36,18 @@ pub trait KeyValueStore: Send {
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
     }
+}
+
+/// The storage under a store, as the runtime drives it. Backends must apply [`Batch`]es
+/// atomically: after a crash either all of a batch, including its checkpoint, is visible
+/// or none of it is.
+pub trait StoreBackend: KeyValueStore {
     /// Applies writes and checkpoint atomically.
     fn apply(&mut self, batch: Batch) -> Result<(), StoreError>;
     /// The changelog checkpoint recorded with the last batch.
     fn checkpoint(&self) -> Result<Option<i64>, StoreError>;
-    /// Makes previous writes durable (sled flush); a no-op in memory.
-    fn flush(&mut self) -> Result<(), StoreError>;
+    /// Makes the batches applied so far durable (an fsync for sled; a no-op in memory).
+    fn sync(&mut self) -> Result<(), StoreError>;
     /// Removes every key and the checkpoint.
     fn clear(&mut self) -> Result<(), StoreError>;
 }

@@ -49,9 +49,7 @@ pub(crate) fn commit<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
 ) -> Result<(), TopologyError> {
     tm.flush_processors()?;
-    let dirty = tm.tasks.values().any(|t| {
-        t.uncommitted > 0 || !t.out.is_empty() || t.stores.values().any(|s| s.pending_len() > 0)
-    });
+    let dirty = tm.tasks.values().any(|t| t.commit_needed());
     if !dirty {
         tm.committed();
         publish_gauges(tm, consumer);
@@ -92,7 +90,7 @@ pub(crate) fn commit<C: ConsumerContext>(
                 }
             }
         }
-        task.commit_stores(&checkpoints, flush)?;
+        task.post_commit(&checkpoints, flush)?;
     }
     tm.buffered = 0;
     tm.committed();
@@ -126,7 +124,7 @@ fn produce_and_commit<C: ConsumerContext>(
         }
         let delivered = tm.producer.context();
         task.record_sink_ends(|topic, partition| delivered.changelog_offset(topic, partition))?;
-        for (store, rec) in task.changelog_records() {
+        for (store, rec) in task.prepare_commit()? {
             logged
                 .entry(*id)
                 .or_default()

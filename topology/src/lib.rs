@@ -42,6 +42,7 @@ mod repartition;
 mod restore;
 mod sender;
 mod shared_decode;
+mod state_manager;
 mod stream_worker;
 mod task;
 mod task_id;

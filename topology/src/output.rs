@@ -19,8 +19,8 @@ use crate::TopologyError;
 #[derive(Default)]
 pub(crate) struct DeliveryContext {
     changelog_offsets: Mutex<HashMap<(String, i32), i64>>,
-    /// Sink topics whose delivered offsets are tracked like changelogs' (the sinks
-    /// processors recover their state from).
+    /// Topics whose last delivered offset per partition is tracked: the changelogs (their
+    /// checkpoints) and the sinks processors recover their state from.
     tracked: std::collections::HashSet<String>,
     errors: Mutex<Vec<String>>,
     pub delivered: AtomicU64,
@@ -35,9 +35,7 @@ impl ProducerContext for DeliveryContext {
         match result {
             Ok(m) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
-                if m.topic().ends_with("-changelog")
-                    || (!self.tracked.is_empty() && self.tracked.contains(m.topic()))
-                {
+                if self.tracked.contains(m.topic()) {
                     if let Ok(mut map) = self.changelog_offsets.lock() {
                         let e = map
                             .entry((m.topic().to_string(), m.partition()))

@@ -20,7 +20,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use rustc_hash::FxHashMap;
-use state_stores::{Batch, KeyValueStore};
+use state_stores::Batch;
 
 use crate::config::StreamsConfig;
 use crate::gauge_parts::{GaugeParts, Series};
@@ -158,7 +158,7 @@ impl Restorer {
                     low
                 }
                 None => {
-                    if !s.inner().is_empty()? {
+                    if !s.backend_is_empty()? {
                         s.wipe()?;
                     }
                     low
@@ -496,7 +496,7 @@ fn apply_target(task: &mut Task, t: &mut Target) -> Result<(), TopologyError> {
             }
         }
     }
-    store.apply(Batch {
+    store.restore(Batch {
         writes,
         checkpoint: Some(t.last_offset + 1),
     })?;

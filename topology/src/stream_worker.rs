@@ -243,21 +243,20 @@ impl StreamWorker {
         // From here on the repartition topics have their names under this application id.
         let topology = topology.resolve(&config.application_id)?;
         // Internal topic names (their partition counts are known after the source check).
-        let internal_names: Vec<String> =
-            admin::internal_topics(&topology, &config.application_id, |_| Some(1))
-                .into_iter()
-                .map(|t| t.name)
-                .collect();
+        let declared = admin::internal_topics(&topology, &config.application_id, |_| Some(1));
+        let internal_names: Vec<String> = declared.iter().map(|t| t.name.clone()).collect();
+        // Changelogs as the topology declares them, never recognised by a name suffix.
+        let changelogs: Vec<String> = declared
+            .iter()
+            .filter(|t| t.kind == admin::InternalTopicKind::Changelog)
+            .map(|t| t.name.clone())
+            .collect();
         // The restore consumers connect and learn their changelogs' leaders while the main
         // consumer checks the topics: each client's first request to the cluster's broker
         // waits for a new connection (about 50 ms on the embedded broker).
         let restorer = {
             let config = config.clone();
-            let changelogs: Vec<String> = internal_names
-                .iter()
-                .filter(|t| t.ends_with("-changelog"))
-                .cloned()
-                .collect();
+            let changelogs = changelogs.clone();
             std::thread::Builder::new()
                 .name("restore-warm-up".into())
                 .spawn(move || {
@@ -317,7 +316,10 @@ impl StreamWorker {
             sub_partitions.get(&s).copied()
         });
         admin::ensure_internal(consumer.client(), &config, &internal, &counts)?;
-        let producer = Arc::new(output::create_producer(&config, recovered)?);
+        // The producer tracks the delivered offsets of the changelogs (checkpoints) and of
+        // the recovered sinks (their covered positions).
+        let tracked = changelogs.iter().cloned().chain(recovered);
+        let producer = Arc::new(output::create_producer(&config, tracked)?);
         let sender = if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
             producer
                 .init_transactions(Duration::from_secs(30))

@@ -11,11 +11,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
-use state_stores::{
-    ChangeLoggingStore, KeyValueStore, MemoryStore, OpenOutcome, SledStore, SledStoreConfig,
-};
+use state_stores::{KeyValueStore, SledStoreConfig};
 
-use crate::builder::{StoreSpec, Topology};
+use crate::builder::Topology;
 use crate::dlq::{dlq_record, ErrorHandling};
 use crate::lifecycle::{transition, TaskState};
 use crate::node::Node;
@@ -23,6 +21,7 @@ use crate::processor::{Context, NodeIo, Punctuation, PunctuationType, ScheduleRe
 use crate::punctuate::Punctuators;
 use crate::record::{InRecord, OutRecord};
 use crate::shared_decode::DecodeCache;
+use crate::state_manager::{Prepared, StateManager};
 use crate::task_id::TaskId;
 use crate::{metrics as m, ProcessError, TopologyError};
 
@@ -73,8 +72,8 @@ pub(crate) struct Task {
     routes: FxHashMap<String, Vec<usize>>,
     /// The current record's shared decodes (cleared per record).
     decoded: DecodeCache,
-    pub stores: FxHashMap<String, ChangeLoggingStore>,
-    pub store_specs: Vec<StoreSpec>,
+    /// The task's stores, their changelogs and checkpoints.
+    pub stores: StateManager,
     punctuators: Punctuators,
     stream_time: i64,
     /// Records seen, for sampling the latency histogram.
@@ -86,7 +85,6 @@ pub(crate) struct Task {
     pub out: Vec<OutRecord>,
     settings: TaskSettings,
     dlq_topic: String,
-    pub open_outcome: Option<OpenOutcome>,
     /// Sink topics processors recover their state from, with the processor's slot.
     recovered: Vec<(usize, String)>,
     /// Input this task must process before its wall-clock punctuators run (see
@@ -95,7 +93,6 @@ pub(crate) struct Task {
     /// Values of process gauges set by the processors (see `Context::set_gauge`).
     gauges: FxHashMap<&'static str, f64>,
     e2e: metrics::Histogram,
-    _db: Option<state_stores::SledDb>,
 }
 
 impl Task {
@@ -111,28 +108,8 @@ impl Task {
             .iter()
             .find(|s| s.id == id.subtopology)
             .ok_or_else(|| TopologyError::Invalid(format!("no sub-topology {}", id.subtopology)))?;
-        let store_specs = topology.stores_of(id.subtopology);
-        let (db, open_outcome) = match &settings.backend {
-            StoreBackend::Memory => (None, None),
-            StoreBackend::Sled { state_dir, config } => {
-                let dir = state_dir
-                    .join(&settings.application_id)
-                    .join(id.to_string());
-                let (db, outcome) = SledStore::open_db(&dir, config)?;
-                (Some(db), Some(outcome))
-            }
-        };
-        let mut stores = FxHashMap::default();
-        for spec in &store_specs {
-            let inner: Box<dyn KeyValueStore> = match &db {
-                None => Box::new(MemoryStore::named(&spec.name)),
-                Some(db) => Box::new(SledStore::new(db, &spec.name)?),
-            };
-            stores.insert(
-                spec.name.clone(),
-                ChangeLoggingStore::new(&spec.name, inner),
-            );
-        }
+        let stores =
+            StateManager::open(topology, id, &settings.application_id, &settings.backend)?;
         let mut nodes = Vec::new();
         let mut routes: FxHashMap<String, Vec<usize>> = FxHashMap::default();
         for (slot, &pi) in sub.processors.iter().enumerate() {
@@ -166,7 +143,6 @@ impl Task {
             routes,
             decoded: DecodeCache::default(),
             stores,
-            store_specs,
             punctuators: Punctuators::default(),
             stream_time: i64::MIN,
             latency_tick: 0,
@@ -175,12 +151,10 @@ impl Task {
             out: Vec::new(),
             settings,
             dlq_topic,
-            open_outcome,
             recovered: topology.recovered_sinks(id.subtopology),
             backlog: Default::default(),
             gauges: FxHashMap::default(),
             e2e: metrics::histogram!(m::E2E_LATENCY),
-            _db: db,
         };
         task.init_nodes(wall_clock)?;
         Ok(task)
@@ -196,7 +170,7 @@ impl Task {
                 &slot.stores,
                 &slot.sinks,
                 NodeIo {
-                    stores: &mut self.stores,
+                    stores: self.stores.for_processors(),
                     out: &mut self.out,
                     schedules: &mut schedules,
                     gauges: &mut self.gauges,
@@ -221,16 +195,7 @@ impl Task {
 
     /// The changelog topic of each logged store with its checkpoint.
     pub fn restore_plan(&self) -> Result<Vec<(String, String, Option<i64>)>, TopologyError> {
-        let mut plan = Vec::new();
-        for spec in self.store_specs.iter().filter(|s| s.changelog) {
-            let store = &self.stores[&spec.name];
-            plan.push((
-                spec.name.clone(),
-                Topology::changelog_topic(&self.settings.application_id, &spec.name),
-                store.checkpoint()?,
-            ));
-        }
-        Ok(plan)
+        self.stores.restore_plan()
     }
 
     /// Processes one input record; failures go through the handlers.
@@ -287,7 +252,7 @@ impl Task {
                 &slot.stores,
                 &slot.sinks,
                 NodeIo {
-                    stores: &mut self.stores,
+                    stores: self.stores.for_processors(),
                     out: &mut self.out,
                     schedules: &mut schedules,
                     gauges: &mut self.gauges,
@@ -372,7 +337,7 @@ impl Task {
                 &slot.stores,
                 &slot.sinks,
                 NodeIo {
-                    stores: &mut self.stores,
+                    stores: self.stores.for_processors(),
                     out: &mut self.out,
                     schedules: &mut schedules,
                     gauges: &mut self.gauges,
@@ -408,22 +373,11 @@ impl Task {
 
     /// Input offsets recorded in the task's offsets store (after restore).
     pub fn stored_offsets(&self) -> Result<Vec<(String, i64)>, TopologyError> {
-        let name = Topology::offsets_store(self.id.subtopology);
-        let Some(store) = self.stores.get(&name) else {
-            return Ok(Vec::new());
-        };
-        Ok(store
-            .range("", None)?
+        // Sink positions share the store under `sink-end:` (no topic name has a `:`).
+        Ok(self
+            .stores
+            .stored_positions(|key| !key.contains(':'))?
             .into_iter()
-            // Sink positions share the store under `sink-end:` (no topic name has a `:`).
-            .filter(|(key, _)| !key.contains(':'))
-            .filter_map(|(topic, v)| {
-                std::str::from_utf8(&v)
-                    .ok()?
-                    .parse::<i64>()
-                    .ok()
-                    .map(|o| (topic, o))
-            })
             .collect())
     }
 
@@ -436,8 +390,7 @@ impl Task {
     /// (0 when none was: the whole partition is read, and the processor skips what its
     /// restored state covers).
     pub fn recovery_start(&self, topic: &str) -> Result<i64, TopologyError> {
-        let name = Topology::offsets_store(self.id.subtopology);
-        let Some(store) = self.stores.get(&name) else {
+        let Some(store) = self.stores.offsets() else {
             return Ok(0);
         };
         Ok(store
@@ -454,19 +407,16 @@ impl Task {
         &mut self,
         delivered: impl Fn(&str, i32) -> Option<i64>,
     ) -> Result<(), TopologyError> {
-        if self.recovered.is_empty() {
-            return Ok(());
-        }
-        let name = Topology::offsets_store(self.id.subtopology);
-        for (_, topic) in &self.recovered {
-            let Some(last) = delivered(topic, self.id.partition) else {
-                continue;
-            };
-            if let Some(store) = self.stores.get_mut(&name) {
-                store.put(&sink_end_key(topic), (last + 1).to_string().into_bytes())?;
-            }
-        }
-        Ok(())
+        let ends: Vec<(String, i64)> = self
+            .recovered
+            .iter()
+            .filter_map(|(_, topic)| {
+                let last = delivered(topic, self.id.partition)?;
+                Some((sink_end_key(topic), last + 1))
+            })
+            .collect();
+        self.stores
+            .record_offsets(ends.iter().map(|(k, v)| (k.as_str(), *v)))
     }
 
     /// Feeds one record of a recovered sink (read after restore) to the processors that
@@ -521,7 +471,7 @@ impl Task {
             &slot.stores,
             &slot.sinks,
             NodeIo {
-                stores: &mut self.stores,
+                stores: self.stores.for_processors(),
                 out: &mut self.out,
                 schedules: &mut schedules,
                 gauges: &mut self.gauges,
@@ -541,67 +491,47 @@ impl Task {
         })
     }
 
-    /// Changelog records for every store's buffered changes, on this task's partition,
-    /// after writing the processed input offsets into the offsets store.
-    pub fn changelog_records(&mut self) -> Vec<(String, OutRecord)> {
+    /// The first half of a commit: records the processed input offsets in the offsets
+    /// store, then freezes every store and returns the changelog records of its changes
+    /// (see [`StateManager::prepare`]).
+    pub fn prepare_commit(&mut self) -> Result<Prepared, TopologyError> {
         if self.uncommitted > 0 {
-            let name = Topology::offsets_store(self.id.subtopology);
-            if let Some(store) = self.stores.get_mut(&name) {
-                for (topic, next) in &self.next_offsets {
-                    let _ = store.put(topic, next.to_string().into_bytes());
-                }
-            }
+            let positions: Vec<(String, i64)> = self
+                .next_offsets
+                .iter()
+                .map(|(t, o)| (t.clone(), *o))
+                .collect();
+            self.stores
+                .record_offsets(positions.iter().map(|(t, o)| (t.as_str(), *o)))?;
         }
-        let mut out = Vec::new();
-        for spec in self.store_specs.iter().filter(|s| s.changelog) {
-            let topic: Arc<str> =
-                Topology::changelog_topic(&self.settings.application_id, &spec.name).into();
-            for c in self.stores[&spec.name].pending_changes() {
-                out.push((
-                    spec.name.clone(),
-                    OutRecord {
-                        topic: topic.clone(),
-                        partition: Some(self.id.partition),
-                        key: c.key.as_bytes().to_vec(),
-                        value: c.value.map(<[u8]>::to_vec),
-                        timestamp: self.stream_time.max(0),
-                        headers: Vec::new(),
-                    },
-                ));
-            }
-        }
-        out
+        self.stores.prepare(self.stream_time.max(0))
     }
 
-    /// Applies every store buffer with its checkpoint (next changelog offset) and flushes.
-    pub fn commit_stores(
+    /// The second half of a commit: applies the prepared store changes with their
+    /// checkpoints (next changelog offsets), syncing to disk when `sync`.
+    pub fn post_commit(
         &mut self,
         checkpoints: &HashMap<String, i64>,
-        flush: bool,
+        sync: bool,
     ) -> Result<(), TopologyError> {
-        for (name, store) in self.stores.iter_mut() {
-            store.commit(checkpoints.get(name).copied())?;
-            if flush {
-                store.flush()?;
-            }
-        }
+        self.stores.commit(checkpoints, sync)?;
         self.uncommitted = 0;
         Ok(())
     }
 
+    /// Whether a commit has anything to do for this task (Kafka Streams' `commitNeeded`).
+    pub fn commit_needed(&self) -> bool {
+        self.uncommitted > 0 || !self.out.is_empty() || self.stores.has_pending()
+    }
+
     /// Makes every committed store batch durable (sled fsync).
-    pub fn flush_stores(&mut self) -> Result<(), TopologyError> {
-        for store in self.stores.values_mut() {
-            store.flush()?;
-        }
-        Ok(())
+    pub fn sync_stores(&mut self) -> Result<(), TopologyError> {
+        self.stores.sync()
     }
 
     /// Drops buffered store writes and outputs (transaction abort).
     pub fn abort(&mut self) {
-        for store in self.stores.values_mut() {
-            store.abort();
-        }
+        self.stores.abort();
         self.out.clear();
     }
 
@@ -612,9 +542,6 @@ impl Task {
 
     /// Number of keys per store (for metrics and tests).
     pub fn store_sizes(&self) -> Vec<(String, usize)> {
-        self.stores
-            .iter()
-            .map(|(n, s)| (n.clone(), s.len().unwrap_or(0)))
-            .collect()
+        self.stores.sizes()
     }
 }

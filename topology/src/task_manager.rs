@@ -256,7 +256,7 @@ impl TaskManager {
     /// fsyncs every task's stores (clean shutdown, revoke).
     pub fn flush_all(&mut self) -> Result<(), TopologyError> {
         for task in self.tasks.values_mut() {
-            task.flush_stores()?;
+            task.sync_stores()?;
         }
         self.last_flush = Instant::now();
         Ok(())
@@ -319,7 +319,7 @@ impl TaskManager {
             }
         }
         for mut task in open_tasks(&self.topology, &fresh, &self.settings, now_ms())? {
-            if let Some(state_stores::OpenOutcome::Rebuilt { reason }) = &task.open_outcome {
+            if let Some(state_stores::OpenOutcome::Rebuilt { reason }) = &task.stores.open_outcome {
                 tracing::warn!(task = %task.id, %reason, "local store was corrupt; rebuilding from the changelog");
                 self.stats.rebuilt_stores.fetch_add(1, Ordering::Relaxed);
             }

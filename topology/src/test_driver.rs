@@ -278,7 +278,7 @@ impl TopologyTestDriver {
         }
         for task in self.tasks.values_mut() {
             let mut checkpoints = HashMap::new();
-            for (store, rec) in task.changelog_records() {
+            for (store, rec) in task.prepare_commit()? {
                 let o = next_offset(
                     &mut self.offsets,
                     &rec.topic,
@@ -288,7 +288,7 @@ impl TopologyTestDriver {
                 checkpoints.insert(store, o + 1);
                 push_output(&mut self.outputs, rec);
             }
-            task.commit_stores(&checkpoints, false)?;
+            task.post_commit(&checkpoints, false)?;
         }
         self.since_commit = 0;
         Ok(())
