@@ -385,6 +385,9 @@ fn respond(
         text: r.text.clone(),
         source: ResponseSource::Human,
         robot_id: None,
+        model: None,
+        latency_ms: None,
+        tokens: None,
     });
     Ok(Decided::direct(em, pending_responses(s, cur) == 1))
 }
@@ -529,12 +532,23 @@ fn robot_answer(
             ResponseSource::Fallback,
         ),
     };
+    // The model, latency and tokens come in as event data (never read here), so a
+    // replay records the same values.
+    let (model, latency_ms, tokens) = match &input.data {
+        RobotResponseData::ResponseSubmitted(r) => {
+            (Some(r.model.clone()), Some(r.latency_ms), Some(r.tokens))
+        }
+        _ => (None, None, None),
+    };
     em.emit(ResponseRecorded {
         round,
         identity,
         text,
         source,
         robot_id: Some(robot_id.clone()),
+        model,
+        latency_ms,
+        tokens,
     });
     Ok(Decided::direct(em, pending_responses(s, cur) == 1))
 }

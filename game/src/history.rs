@@ -94,6 +94,7 @@ pub fn evolve_history(history: Option<MatchHistory>, ev: &MatchEvent) -> MatchHi
                         round: e.round,
                         robot_id: a.robot_id.clone(),
                         personality: a.personality.clone(),
+                        model: None,
                     });
                 }
             }
@@ -115,11 +116,18 @@ pub fn evolve_history(history: Option<MatchHistory>, ev: &MatchEvent) -> MatchHi
             });
         }
         MatchEventData::ResponseRecorded(e) => {
+            if let Some(model) = &e.model {
+                crate::match_state::set_voice_model(&mut h.seats, e.identity, e.round, model);
+            }
             if let Some(r) = round_mut(&mut h, e.round) {
                 r.responses.push(HistoryResponse {
                     identity: e.identity,
                     text: e.text.clone(),
                     source: e.source,
+                    robot_id: e.robot_id.clone(),
+                    model: e.model.clone(),
+                    latency_ms: e.latency_ms,
+                    tokens: e.tokens,
                 });
             }
         }

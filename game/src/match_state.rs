@@ -115,6 +115,7 @@ pub fn apply(state: &mut MatchState, event: &MatchEvent) {
                         round: e.round,
                         robot_id: robot.robot_id.clone(),
                         personality: robot.personality.clone(),
+                        model: None,
                     });
                 }
             }
@@ -137,6 +138,9 @@ pub fn apply(state: &mut MatchState, event: &MatchEvent) {
             });
         }
         MatchEventData::ResponseRecorded(e) => {
+            if let Some(model) = &e.model {
+                set_voice_model(&mut state.seats, e.identity, e.round, model);
+            }
             if let Some(cur) = current_round(state, e.round) {
                 cur.responses.push(RecordedResponse {
                     identity: e.identity,
@@ -277,4 +281,21 @@ pub(crate) fn has_response(cur: &RoundState, identity: Identity) -> bool {
 /// Whether `identity` has voted or timed out in the round.
 pub(crate) fn has_vote(cur: &RoundState, identity: Identity) -> bool {
     cur.votes.iter().any(|v| v.voter == identity) || cur.timed_out_votes.contains(&identity)
+}
+
+/// Records the model behind a robot seat's answer on its voice of `round` (the reveal
+/// shows which model played each robot).
+pub(crate) fn set_voice_model(
+    seats: &mut [SeatReveal],
+    identity: Identity,
+    round: u32,
+    model: &str,
+) {
+    if let Some(voice) = seats
+        .iter_mut()
+        .find(|s| s.identity == identity)
+        .and_then(|s| s.voices.iter_mut().rev().find(|v| v.round == round))
+    {
+        voice.model = Some(model.to_owned());
+    }
 }

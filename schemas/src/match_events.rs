@@ -144,6 +144,16 @@ pub struct ResponseRecorded {
     /// The robot that answered (robot and fallback sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub robot_id: Option<String>,
+    /// The model (or `offline`, the offline engine) that produced a robot's answer, from
+    /// its `response.submitted` (absent for humans, failed robots and older events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Time the robot worker spent on the answer, in milliseconds (as for `model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Tokens the answer used (as for `model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u32>,
 }
 
 /// `response.timed_out`: a seat gave no response before the deadline.
@@ -240,6 +250,10 @@ pub struct RoundVoice {
     pub robot_id: String,
     /// Its personality.
     pub personality: String,
+    /// The model behind its answer this round (`offline` for the offline engine), once its
+    /// `response.recorded` carried one (absent: no robot answer, or an older event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// The truth about one seat, revealed at the end.

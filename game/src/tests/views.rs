@@ -127,3 +127,52 @@ fn stats_read_from_the_history_document_equal_stats_of_the_whole_history() {
     assert_eq!(read, whole);
     assert_eq!(read.matches_completed, 2);
 }
+
+/// Issue 16 item 4: the model behind each robot answer (event data from
+/// `response.submitted`) is in `response.recorded`, on the robot's voice of the round in
+/// the state and the reveal, and in the history; a fold of the log gives the same state.
+#[test]
+fn the_model_behind_each_robot_answer_reaches_the_reveal_and_the_history() {
+    use schemas::{MatchEventData, ResponseSource};
+    let mut w = World::new();
+    duel("m", &mut w, true);
+    let h = &w.histories["m"];
+    let robot_seats: Vec<_> = h
+        .seats
+        .iter()
+        .filter(|s| s.kind == SeatKind::Robot)
+        .collect();
+    assert!(!robot_seats.is_empty());
+    for s in &robot_seats {
+        assert_eq!(s.voices.len(), 2, "{s:?}");
+        for v in &s.voices {
+            assert_eq!(v.model.as_deref(), Some("scripted"), "{v:?}");
+        }
+    }
+    let mut robot_answers = 0;
+    for r in &h.rounds {
+        for x in &r.responses {
+            if x.source == ResponseSource::Robot {
+                robot_answers += 1;
+                assert_eq!(
+                    (x.model.as_deref(), x.latency_ms, x.tokens),
+                    (Some("scripted"), Some(5), Some(12))
+                );
+                assert!(x.robot_id.is_some());
+            } else {
+                assert_eq!((x.model.as_ref(), x.latency_ms, x.tokens), (None, None, None));
+            }
+        }
+    }
+    assert_eq!(robot_answers, 2 * robot_seats.len());
+    let events = w.events_of("m");
+    let Some(MatchEventData::MatchCompleted(done)) = events.last().map(|e| &e.data) else {
+        panic!("the last event is match.completed");
+    };
+    assert_eq!(done.reveal, h.seats, "the reveal names the models");
+    let replayed = w.replay("m").expect("events");
+    assert_eq!(
+        serde_json::to_vec(&replayed).expect("json"),
+        serde_json::to_vec(&w.matches["m"]).expect("json")
+    );
+}

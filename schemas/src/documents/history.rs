@@ -28,6 +28,18 @@ pub struct HistoryResponse {
     pub text: String,
     /// Human, robot or fallback.
     pub source: ResponseSource,
+    /// The robot that answered (robot and fallback sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robot_id: Option<String>,
+    /// The model behind a robot's answer (`offline`: the offline engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Time the robot worker spent on the answer, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Tokens the answer used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u32>,
 }
 
 /// A vote of the round.
