@@ -1,9 +1,11 @@
 //! Shared set-up of the runtime acceptance tests.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use topology::reference::{self, RefEvent};
+use topology::reference::{self, Aggregate, RefEvent};
+use topology::testing::ReadRecord;
 use topology::{testing, EmbeddedBroker, StreamsConfig, Topology};
 
 pub const APP: &str = "ref-app";
@@ -67,4 +69,82 @@ pub fn changelog_ends(
             (store, ends)
         })
         .collect()
+}
+
+/// Per key, the aggregates the reference topology publishes for `events` in order: the
+/// fold after each of the key's events.
+pub fn expected_outputs(events: &[(String, RefEvent)]) -> BTreeMap<String, Vec<Aggregate>> {
+    let mut running: BTreeMap<String, Aggregate> = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<Aggregate>> = BTreeMap::new();
+    for (k, e) in events {
+        let a = running.entry(k.clone()).or_default();
+        a.count += 1;
+        a.last_seq = e.seq;
+        a.last = e.payload.clone();
+        out.entry(k.clone()).or_default().push(a.clone());
+    }
+    out
+}
+
+/// `ref-aggregates` records by key, in the order they were read (a key lives on one
+/// partition, so that is the order they were written in).
+pub fn outputs_by_key(records: &[ReadRecord]) -> BTreeMap<String, Vec<Aggregate>> {
+    let mut out: BTreeMap<String, Vec<Aggregate>> = BTreeMap::new();
+    for r in records {
+        let a: Aggregate = serde_json::from_slice(r.value.as_deref().expect("an output value"))
+            .expect("an aggregate");
+        out.entry(r.key_str()).or_default().push(a);
+    }
+    out
+}
+
+/// Asserts that `outputs` hold exactly one record per input of `events`, per key in input
+/// order, each the fold of the key's inputs so far: a lost output and a duplicated one
+/// both fail it, even when they cancel out in a count.
+pub fn assert_outputs_exactly_once(outputs: &[ReadRecord], events: &[(String, RefEvent)]) {
+    let got = outputs_by_key(outputs);
+    let want = expected_outputs(events);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "the keys with outputs"
+    );
+    for (k, w) in &want {
+        let g = &got[k];
+        assert!(
+            g == w,
+            "outputs of {k}: {} records with counts {:?}, expected {} with counts 1..={}",
+            g.len(),
+            g.iter().map(|a| a.count).collect::<Vec<_>>(),
+            w.len(),
+            w.len()
+        );
+    }
+}
+
+/// Asserts that `outputs` hold every output of `events` (the fold of each key's inputs so
+/// far, first seen in input order) and nothing else; records processed again after a
+/// crash may repeat outputs already sent (at_least_once), with the same values.
+pub fn assert_outputs_at_least_once(outputs: &[ReadRecord], events: &[(String, RefEvent)]) {
+    let got = outputs_by_key(outputs);
+    let want = expected_outputs(events);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "the keys with outputs"
+    );
+    for (k, w) in &want {
+        let mut first_seen: Vec<&Aggregate> = Vec::new();
+        for a in &got[k] {
+            if !first_seen.contains(&a) {
+                first_seen.push(a);
+            }
+        }
+        assert!(
+            first_seen.iter().copied().eq(w.iter()),
+            "outputs of {k}: distinct counts {:?} in the order first seen, expected 1..={}",
+            first_seen.iter().map(|a| a.count).collect::<Vec<_>>(),
+            w.len()
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! An output the producer refuses (larger than `message.max.bytes`) stops the worker at
-//! the next commit, before the input offsets move past the record that made it: the
-//! record is processed again after a restart instead of its output being lost.
+//! the next commit, before the input offsets (the group's, or those recorded in the
+//! task's state) move past the record that made it: the record is processed again after
+//! a restart instead of its output being lost.
 
 mod common;
 
@@ -56,7 +57,7 @@ fn an_output_the_producer_refuses_fails_the_commit_and_keeps_its_input_uncommitt
     .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let w = StreamWorker::start(topology, config(&broker, "w1", dir.path())).unwrap();
+    let w = StreamWorker::start(topology.clone(), config(&broker, "w1", dir.path())).unwrap();
     assert!(
         testing::wait_until(WAIT, || !w.is_running()),
         "the worker kept running after its output was refused"
@@ -81,4 +82,43 @@ fn an_output_the_producer_refuses_fails_the_commit_and_keeps_its_input_uncommitt
     assert!(outputs
         .iter()
         .all(|o| o.value.as_ref().is_some_and(|v| v.len() == 10)));
+
+    // A restart whose producer accepts the large output: every record from the committed
+    // offset on, the refused one included, is processed again and its output delivered.
+    let w = StreamWorker::start(
+        topology,
+        config(&broker, "w2", dir.path()).kafka("message.max.bytes", "4194304"),
+    )
+    .unwrap();
+    assert!(
+        testing::wait_until(WAIT, || {
+            testing::committed_offsets(&broker.bootstrap_servers(), APP, INPUT, 1)
+                .is_ok_and(|c| c.get(&0) == Some(&(sizes.len() as i64)))
+        }),
+        "the restarted worker did not commit every input: processed {}, failure {:?}",
+        w.stats().processed.load(Ordering::Relaxed),
+        w.stats().failure()
+    );
+    w.shutdown().unwrap();
+    assert_eq!(
+        w.stats().processed.load(Ordering::Relaxed),
+        sizes.len() as u64 - at as u64,
+        "the restart processed every record after the committed offset {at} again"
+    );
+    let outputs =
+        testing::read_topic(&broker.bootstrap_servers(), OUTPUT, sizes.len(), WAIT).unwrap();
+    let echoed: Vec<(String, usize)> = outputs
+        .iter()
+        .map(|o| (o.key_str(), o.value.as_ref().map_or(0, Vec::len)))
+        .collect();
+    assert!(
+        echoed.contains(&(format!("k{big_at}"), 2 << 20)),
+        "the refused record's output is there after the restart: {echoed:?}"
+    );
+    for (k, _) in &sizes {
+        assert!(
+            echoed.iter().any(|(e, _)| e == k),
+            "no output for {k}: {echoed:?}"
+        );
+    }
 }

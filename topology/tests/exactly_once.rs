@@ -10,7 +10,9 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use common::*;
 use state_stores::{KeyValueStore, SledStore, SledStoreConfig};
@@ -48,7 +50,7 @@ fn a_processor_failing_mid_transaction_leaves_no_outputs_and_no_store_changes() 
     produce(&broker, &events[clean..]);
     let w = StreamWorker::start(
         failing,
-        cfg("eos-2").commit_interval(std::time::Duration::from_secs(3_600)),
+        cfg("eos-2").commit_interval(Duration::from_secs(3_600)),
     )
     .unwrap();
     let err = w.wait().expect_err("the worker stops on the poison record");
@@ -59,14 +61,11 @@ fn a_processor_failing_mid_transaction_leaves_no_outputs_and_no_store_changes() 
     );
     assert!(err.to_string().contains("poison"), "{err}");
 
-    // Nothing of the failed transaction is visible: outputs only for the committed inputs.
+    // Nothing of the failed transaction is visible: outputs only for the committed inputs,
+    // one each, per key the fold so far.
     let outputs =
         testing::read_topic(&broker.bootstrap_servers(), reference::OUTPUT, 0, WAIT).unwrap();
-    assert_eq!(
-        outputs.len(),
-        clean,
-        "outputs exist exactly for the committed inputs"
-    );
+    assert_outputs_exactly_once(&outputs, &events[..clean]);
 
     // The local store holds the fold of exactly the committed inputs, and the input
     // offset recorded with it is the end of the last committed transaction.
@@ -101,6 +100,11 @@ fn a_processor_failing_mid_transaction_leaves_no_outputs_and_no_store_changes() 
         .load(Ordering::Relaxed)
         >= (events.len() - clean) as u64));
     w.shutdown().unwrap();
+    assert_eq!(
+        w.stats().processed.load(Ordering::Relaxed),
+        (events.len() - clean) as u64,
+        "the inputs of the failed transaction, and only those, are processed again"
+    );
     let outputs = testing::read_topic(
         &broker.bootstrap_servers(),
         reference::OUTPUT,
@@ -108,28 +112,101 @@ fn a_processor_failing_mid_transaction_leaves_no_outputs_and_no_store_changes() 
         WAIT,
     )
     .unwrap();
+    // Per key, against the reference fold: one lost and one duplicated record would
+    // cancel out in a count, not here.
+    assert_outputs_exactly_once(&outputs, &events);
     assert_eq!(
-        outputs.len(),
-        events.len(),
-        "no output lost, none duplicated"
+        local_store(dir.path()),
+        reference::fold(&events),
+        "each input counted exactly once, per key"
     );
-    let counts: u64 = {
-        let (db, _) = SledStore::open_db(
-            &dir.path().join(APP).join("0_0"),
-            &SledStoreConfig::default(),
-        )
-        .unwrap();
-        let store = SledStore::new(&db, reference::STORE).unwrap();
-        store
-            .range("", None)
-            .unwrap()
-            .iter()
-            .map(|(_, v)| serde_json::from_slice::<Aggregate>(v).unwrap().count)
-            .sum()
+}
+
+/// The reference store of task 0_0 under `state_dir` (the worker must be stopped).
+fn local_store(state_dir: &std::path::Path) -> BTreeMap<String, Aggregate> {
+    let (db, _) = SledStore::open_db(
+        &state_dir.join(APP).join("0_0"),
+        &SledStoreConfig::default(),
+    )
+    .unwrap();
+    let store = SledStore::new(&db, reference::STORE).unwrap();
+    store
+        .range("", None)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::from_slice(&v).unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_worker_killed_with_uncommitted_input_in_flight_leaves_each_input_one_effect() {
+    let partitions = 2;
+    let broker = broker(partitions);
+    let dir = tempfile::tempdir().unwrap();
+    let events = reference::events(2_000, 60, 0);
+    let (first, second) = events.split_at(1_200);
+    let eos = |worker: &str| {
+        config(&broker, worker, dir.path()).processing_guarantee(ProcessingGuarantee::ExactlyOnce)
     };
+    // The first inputs are processed and committed (the embedded broker keeps no
+    // transactional offset commits for the group: the offsets store has them).
+    produce(&broker, first);
+    let a = StreamWorker::start(topology(), eos("a")).unwrap();
+    wait_processed(&a, first.len());
+    a.shutdown().unwrap();
+    // The rest are processed by a worker that does not commit before it is killed: its
+    // outputs, store writes and offsets exist only in its buffers.
+    produce(&broker, second);
+    let b = StreamWorker::start(
+        topology(),
+        eos("b").commit_interval(Duration::from_secs(3_600)),
+    )
+    .unwrap();
+    wait_processed(&b, second.len());
     assert_eq!(
-        counts,
-        events.len() as u64,
-        "each input counted exactly once"
+        b.stats().commits.load(Ordering::Relaxed),
+        0,
+        "b committed nothing"
+    );
+    b.kill();
+
+    // A worker restarted on the same state directory: its stores hold what was committed
+    // (none of the killed worker's writes) and it processes the killed worker's inputs
+    // again.
+    let c = StreamWorker::start(topology(), eos("c")).unwrap();
+    wait_processed(&c, second.len());
+    let store: BTreeMap<String, Aggregate> = c
+        .local_entries(reference::STORE)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::from_slice(&v).unwrap()))
+        .collect();
+    assert_eq!(
+        store,
+        reference::fold(&events),
+        "one effect per input, per key"
+    );
+    c.shutdown().unwrap();
+    assert_eq!(
+        c.stats().processed.load(Ordering::Relaxed),
+        second.len() as u64,
+        "the inputs the killed worker had not committed, and only those, are processed again"
+    );
+    let outputs = testing::read_topic(
+        &broker.bootstrap_servers(),
+        reference::OUTPUT,
+        events.len(),
+        WAIT,
+    )
+    .unwrap();
+    assert_outputs_exactly_once(&outputs, &events);
+}
+
+fn wait_processed(worker: &topology::WorkerHandle, n: usize) {
+    assert!(
+        testing::wait_until(WAIT, || worker.stats().processed.load(Ordering::Relaxed)
+            >= n as u64),
+        "processed {} of {n}",
+        worker.stats().processed.load(Ordering::Relaxed)
     );
 }

@@ -194,6 +194,70 @@ fn crash_then_restore_from_changelog_and_kept_state_reads_only_the_tail() {
     c.shutdown().unwrap();
 }
 
+/// Input offsets committed under [`APP`] for `partitions` partitions, by partition.
+fn committed(broker: &topology::EmbeddedBroker, partitions: i32) -> BTreeMap<i32, i64> {
+    testing::committed_offsets(
+        &broker.bootstrap_servers(),
+        APP,
+        reference::INPUT,
+        partitions,
+    )
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+#[test]
+fn a_kill_with_uncommitted_input_in_flight_is_processed_again_after_a_restart() {
+    let partitions = 4;
+    let broker = broker(partitions);
+    let dir = tempfile::tempdir().unwrap();
+    let first = reference::events(1_000, 100, 0);
+    let second = reference::events(1_000, 100, 1_000);
+    let all: Vec<_> = first.iter().chain(second.iter()).cloned().collect();
+    produce(&broker, &first);
+    let a = StreamWorker::start(topology(), config(&broker, "a", dir.path())).unwrap();
+    wait_processed(&a, first.len() as u64);
+    wait_committed(&broker, first.len() as i64, partitions);
+    a.shutdown().unwrap();
+
+    // B processes the second half but is killed before its first commit: outputs sent,
+    // store writes buffered, input offsets not committed.
+    produce(&broker, &second);
+    let b = StreamWorker::start(
+        topology(),
+        config(&broker, "b", dir.path()).commit_interval(std::time::Duration::from_secs(3_600)),
+    )
+    .unwrap();
+    wait_processed(&b, second.len() as u64);
+    assert_eq!(
+        committed(&broker, partitions).values().sum::<i64>(),
+        first.len() as i64,
+        "B's input is in flight, uncommitted"
+    );
+    b.kill();
+
+    // C restarts on the same directory: every input B had not committed is processed
+    // again, and counted once in the store.
+    let c = StreamWorker::start(topology(), config(&broker, "c", dir.path())).unwrap();
+    wait_committed(&broker, all.len() as i64, partitions);
+    assert_eq!(local_store(&c), reference::fold(&all));
+    c.shutdown().unwrap();
+    assert_eq!(
+        c.stats().processed.load(Ordering::Relaxed),
+        second.len() as u64,
+        "C processed B's uncommitted input again, and nothing committed before it"
+    );
+    let outputs = testing::read_topic(
+        &broker.bootstrap_servers(),
+        reference::OUTPUT,
+        all.len(),
+        WAIT,
+    )
+    .unwrap();
+    assert_outputs_at_least_once(&outputs, &all);
+}
+
 #[test]
 fn restore_split_between_any_number_of_restore_consumers_equals_the_fold() {
     let partitions = 4;
@@ -271,6 +335,87 @@ fn two_workers_split_partitions_and_failover_loses_nothing() {
         "w2 restored w1's tasks"
     );
     w2.shutdown().unwrap();
+}
+
+#[test]
+fn failover_after_a_kill_with_uncommitted_input_in_flight_loses_nothing() {
+    let partitions = 4;
+    let broker = broker(partitions);
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let processed = |w: &WorkerHandle| w.stats().processed.load(Ordering::Relaxed);
+    // w1 commits only when partitions are taken from it, never on its own.
+    let w1 = StreamWorker::start(
+        topology(),
+        config(&broker, "w1", d1.path()).commit_interval(std::time::Duration::from_secs(3_600)),
+    )
+    .unwrap();
+    wait_running(&w1, partitions as usize);
+    let before = reference::events(400, 100, 0);
+    produce(&broker, &before);
+    wait_processed(&w1, before.len() as u64);
+    // w2 joins: w1 commits (its stores and the input offsets recorded in them; the
+    // embedded broker may refuse the group commit during the rebalance, and a restored
+    // task starts from its recorded offsets then) and hands over half of its tasks, which
+    // w2 restores from their changelogs.
+    let w2 = StreamWorker::start(topology(), config(&broker, "w2", d2.path())).unwrap();
+    assert!(testing::wait_until(WAIT, || w1.stats().tasks().len()
+        + w2.stats().tasks().len()
+        == partitions as usize
+        && !w1.stats().tasks().is_empty()
+        && w2.stats().state() == WorkerState::Running
+        && !w2.stats().tasks().is_empty()));
+    let w1_commits = w1.stats().commits.load(Ordering::Relaxed);
+    let w2_restored = w2.stats().restored.load(Ordering::Relaxed);
+    assert!(w2_restored > 0, "w2 restored the tasks w1 handed over");
+
+    let in_flight = reference::events(1_000, 100, 400);
+    produce(&broker, &in_flight);
+    assert!(testing::wait_until(WAIT, || processed(&w1)
+        + processed(&w2)
+        >= (before.len() + in_flight.len()) as u64));
+    let w1_share = processed(&w1) - before.len() as u64;
+    assert!(w1_share > 0, "w1 processed some of the in-flight records");
+    assert_eq!(
+        w1.stats().commits.load(Ordering::Relaxed),
+        w1_commits,
+        "w1's share of the in-flight records is uncommitted"
+    );
+
+    // w1 dies without committing; w2 takes its tasks over and processes w1's input again.
+    w1.kill();
+    wait_running(&w2, partitions as usize);
+    let after = reference::events(1_000, 100, 1_400);
+    produce(&broker, &after);
+    let all: Vec<_> = before
+        .iter()
+        .chain(in_flight.iter())
+        .chain(after.iter())
+        .cloned()
+        .collect();
+    let expected = reference::fold(&all);
+    assert!(
+        testing::wait_until(WAIT, || local_store(&w2) == expected),
+        "w2 holds every key with every record's effect, once"
+    );
+    wait_committed(&broker, all.len() as i64, partitions);
+    w2.shutdown().unwrap();
+    assert_eq!(
+        processed(&w2),
+        (in_flight.len() + after.len()) as u64,
+        "w2 processed its share of the in-flight records, w1's ({w1_share}) again, and the rest"
+    );
+    assert!(
+        w2.stats().restored.load(Ordering::Relaxed) > w2_restored,
+        "w2 restored w1's tasks"
+    );
+    let outputs = testing::read_topic(
+        &broker.bootstrap_servers(),
+        reference::OUTPUT,
+        all.len(),
+        WAIT,
+    )
+    .unwrap();
+    assert_outputs_at_least_once(&outputs, &all);
 }
 
 #[test]
