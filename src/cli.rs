@@ -18,9 +18,11 @@ use processors::robots::RobotLlmConfig;
 use rdkafka::ClientConfig;
 use topology::ProcessingGuarantee;
 
+use crate::export::ExportFormat;
 use crate::kafka_config::KafkaSettings;
 use crate::logging::LogFormat;
 use crate::run::Role;
+use crate::time_range::TimeRange;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -87,15 +89,24 @@ pub enum Command {
         #[command(flatten)]
         kafka: KafkaArgs,
     },
-    /// Finished matches, newest first.
+    /// Finished matches, newest first: JSON lines (one document per line, nothing else on
+    /// stdout, so it pipes into `jq`) or a table.
     History {
         #[arg(long, default_value_t = 20)]
         limit: usize,
         #[arg(long)]
         table: bool,
         #[command(flatten)]
+        range: TimeRangeArgs,
+        #[command(flatten)]
         kafka: KafkaArgs,
     },
+    /// match-history and match-stats as flat tables for analysts (matches, seats, rounds,
+    /// responses, votes, robot_voices, stats), one Parquet or CSV file each.
+    Export(ExportArgs),
+    /// A self-contained HTML report with plots (detection accuracy, fooled rate per
+    /// personality, round durations, robot latency and cost per model, match volume).
+    Report(ReportArgs),
     /// Windowed match statistics.
     Stats {
         #[arg(long)]
@@ -103,6 +114,75 @@ pub enum Command {
         #[command(flatten)]
         kafka: KafkaArgs,
     },
+}
+
+/// `--since`/`--until` of the analysts' commands: on completion time, as epoch
+/// milliseconds, `YYYY-MM-DD[THH:MM[:SS]]Z` (UTC) or a span back from now (`30m`, `12h`,
+/// `7d`). See [`crate::time_range`].
+#[derive(Args, Clone, Debug, Default)]
+pub struct TimeRangeArgs {
+    /// Only matches completed at or after this time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only matches completed before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+impl TimeRangeArgs {
+    /// The parsed range (relative spans counted back from now).
+    pub fn range(&self) -> Result<TimeRange> {
+        Ok(TimeRange::parse(
+            self.since.as_deref(),
+            self.until.as_deref(),
+            crate::time_range::now_ms(),
+        )?)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Directory the tables are written to (created if missing).
+    #[arg(long, default_value = "export")]
+    pub out: PathBuf,
+    /// File format.
+    #[arg(long, value_enum, default_value = "parquet")]
+    pub format: ExportFormat,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The HTML file written.
+    #[arg(long, default_value = "report.html")]
+    pub out: PathBuf,
+    /// Read match-history from a JSON-lines file (`demo --history-out`, `orchestra
+    /// history`) instead of the cluster.
+    #[arg(long, value_name = "FILE")]
+    pub history_file: Option<PathBuf>,
+    /// Price of a model's tokens for the cost plot, USD per 1,000 tokens (repeatable;
+    /// models without a price cost 0).
+    #[arg(long = "price", value_name = "MODEL=USD_PER_1K", value_parser = parse_price)]
+    pub prices: Vec<(String, f64)>,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+fn parse_price(s: &str) -> Result<(String, f64), String> {
+    let (model, price) = parse_kv(s)?;
+    let price: f64 = price
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{price}` is not a price in USD per 1,000 tokens"))?;
+    if !price.is_finite() || price < 0.0 {
+        return Err(format!("`{price}` is not a price"));
+    }
+    Ok((model, price))
 }
 
 #[derive(Clone, Copy, ValueEnum, Debug)]
@@ -230,6 +310,12 @@ pub struct DemoArgs {
     /// Write every match-history value as one JSON line.
     #[arg(long)]
     pub history_out: Option<PathBuf>,
+    /// Write the analyst tables (as `orchestra export` does) to this directory at the end.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
+    /// File format of --export.
+    #[arg(long, value_enum, default_value = "parquet", requires = "export")]
+    pub format: ExportFormat,
     /// Keep stores and the log here between runs (default: a temp dir, removed at the end
     /// unless the demo fails).
     #[arg(long, env = "ORCHESTRA_STATE_DIR")]

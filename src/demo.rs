@@ -46,6 +46,9 @@ pub struct DemoOptions {
     pub matches: Option<u64>,
     pub exit_when_done: bool,
     pub history_out: Option<PathBuf>,
+    /// Write the analyst tables (`orchestra export`) to this directory in this format at
+    /// the end.
+    pub export: Option<(PathBuf, crate::export::ExportFormat)>,
     pub state_dir: Option<PathBuf>,
     pub http: Option<SocketAddr>,
     pub replay_check: bool,
@@ -77,6 +80,7 @@ impl Default for DemoOptions {
             matches: None,
             exit_when_done: false,
             history_out: None,
+            export: None,
             state_dir: None,
             http: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             replay_check: false,
@@ -398,6 +402,18 @@ async fn run_in(
             f.write_all(b"\n")?;
         }
         f.flush()?;
+    }
+    if let Some((dir, format)) = &opts.export {
+        let export = crate::export::ExportOptions {
+            out: dir.clone(),
+            format: *format,
+            range: Default::default(),
+            progress: true,
+        };
+        let client = client.clone();
+        tokio::task::spawn_blocking(move || crate::export::export(&client, &export))
+            .await?
+            .context("exporting the analyst tables")?;
     }
     let (mut replay, mut replay_clean) = (None, true);
     if opts.replay_check {

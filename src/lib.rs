@@ -14,17 +14,23 @@
 //! * [`api`] — the read API (axum).
 //! * [`views`] — latest-value views of compacted topics, `tail`, `history`, `stats`.
 //! * [`replay`] — rebuilds `match-state` and `match-history` from `match-events` and compares.
+//! * [`export`] — `match-history`/`match-stats` as Parquet or CSV tables for analysts.
+//! * [`report`] — the HTML report with SVG plots (`orchestra report`, `GET /report`).
+//! * [`time_range`] — `--since`/`--until` values.
 
 pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod demo;
+pub mod export;
 pub mod kafka_config;
 pub mod logging;
 pub mod metrics;
 pub mod replay;
+pub mod report;
 pub mod robot_worker;
 pub mod run;
 pub mod simulator;
+pub mod time_range;
 pub mod topics;
 pub mod views;

@@ -16,6 +16,7 @@ use clap::Parser as _;
 use orchestra::broker::{self, BrokerOptions};
 use orchestra::cli::{Cli, Command, DescribeFormat, TopicsAction};
 use orchestra::demo::{self, DemoOptions};
+use orchestra::export::ExportOptions;
 use orchestra::logging::{self, LogTarget};
 use orchestra::run::{self, RunOptions};
 use processors::streams::{game_topology, topics, GameSettings};
@@ -96,6 +97,7 @@ async fn async_main(cli: Cli, log: Option<LogTarget>) -> Result<()> {
                 processing_guarantee: a.processing_guarantee,
                 llm: a.llm.config(),
                 log,
+                export: a.export.map(|out| (out, a.format)),
                 ..DemoOptions::default()
             };
             let summary = demo::run(opts, install_metrics()).await?;
@@ -231,18 +233,64 @@ async fn async_main(cli: Cli, log: Option<LogTarget>) -> Result<()> {
         Command::History {
             limit,
             table,
+            range,
             kafka,
         } => {
+            let range = range.range()?;
             let client = kafka.client()?;
             tokio::task::spawn_blocking(move || {
                 orchestra::views::history(
                     &client,
                     limit,
                     table,
+                    range,
                     &mut std::io::stdout().lock(),
                 )
             })
             .await?
+        }
+        Command::Export(a) => {
+            let opts = ExportOptions {
+                out: a.out,
+                format: a.format,
+                range: a.range.range()?,
+                progress: true,
+            };
+            let client = a.kafka.client()?;
+            let summary =
+                tokio::task::spawn_blocking(move || orchestra::export::export(&client, &opts))
+                    .await??;
+            print!("{summary}");
+            Ok(())
+        }
+        Command::Report(a) => {
+            let range = a.range.range()?;
+            let docs = match &a.history_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    orchestra::export::Documents::from_json_lines(&text, range)
+                }
+                None => {
+                    let client = a.kafka.client()?;
+                    tokio::task::spawn_blocking(move || {
+                        orchestra::export::read_documents(&client, range, true)
+                    })
+                    .await??
+                }
+            };
+            if docs.skipped > 0 {
+                eprintln!("report: skipped {} undecodable documents", docs.skipped);
+            }
+            let prices = a.prices.into_iter().collect();
+            let html = orchestra::report::render_html(&docs, &prices);
+            std::fs::write(&a.out, html).with_context(|| format!("writing {}", a.out.display()))?;
+            println!(
+                "{}: report of {} matches",
+                a.out.display(),
+                docs.histories.len()
+            );
+            Ok(())
         }
         Command::Stats { table, kafka } => {
             let client = kafka.client()?;

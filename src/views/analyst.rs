@@ -12,6 +12,7 @@ use schemas::{MatchHistory, MatchStats, SeatKind};
 use super::format::{format_ts, inline_json, write_table};
 use super::latest::{read_latest, Entry};
 use super::READ_TO_END_TIMEOUT;
+use crate::time_range::TimeRange;
 
 /// Decoded `match-history` documents, newest first (by completion time, then creation
 /// time, then match id). Undecodable values are skipped with a warning.
@@ -36,14 +37,19 @@ pub fn sorted_histories(entries: &BTreeMap<String, Entry>) -> Vec<(MatchHistory,
 
 /// `orchestra history`: the `limit` most recently finished matches from `match-history`,
 /// newest first. JSON lines (the documents as stored) or, with `table`, one row per match.
+/// Only matches completed in `range` (`--since`/`--until`) are listed.
 pub fn history(
     client: &ClientConfig,
     limit: usize,
     table: bool,
+    range: TimeRange,
     out: &mut impl Write,
 ) -> Result<()> {
     let latest = read_latest(client, topics::MATCH_HISTORY, READ_TO_END_TIMEOUT)?;
-    let docs = sorted_histories(&latest);
+    let mut docs = sorted_histories(&latest);
+    if !range.is_unbounded() {
+        docs.retain(|(h, _)| h.completed_at.is_some_and(|t| range.contains(t)));
+    }
     let docs = &docs[..docs.len().min(limit)];
     if table {
         let rows: Vec<Vec<String>> = docs

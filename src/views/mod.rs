@@ -17,7 +17,8 @@
 //! println!("{} finished matches", view.len());
 //!
 //! // The analysts' commands write to any `impl Write`:
-//! orchestra::views::history(&client, 10, true, &mut std::io::stdout()).unwrap();
+//! let all = orchestra::time_range::TimeRange::default();
+//! orchestra::views::history(&client, 10, true, all, &mut std::io::stdout()).unwrap();
 //! ```
 //!
 //! Output formats: JSON lines by default — for `tail` one object per record,
