@@ -36,10 +36,9 @@ fn demo_plays_20_matches_to_history_and_replay_finds_no_mismatch() {
         "demo failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(
-        stdout.contains("mismatches: 0") || stdout.to_lowercase().contains("0 mismatch"),
-        "replay summary: {stdout}"
-    );
+    if let Err(problem) = replay_is_clean(&stdout, 20) {
+        panic!("replay summary: {problem}\n{stdout}");
+    }
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 20, "{text}");
@@ -59,6 +58,127 @@ fn demo_plays_20_matches_to_history_and_replay_finds_no_mismatch() {
         6,
         "matches across all templates: {templates:?}"
     );
+}
+
+/// Checks the replay report `orchestra demo --replay-check` prints (see
+/// `orchestra::replay::ReplayReport`'s `Display`): every one of `matches` matches folded,
+/// at least that many keys compared on `match-state` and `match-history` with 0
+/// mismatches each, 0 sequence gaps, no MISMATCH / GAP / UNDECODABLE line, and the
+/// verdict `replay: clean`.
+fn replay_is_clean(stdout: &str, matches: usize) -> Result<(), String> {
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    let line = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix))
+            .ok_or_else(|| format!("no `{prefix}` line"))
+    };
+    let number = |text: &str, what: &str| -> Result<usize, String> {
+        text.split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("`{text}`: no number of {what}"))
+    };
+    // "replay: N events of M matches read from match-events"
+    let read = line("replay: ")?;
+    let (_, of) = read
+        .split_once(" events of ")
+        .ok_or_else(|| format!("`replay: {read}`"))?;
+    let folded = number(of, "matches")?;
+    if folded < matches {
+        return Err(format!("{folded} matches replayed, expected {matches}"));
+    }
+    // "<topic>: K keys compared, N mismatches"
+    for topic in ["match-state", "match-history"] {
+        let text = line(&format!("{topic}: "))?;
+        let (keys, rest) = text
+            .split_once(" keys compared, ")
+            .ok_or_else(|| format!("`{topic}: {text}`"))?;
+        let keys = number(keys, "keys")?;
+        let mismatches = rest
+            .strip_suffix(" mismatches")
+            .ok_or_else(|| format!("`{topic}: {text}`"))
+            .and_then(|n| number(n, "mismatches"))?;
+        if keys < matches || mismatches != 0 {
+            return Err(format!(
+                "{topic}: {keys} keys compared (expected at least {matches}), {mismatches} mismatches"
+            ));
+        }
+    }
+    // "match-events: D duplicates skipped, G sequence gaps"
+    let events = line("match-events: ")?;
+    let gaps = events
+        .split_once(" duplicates skipped, ")
+        .and_then(|(_, g)| g.strip_suffix(" sequence gaps"))
+        .ok_or_else(|| format!("`match-events: {events}`"))
+        .and_then(|g| number(g, "gaps"))?;
+    if gaps != 0 {
+        return Err(format!("{gaps} sequence gaps"));
+    }
+    if let Some(bad) = lines.iter().find(|l| {
+        ["MISMATCH ", "GAP ", "UNDECODABLE "]
+            .iter()
+            .any(|p| l.starts_with(p))
+    }) {
+        return Err(format!("`{bad}`"));
+    }
+    if !lines.contains(&"replay: clean") {
+        return Err("no `replay: clean` verdict".into());
+    }
+    Ok(())
+}
+
+/// The check above fails on the summaries a broken replay prints (the old check's
+/// `"0 mismatch"` matched "10 mismatches").
+#[test]
+fn the_replay_check_rejects_mismatches_gaps_and_a_partial_replay() {
+    let clean = "matches: 20\n\
+        replay: 812 events of 20 matches read from match-events\n\
+        match-state: 20 keys compared, 0 mismatches\n\
+        match-history: 20 keys compared, 0 mismatches\n\
+        match-events: 3 duplicates skipped, 0 sequence gaps\n\
+        replay: clean";
+    assert_eq!(replay_is_clean(clean, 20), Ok(()));
+    for (broken, expect) in [
+        (
+            clean.replace(
+                "20 keys compared, 0 mismatches",
+                "20 keys compared, 10 mismatches",
+            ),
+            "10 mismatches",
+        ),
+        (
+            clean.replace("of 20 matches", "of 19 matches"),
+            "19 matches replayed",
+        ),
+        (
+            clean.replace("match-state: 20 keys", "match-state: 12 keys"),
+            "12 keys compared",
+        ),
+        (
+            clean.replace("0 sequence gaps", "2 sequence gaps"),
+            "2 sequence gaps",
+        ),
+        (
+            clean.replace(
+                "replay: clean",
+                "MISMATCH match-state m-1: differs (x)\nreplay: MISMATCHES FOUND",
+            ),
+            "MISMATCH",
+        ),
+        (clean.replace("replay: clean", ""), "verdict"),
+        (
+            clean
+                .lines()
+                .filter(|l| !l.starts_with("match-history"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            "no `match-history: ` line",
+        ),
+    ] {
+        let err = replay_is_clean(&broken, 20).expect_err(&broken);
+        assert!(err.contains(expect), "{err} (expected `{expect}`)");
+    }
 }
 
 /// While the demo runs, kcat (an outside client) reads `match-history` from the printed
@@ -151,7 +271,14 @@ fn which(bin: &str) -> Option<std::path::PathBuf> {
 /// returns (stdout, stderr).
 fn short_demo(state: &std::path::Path, extra: &[&str]) -> (String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_orchestra"))
-        .args(["demo", "--matches", "2", "--exit-when-done", "--rounds", "1"])
+        .args([
+            "demo",
+            "--matches",
+            "2",
+            "--exit-when-done",
+            "--rounds",
+            "1",
+        ])
         .args(["--http", "127.0.0.1:0"])
         .args(["--response-window-ms", "1000", "--voting-window-ms", "1000"])
         .arg("--state-dir")
@@ -178,7 +305,10 @@ fn the_demo_console_shows_addresses_and_summary_and_the_worker_log_goes_to_a_fil
         format!("log: {}", log_path.display()),
         "matches: 2".to_string(),
     ] {
-        assert!(stdout.contains(&want), "`{want}` not on the console:\n{stdout}");
+        assert!(
+            stdout.contains(&want),
+            "`{want}` not on the console:\n{stdout}"
+        );
     }
     assert!(
         !stderr.contains("INFO"),
