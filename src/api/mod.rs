@@ -7,6 +7,7 @@
 //! | `GET /robots/pool` | the `robot-pool-state` view, a JSON array |
 //! | `GET /topology` | the topology as Mermaid (`text/plain`; `?format=text` for the text form) |
 //! | `GET /metrics` | Prometheus text (`503` when no recorder is installed) |
+//! | `GET /report?since=&until=` | the HTML report of the finished matches in the `match-history` view ([`crate::report`]; `since`/`until` as in `orchestra report`, `400` when malformed) |
 //! | `GET /health` | `200 {"status":"ready",..}` only when every worker is `running` and the views have read their topics to the end; otherwise `503` with the same detail and `reasons` (why not: e.g. what a starting worker waits for, a failed worker's error). Per worker: `state`, `tasks` (`[{task, state, lag, lastCommitAgeMs}]`), counters, `waitingFor`, `failure` |
 //! | `POST /matches` | `match.create` — body `{template?, totalRounds?, humans?: [{playerId, name}]}` (an empty body without a content type means all defaults); answers a new match id (with an `Idempotency-Key`, the key is the match id) |
 //! | `POST /matches/{id}/players` | `match.join` — `{playerId, name}` |
@@ -35,6 +36,7 @@
 
 mod error;
 mod reads;
+mod report;
 mod requests;
 mod validation;
 
@@ -141,6 +143,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/topology", get(describe_topology))
         .route("/metrics", get(prometheus_metrics))
         .route("/health", get(health))
+        .route("/report", get(report::report))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .with_state(state)
 }
