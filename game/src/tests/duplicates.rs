@@ -149,7 +149,8 @@ fn seen_ids_stay_bounded() {
     let s = &s;
     assert!(s.is_completed());
     assert_eq!(s.recent_inputs.len(), RECENT_INPUTS_CAP);
-    // handle() = decide + evolve gives the same state as the harness.
+    // The fold of the published log is the state the processor left, bounded ids
+    // included (the world's state is `handle_in_place`'s, not a fold).
     let replayed = w.replay("m").expect("replay");
     assert_eq!(&replayed, s);
     let late = w.request_envelope(

@@ -58,6 +58,10 @@ pub struct World {
     pub cfg: GameConfig,
     pub pool_cfg: PoolConfig,
     pub pool: Pool,
+    /// Each match's state as the match processor leaves it, stores it and publishes it to
+    /// `match-state`: `handle_in_place` for inputs, `due_timeouts` + `evolve` for
+    /// deadlines. Never a fold of [`World::log`], so that comparing it with one
+    /// ([`World::replay`]) compares two different computations.
     pub matches: BTreeMap<String, MatchState>,
     pub histories: BTreeMap<String, MatchHistory>,
     pub log: Vec<MatchEvent>,
@@ -117,10 +121,11 @@ impl World {
         self.send(MatchInput::Request(env))
     }
 
-    /// Runs one input through the match processor and everything downstream.
+    /// Runs one input through the match processor (`handle_in_place`, as the processor
+    /// does) and everything downstream. The processor's state becomes the match's state.
     ///
-    /// Every input is also run through `handle_in_place` (what the match processor
-    /// uses), which must give the same events and the state `decide` + `evolve` give.
+    /// Every input is also run through `decide` and `evolve`, which must give the same
+    /// events and the same state.
     pub fn send(&mut self, input: MatchInput) -> Result<Vec<MatchEvent>, Rejection> {
         let match_id = input.match_id().to_owned();
         let result = decide(self.matches.get(&match_id), &input, &self.cfg);
@@ -132,9 +137,12 @@ impl World {
             folded = Some(evolve(folded, e));
         }
         assert_eq!(in_place, folded, "handle_in_place state vs decide + evolve");
+        if let Some(state) = in_place {
+            self.matches.insert(match_id, state);
+        }
         match result {
             Ok(events) => {
-                self.append(&events);
+                self.publish(&events);
                 Ok(events)
             }
             Err(r) => {
@@ -144,11 +152,11 @@ impl World {
         }
     }
 
-    fn append(&mut self, events: &[MatchEvent]) {
+    /// Appends events the match processor published to the log and runs them through the
+    /// history view and the pool (whose assignments go back to the match processor).
+    fn publish(&mut self, events: &[MatchEvent]) {
         let mut feedback = Vec::new();
         for ev in events {
-            let state = self.matches.remove(&ev.match_id);
-            self.matches.insert(ev.match_id.clone(), evolve(state, ev));
             let h = self.histories.remove(&ev.match_id);
             self.histories
                 .insert(ev.match_id.clone(), evolve_history(h, ev));
@@ -223,12 +231,17 @@ impl World {
             .min();
         let Some(deadline) = next else { return false };
         self.now = self.now.max(deadline);
-        let due: Vec<MatchEvent> = self
-            .matches
-            .values()
-            .flat_map(|s| due_timeouts(s, self.now))
-            .collect();
-        self.append(&due);
+        // As the match processor's punctuator: each match's due timeouts, evolved into its
+        // state, then published.
+        let mut due: Vec<MatchEvent> = Vec::new();
+        for state in self.matches.values_mut() {
+            let events = due_timeouts(state, self.now);
+            for e in &events {
+                *state = evolve(Some(state.clone()), e);
+            }
+            due.extend(events);
+        }
+        self.publish(&due);
         true
     }
 
@@ -275,8 +288,7 @@ impl World {
                 assert!(
                     matches!(
                         e.code,
-                        crate::RejectionCode::RoundOver
-                            | crate::RejectionCode::VotingNotOpen
+                        crate::RejectionCode::RoundOver | crate::RejectionCode::VotingNotOpen
                     ),
                     "{e}"
                 );
@@ -312,7 +324,7 @@ impl World {
         panic!("match {match_id} did not finish");
     }
 
-    /// Folds the log of `match_id` from empty.
+    /// Folds the published log of `match_id` from empty (what `orchestra replay` does).
     pub fn replay(&self, match_id: &str) -> Option<MatchState> {
         self.log
             .iter()
@@ -345,12 +357,12 @@ pub fn first_other(state: &MatchState, me: Identity) -> Identity {
 /// Checks the invariants every finished (or running) match must satisfy.
 pub fn check_invariants(world: &World, match_id: &str) {
     let state = world.matches.get(match_id).expect("match exists");
-    // Replay gives a byte-identical state.
+    // The fold of the published log is byte for byte the state the processor published.
     let replayed = world.replay(match_id).expect("replay");
     assert_eq!(
-        serde_json::to_vec(state).expect("json"),
         serde_json::to_vec(&replayed).expect("json"),
-        "replay of {match_id} differs"
+        serde_json::to_vec(state).expect("json"),
+        "replay of {match_id} differs from the state the match processor published"
     );
     // Scores are the scoring rule applied to the recorded votes.
     let kinds: BTreeMap<Identity, SeatKind> =
