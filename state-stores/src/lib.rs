@@ -4,7 +4,7 @@
 //! layers, the way Kafka Streams composes them:
 //!
 //! * [`KeyValueStore`] — what a processor may do with a store: get, put, delete, range,
-//!   prefix. [`StoreBackend`] — what only the runtime does with the storage underneath
+//!   prefix. [`Storage`] — what only the runtime does with the storage underneath
 //!   (apply a batch with its checkpoint, sync, clear); [`SledStore`] and [`MemoryStore`]
 //!   implement both.
 //! * [`ChangeLoggingStore`] — wraps any backend with a write buffer, in explicit phases:
@@ -41,7 +41,7 @@ pub use error::StoreError;
 pub use logging::{Change, ChangeLoggingStore};
 pub use memory::MemoryStore;
 pub use sled_store::{OpenOutcome, SledStore, SledStoreConfig};
-pub use store::{Batch, KeyValueStore, StoreBackend};
+pub use store::{Batch, KeyValueStore, Storage};
 pub use typed::TypedStore;
 pub use write_buffer::WriteBuffer;
 

@@ -1,4 +1,4 @@
-//! The change-logging store: a write buffer over any [`StoreBackend`], in explicit phases
+//! The change-logging store: a write buffer over any [`Storage`], in explicit phases
 //! (in the spirit of Quix Streams' `PartitionTransaction` statuses):
 //!
 //! ```text
@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::{Batch, KeyValueStore, StoreBackend, StoreError, WriteBuffer};
+use crate::{Batch, KeyValueStore, Storage, StoreError, WriteBuffer};
 
 /// One buffered change: a new value, or `None` for a delete (a changelog tombstone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,14 +46,14 @@ pub enum Phase {
 /// A write buffer over a backend store; see the module docs.
 pub struct ChangeLoggingStore {
     name: String,
-    inner: Box<dyn StoreBackend>,
+    inner: Box<dyn Storage>,
     buffer: WriteBuffer,
     phase: Phase,
 }
 
 impl ChangeLoggingStore {
     /// Wraps `inner` under the store name `name`.
-    pub fn new(name: &str, inner: Box<dyn StoreBackend>) -> Self {
+    pub fn new(name: &str, inner: Box<dyn Storage>) -> Self {
         Self {
             name: name.to_string(),
             inner,

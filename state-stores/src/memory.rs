@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use crate::{Batch, KeyValueStore, StoreBackend, StoreError};
+use crate::{Batch, KeyValueStore, Storage, StoreError};
 
 /// In-memory store with the same semantics as the sled store.
 ///
@@ -80,7 +80,7 @@ impl KeyValueStore for MemoryStore {
     }
 }
 
-impl StoreBackend for MemoryStore {
+impl Storage for MemoryStore {
     fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
         for (k, v) in batch.writes {
             match v {

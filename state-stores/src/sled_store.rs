@@ -23,7 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::{Batch, KeyValueStore, StoreBackend, StoreError};
+use crate::{Batch, KeyValueStore, Storage, StoreError};
 
 /// Reserved key of the checkpoint inside each tree (not valid UTF-8, so never a user key).
 const CHECKPOINT_KEY: &[u8] = b"\xff\x00checkpoint";
@@ -283,7 +283,7 @@ impl KeyValueStore for SledStore {
     }
 }
 
-impl StoreBackend for SledStore {
+impl Storage for SledStore {
     fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         for (k, v) in batch.writes {

@@ -1,5 +1,5 @@
 //! The two faces of a store: [`KeyValueStore`], what a processor may do (read, write,
-//! scan), and [`StoreBackend`], what the runtime does with the storage underneath (apply
+//! scan), and [`Storage`], what the runtime does with the storage underneath (apply
 //! a batch with its changelog checkpoint, read the checkpoint, sync to disk, clear).
 //! Processors are handed `&mut dyn KeyValueStore` and cannot reach the second.
 
@@ -41,7 +41,7 @@ pub trait KeyValueStore: Send {
 /// The storage under a store, as the runtime drives it. Backends must apply [`Batch`]es
 /// atomically: after a crash either all of a batch, including its checkpoint, is visible
 /// or none of it is.
-pub trait StoreBackend: KeyValueStore {
+pub trait Storage: KeyValueStore {
     /// Applies writes and checkpoint atomically.
     fn apply(&mut self, batch: Batch) -> Result<(), StoreError>;
     /// The changelog checkpoint recorded with the last batch.

@@ -19,7 +19,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::builder::Topology;
 use crate::config::StreamsConfig;
-use crate::repartition::APPLICATION_ID_PLACEHOLDER;
+use crate::builder::repartition::APPLICATION_ID_PLACEHOLDER;
 use crate::TopologyError;
 
 /// A topic the runtime owns.

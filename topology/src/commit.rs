@@ -1,247 +1,446 @@
-//! The commit sequence, in the order that makes it safe.
+//! The commit sequence, in the order that makes it safe. It runs over the tasks, a
+//! [`CommitProducer`] and an [`OffsetCommitter`], so the stream worker (Kafka clients,
+//! `kafka_io.rs`) and the test driver (in memory) run the same code.
 //!
-//! at_least_once ([`commit`]):
-//! 0. let processors flush what they keep in memory (latest value per key);
-//! 1. deliver the outputs (produced as records were processed): flush the producer and
-//!    check every delivery — a failure stops here, before anything is logged, and the
-//!    records are processed again after restart (a changelog record logged now would
-//!    outlive the failure: the input offsets recorded in the task's state would make the
-//!    restarted task skip the records whose outputs were lost). A processor that recovers
-//!    its state from its own output (`ProcessorDef::recover_from`) relies on it too: no
-//!    store change is logged whose event is not in the sink, and each task records how far
-//!    its partition of that sink is covered;
-//! 2. produce each store's buffered changes to its changelog, flush the producer and
-//!    check every delivery — a failure stops here, offsets stay uncommitted;
+//! Each task takes part through Kafka Streams' `Task` contract:
+//!
+//! ```text
+//!   commit_needed()? ──no──▶ nothing to do
+//!        │ yes
+//!        ▼
+//!   prepare_commit()   records the input positions in the offsets store, freezes the
+//!        │             stores and returns their changelog records (no other effect)
+//!        ▼
+//!   (records sent, delivered; input offsets committed — by the sequence below)
+//!        │
+//!        ├── success ──▶ post_commit(checkpoints)   the stores apply exactly what was
+//!        │                                          prepared, with the changelog offsets
+//!        └── failure ──▶ abort()                    prepared and buffered writes dropped
+//! ```
+//!
+//! at_least_once:
+//! 1. deliver the outputs (produced as records were processed): wait for every
+//!    acknowledgement — a failure stops here, before anything is logged, and the records
+//!    are processed again after restart (a changelog record logged now would outlive the
+//!    failure: the input positions recorded in the task's state would make the restarted
+//!    task skip the records whose outputs were lost). A processor that recovers its state
+//!    from its own output (`ProcessorDef::recover_from`) relies on it too: no store change
+//!    is logged whose event is not in the sink, and each task records how far its
+//!    partition of that sink is covered;
+//! 2. prepare each task and produce its changelog records, and wait for them;
 //! 3. commit the input offsets;
-//! 4. apply each store buffer to sled in one batch with the changelog checkpoint it
-//!    reached, and flush sled. A crash between 3 and 4 leaves an older checkpoint: restore
-//!    reads the changelog tail and catches up.
+//! 4. post-commit: each store applies its prepared changes to sled in one batch with the
+//!    changelog checkpoint they reached. A crash between 3 and 4 leaves an older
+//!    checkpoint: restore reads the changelog tail and catches up.
 //!
 //! exactly_once: one transaction per commit holds the buffered outputs, the changelog
-//! records and the input offsets (`send_offsets_to_transaction`); store buffers are applied
-//! only after `commit_transaction` succeeds and dropped on abort.
+//! records and the input offsets (`send_offsets_to_transaction`); stores apply their
+//! prepared changes only after the transaction commits, and drop them on abort.
 //!
 //! On a real broker `read_committed` consumers (our restore consumers and any downstream
 //! reader) also skip records of aborted transactions. The embedded broker does not filter
 //! them, which is why outputs are buffered until the commit instead of produced eagerly:
 //! a processor failure then leaves nothing in any topic, on any broker.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, HashMap};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::producer::Producer;
-use rdkafka::{Offset, TopicPartitionList};
-
-use crate::gauge_parts::Series;
-use crate::lifecycle::TaskState;
-use crate::output;
+use crate::record::OutRecord;
+use crate::task::Task;
 use crate::task_id::TaskId;
-use crate::task_manager::TaskManager;
-use crate::{metrics as m, TopologyError};
+use crate::TopologyError;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
-/// How often committed store batches are fsynced to disk.
-const FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+/// The next offset to read of one input partition: what a commit records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InputOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub next: i64,
+}
 
-/// Commits every task of the worker (see the module docs).
-pub(crate) fn commit<C: ConsumerContext>(
-    tm: &mut TaskManager,
-    consumer: &BaseConsumer<C>,
-) -> Result<(), TopologyError> {
-    tm.flush_processors()?;
-    let dirty = tm.tasks.values().any(|t| t.commit_needed());
-    if !dirty {
-        tm.committed();
-        publish_gauges(tm, consumer);
-        return Ok(());
+/// Where a commit's records go.
+pub(crate) trait CommitProducer {
+    /// exactly_once: opens the commit's transaction.
+    fn begin_transaction(&mut self) -> Result<(), TopologyError>;
+    /// Sends one record (an output under exactly_once, or a changelog record).
+    fn send(&mut self, rec: OutRecord) -> Result<(), TopologyError>;
+    /// Returns once every record sent so far — the outputs handed over while processing
+    /// included — is acknowledged; fails if any was not delivered.
+    fn deliver(&mut self) -> Result<(), TopologyError>;
+    /// The last delivered offset of a changelog or recovered sink partition.
+    fn last_delivered(&self, topic: &str, partition: i32) -> Option<i64>;
+    /// exactly_once: adds the input offsets to the transaction and commits it.
+    fn commit_transaction(&mut self, offsets: &[InputOffset]) -> Result<(), TopologyError>;
+    /// exactly_once: aborts the transaction (its records are never read committed).
+    fn abort_transaction(&mut self);
+}
+
+/// Where at_least_once input offsets go (the consumer group).
+pub(crate) trait OffsetCommitter {
+    /// Commits the input offsets.
+    fn commit_offsets(&mut self, offsets: &[InputOffset]) -> Result<(), TopologyError>;
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Committed {
+    /// No task needed a commit.
+    Nothing,
+    /// Every task committed.
+    Done,
+}
+
+/// Commits every task (see the module docs); `sync` makes the store batches durable.
+/// On failure every task is aborted (and, under exactly_once, the transaction): the
+/// caller stops, and the records since the last commit are processed again.
+pub(crate) fn commit_tasks(
+    tasks: &mut BTreeMap<TaskId, Task>,
+    io: &mut (impl CommitProducer + OffsetCommitter),
+    eos: bool,
+    sync: bool,
+) -> Result<Committed, TopologyError> {
+    if !tasks.values().any(Task::commit_needed) {
+        return Ok(Committed::Nothing);
     }
-    let started = Instant::now();
-    let eos = tm.eos();
-    if eos {
-        tm.producer
-            .begin_transaction()
-            .map_err(|e| TopologyError::kafka("begin transaction", e))?;
-    }
-    let result = produce_and_commit(tm, consumer, eos);
-    if let Err(e) = &result {
-        if eos {
-            tracing::error!(error = %e, "commit failed; aborting transaction");
-            let _ = tm.producer.abort_transaction(TIMEOUT);
-            tm.abort_all();
+    let result = if eos {
+        commit_transactional(tasks, io)
+    } else {
+        commit_at_least_once(tasks, io)
+    };
+    let logged = match result {
+        Ok(logged) => logged,
+        Err(e) => {
+            if eos {
+                tracing::error!(error = %e, "commit failed; aborting the transaction");
+                io.abort_transaction();
+            }
+            for task in tasks.values_mut() {
+                task.abort();
+            }
+            return Err(e);
         }
-        return result.map(|_| ());
-    }
-    let logged = result?;
-    // Stores: buffered writes + checkpoint in one sled batch per store. Batches are atomic
-    // (data and checkpoint together); making them durable with an fsync is only needed
-    // now and then: after a crash sled recovers a consistent prefix of batches, and
-    // restore reads the changelog from that older checkpoint.
-    let flush = tm.last_flush.elapsed() >= FLUSH_INTERVAL;
-    if flush {
-        tm.last_flush = Instant::now();
-        report_store_sizes(tm);
-    }
-    for (id, task) in tm.tasks.iter_mut() {
+    };
+    for (id, task) in tasks.iter_mut() {
         let mut checkpoints = HashMap::new();
-        if let Some(stores) = logged.get(id) {
-            for (store, topic) in stores {
-                if let Some(off) = tm.producer.context().changelog_offset(topic, id.partition) {
-                    checkpoints.insert(store.clone(), off + 1);
-                }
+        for (store, topic) in logged.get(id).into_iter().flatten() {
+            if let Some(off) = io.last_delivered(topic, id.partition) {
+                checkpoints.insert(store.clone(), off + 1);
             }
         }
-        task.post_commit(&checkpoints, flush)?;
+        task.post_commit(&checkpoints, sync)?;
     }
-    tm.buffered = 0;
-    tm.committed();
-    tm.stats.commits.fetch_add(1, Ordering::Relaxed);
-    metrics::counter!(m::COMMITS).increment(1);
-    metrics::histogram!(m::COMMIT_LATENCY).record(started.elapsed().as_secs_f64());
-    publish_gauges(tm, consumer);
-    Ok(())
+    Ok(Committed::Done)
 }
 
 /// Per task, the (store, changelog topic) pairs this commit produced records for.
-type Logged = HashMap<TaskId, HashSet<(String, Arc<str>)>>;
+type Logged = HashMap<TaskId, Vec<(String, String)>>;
 
-fn produce_and_commit<C: ConsumerContext>(
-    tm: &mut TaskManager,
-    consumer: &BaseConsumer<C>,
-    eos: bool,
+fn commit_at_least_once(
+    tasks: &mut BTreeMap<TaskId, Task>,
+    io: &mut (impl CommitProducer + OffsetCommitter),
+) -> Result<Logged, TopologyError> {
+    io.deliver()?;
+    let logged = prepare_and_send(tasks, io, false)?;
+    io.deliver()?;
+    let offsets = input_offsets(tasks);
+    if !offsets.is_empty() {
+        io.commit_offsets(&offsets)?;
+    }
+    Ok(logged)
+}
+
+fn commit_transactional(
+    tasks: &mut BTreeMap<TaskId, Task>,
+    io: &mut (impl CommitProducer + OffsetCommitter),
+) -> Result<Logged, TopologyError> {
+    io.begin_transaction()?;
+    let logged = prepare_and_send(tasks, io, true)?;
+    io.commit_transaction(&input_offsets(tasks))?;
+    io.deliver()?;
+    Ok(logged)
+}
+
+/// Sends each task's buffered outputs (exactly_once), records its recovered sinks'
+/// covered positions, prepares it and sends its changelog records.
+fn prepare_and_send(
+    tasks: &mut BTreeMap<TaskId, Task>,
+    io: &mut impl CommitProducer,
+    send_outputs: bool,
 ) -> Result<Logged, TopologyError> {
     let mut logged: Logged = HashMap::new();
-    let mut offsets = TopicPartitionList::new();
-    if !eos {
-        // No store change (the input offsets included) is logged before the outputs of
-        // the records it covers are delivered: see the module docs, step 1.
-        deliver_outputs(tm)?;
-    }
-    for (id, task) in tm.tasks.iter_mut() {
-        if eos {
+    for (id, task) in tasks.iter_mut() {
+        if send_outputs {
             for rec in task.out.drain(..) {
-                output::send(&tm.producer, &rec)?;
+                io.send(rec)?;
             }
         }
-        let delivered = tm.producer.context();
-        task.record_sink_ends(|topic, partition| delivered.changelog_offset(topic, partition))?;
+        task.record_sink_ends(|topic, partition| io.last_delivered(topic, partition))?;
         for (store, rec) in task.prepare_commit()? {
-            logged
-                .entry(*id)
-                .or_default()
-                .insert((store, rec.topic.clone()));
-            output::send(&tm.producer, &rec)?;
-        }
-        for (topic, next) in &task.next_offsets {
-            offsets
-                .add_partition_offset(topic, id.partition, Offset::Offset(*next))
-                .map_err(|e| TopologyError::kafka("offset list", e))?;
-        }
-    }
-    if eos {
-        if offsets.count() > 0 {
-            let meta = consumer
-                .group_metadata()
-                .ok_or_else(|| TopologyError::Config("consumer has no group metadata".into()))?;
-            tm.producer
-                .send_offsets_to_transaction(&offsets, &meta, TIMEOUT)
-                .map_err(|e| TopologyError::kafka("send offsets to transaction", e))?;
-        }
-        tm.producer
-            .commit_transaction(TIMEOUT)
-            .map_err(|e| TopologyError::kafka("commit transaction", e))?;
-    } else {
-        deliver_outputs(tm)?;
-    }
-    check_deliveries(tm)?;
-    if !eos && offsets.count() > 0 {
-        match consumer.commit(&offsets, CommitMode::Sync) {
-            Ok(()) => {
-                tracing::debug!(offsets = %crate::watermarks::describe(&offsets), "offsets committed")
+            let entry = logged.entry(*id).or_default();
+            if !entry.iter().any(|(s, _)| *s == store) {
+                entry.push((store, rec.topic.to_string()));
             }
-            Err(e) if is_rebalancing(&e) => {
-                // The group is rebalancing: the offsets are committed again at the next
-                // commit (kept tasks are re-positioned at their own offsets on assign), or
-                // the partition's new owner re-processes them (at-least-once).
-                tracing::warn!(error = %e, "offset commit refused during a rebalance; will retry");
-            }
-            Err(e) => return Err(TopologyError::kafka("commit offsets", e)),
+            io.send(rec)?;
         }
     }
     Ok(logged)
 }
 
-/// at_least_once: hands the sender's pending outputs to the producer and waits until
-/// every record sent so far is acknowledged (or failed).
-fn deliver_outputs(tm: &mut TaskManager) -> Result<(), TopologyError> {
-    if let Some(sender) = tm.sender.as_mut() {
-        sender.drain()?;
-    }
-    output::flush_producer(&tm.producer, TIMEOUT)
-        .map_err(|e| TopologyError::kafka("flush producer", e))?;
-    check_deliveries(tm)
+fn input_offsets(tasks: &BTreeMap<TaskId, Task>) -> Vec<InputOffset> {
+    tasks
+        .iter()
+        .flat_map(|(id, task)| {
+            task.next_offsets.iter().map(|(topic, next)| InputOffset {
+                topic: topic.clone(),
+                partition: id.partition,
+                next: *next,
+            })
+        })
+        .collect()
 }
 
-/// Fails the commit when any record sent since the last check was not delivered.
-fn check_deliveries(tm: &TaskManager) -> Result<(), TopologyError> {
-    let errors = tm.producer.context().take_errors();
-    if !errors.is_empty() {
-        return Err(TopologyError::Delivery(errors.join("; ")));
-    }
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    //! The commit sequence on a real task (the reference topology, memory stores) with a
+    //! recording producer and committer: order, failures and aborts, checkpoints.
 
-/// Keys per store across this worker's tasks (an O(keys) scan, so only every flush and
-/// after a rebalance).
-pub(crate) fn report_store_sizes(tm: &TaskManager) {
-    let mut parts = Vec::new();
-    for task in tm.tasks.values() {
-        for (store, n) in task.store_sizes() {
-            parts.push((Series::new(m::STORE_KEYS).label("store", store), n as f64));
+    use super::*;
+    use crate::builder::Topology;
+    use crate::dlq::ErrorHandling;
+    use crate::lifecycle::TaskState;
+    use crate::record::InRecord;
+    use crate::reference::{self, RefEvent};
+    use crate::state_manager::StoreBackend;
+    use crate::task::TaskSettings;
+    use state_stores::KeyValueStore;
+
+    /// Records every call; fails the call named `fail` (once).
+    #[derive(Default)]
+    struct Recorder {
+        log: Vec<String>,
+        fail: Option<&'static str>,
+        next: HashMap<(String, i32), i64>,
+        delivered: HashMap<(String, i32), i64>,
+    }
+
+    impl Recorder {
+        fn call(&mut self, what: &str) -> Result<(), TopologyError> {
+            self.log.push(what.to_string());
+            if self.fail.is_some_and(|f| what.starts_with(f)) {
+                self.fail = None;
+                return Err(TopologyError::Delivery(format!("{what} failed (test)")));
+            }
+            Ok(())
         }
     }
-    tm.store_gauges.publish(parts);
-}
 
-fn is_rebalancing(e: &rdkafka::error::KafkaError) -> bool {
-    use rdkafka::types::RDKafkaErrorCode as C;
-    matches!(
-        e.rdkafka_error_code(),
-        Some(
-            C::RebalanceInProgress
-                | C::IllegalGeneration
-                | C::UnknownMemberId
-                | C::NotCoordinator
-                | C::CoordinatorLoadInProgress
-        )
-    )
-}
-
-/// States this worker's part of the process gauges, derived from its running tasks: the
-/// lag of each input partition, the number of tasks, and what the processors set with
-/// `Context::set_gauge`. A suspended or closed task contributes nothing.
-pub(crate) fn publish_gauges<C: ConsumerContext>(tm: &TaskManager, consumer: &BaseConsumer<C>) {
-    let mut parts = Vec::new();
-    let mut running = 0;
-    for (id, task) in &tm.tasks {
-        if task.state != TaskState::Running {
-            continue;
+    impl CommitProducer for Recorder {
+        fn begin_transaction(&mut self) -> Result<(), TopologyError> {
+            self.call("begin")
         }
-        running += 1;
-        for (topic, next) in &task.next_offsets {
-            if let Some(high) = crate::watermarks::cached_high(consumer, topic, id.partition) {
-                let series = Series::new(m::CONSUMER_LAG)
-                    .label("topic", topic.as_str())
-                    .label("partition", id.partition.to_string());
-                parts.push((series, (high - next).max(0) as f64));
+        fn send(&mut self, rec: OutRecord) -> Result<(), TopologyError> {
+            self.call(&format!("send {}", rec.topic))?;
+            let key = (rec.topic.to_string(), rec.partition.unwrap_or(0));
+            let next = self.next.entry(key.clone()).or_insert(0);
+            self.delivered.insert(key, *next);
+            *next += 1;
+            Ok(())
+        }
+        fn deliver(&mut self) -> Result<(), TopologyError> {
+            self.call("deliver")
+        }
+        fn last_delivered(&self, topic: &str, partition: i32) -> Option<i64> {
+            self.delivered.get(&(topic.to_string(), partition)).copied()
+        }
+        fn commit_transaction(&mut self, offsets: &[InputOffset]) -> Result<(), TopologyError> {
+            self.call(&format!("commit_transaction {}", offsets.len()))
+        }
+        fn abort_transaction(&mut self) {
+            self.log.push("abort".into());
+        }
+    }
+
+    impl OffsetCommitter for Recorder {
+        fn commit_offsets(&mut self, offsets: &[InputOffset]) -> Result<(), TopologyError> {
+            self.call(&format!("commit_offsets {}", offsets.len()))
+        }
+    }
+
+    const APP: &str = "app";
+
+    fn tasks_with_one_record() -> BTreeMap<TaskId, Task> {
+        let topology = reference::topology(reference::Options::default());
+        let id = TaskId {
+            subtopology: 0,
+            partition: 0,
+        };
+        let settings = TaskSettings {
+            application_id: APP.into(),
+            backend: StoreBackend::Memory,
+            deserialization_handler: ErrorHandling::Continue,
+            processing_handler: ErrorHandling::Continue,
+            measure_e2e: false,
+        };
+        let mut task = Task::new(&topology, id, settings, 0).unwrap();
+        task.set_state(TaskState::Restoring).unwrap();
+        task.set_state(TaskState::Running).unwrap();
+        let value = serde_json::to_vec(&RefEvent::new(1, "x")).unwrap();
+        let rec = InRecord {
+            topic: reference::INPUT,
+            partition: 0,
+            offset: 7,
+            timestamp: 1_000,
+            key: Some(b"k"),
+            value: Some(&value),
+        };
+        task.process(&rec, 1_000).unwrap();
+        assert!(!task.out.is_empty(), "the reference job forwards every input");
+        BTreeMap::from([(id, task)])
+    }
+
+    fn changelog() -> String {
+        Topology::changelog_topic(APP, reference::STORE)
+    }
+
+    fn stored(tasks: &BTreeMap<TaskId, Task>) -> (Option<Vec<u8>>, Option<i64>) {
+        let task = tasks.values().next().unwrap();
+        let store = &task.stores[reference::STORE];
+        (store.get("k").unwrap(), store.checkpoint().unwrap())
+    }
+
+    /// The log with the send lines of one topic counted as one.
+    fn steps(log: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for line in log {
+            let kind = if line.starts_with("send ") && line.ends_with("-changelog") {
+                "send changelogs".to_string()
+            } else {
+                line.clone()
+            };
+            if out.last() != Some(&kind) {
+                out.push(kind);
             }
         }
-        for (name, value) in task.gauges() {
-            parts.push((Series::new(name), value));
+        out
+    }
+
+    #[test]
+    fn nothing_to_commit_touches_nothing() {
+        let mut tasks = tasks_with_one_record();
+        tasks.values_mut().for_each(|t| t.out.clear());
+        let mut io = Recorder::default();
+        commit_tasks(&mut tasks, &mut io, false, false).unwrap();
+        io.log.clear();
+        assert_eq!(
+            commit_tasks(&mut tasks, &mut io, false, false).unwrap(),
+            Committed::Nothing
+        );
+        assert!(io.log.is_empty(), "{:?}", io.log);
+    }
+
+    #[test]
+    fn at_least_once_delivers_outputs_then_logs_then_commits_offsets_then_applies_stores() {
+        let mut tasks = tasks_with_one_record();
+        // Under at_least_once the worker hands outputs over while processing.
+        tasks.values_mut().for_each(|t| t.out.clear());
+        let mut io = Recorder::default();
+        assert_eq!(
+            commit_tasks(&mut tasks, &mut io, false, false).unwrap(),
+            Committed::Done
+        );
+        assert_eq!(
+            steps(&io.log),
+            ["deliver", "send changelogs", "deliver", "commit_offsets 1"]
+        );
+        let (value, checkpoint) = stored(&tasks);
+        assert!(value.is_some());
+        let last = io.last_delivered(&changelog(), 0).unwrap();
+        assert_eq!(checkpoint, Some(last + 1), "checkpoint: next changelog offset");
+    }
+
+    #[test]
+    fn an_output_delivery_failure_logs_nothing_commits_nothing_and_applies_nothing() {
+        let mut tasks = tasks_with_one_record();
+        tasks.values_mut().for_each(|t| t.out.clear());
+        let mut io = Recorder {
+            fail: Some("deliver"),
+            ..Recorder::default()
+        };
+        assert!(commit_tasks(&mut tasks, &mut io, false, false).is_err());
+        assert_eq!(io.log, ["deliver"]);
+        assert_eq!(stored(&tasks), (None, None), "the buffered write was dropped");
+    }
+
+    #[test]
+    fn a_changelog_delivery_failure_commits_no_offsets_and_applies_nothing() {
+        let mut tasks = tasks_with_one_record();
+        tasks.values_mut().for_each(|t| t.out.clear());
+        // The first deliver (outputs) succeeds, the second (changelogs) fails.
+        let mut io = FailSecond(Recorder::default(), 0);
+        assert!(commit_tasks(&mut tasks, &mut io, false, false).is_err());
+        assert_eq!(steps(&io.0.log), ["deliver", "send changelogs", "deliver"]);
+        assert_eq!(stored(&tasks), (None, None));
+    }
+
+    #[test]
+    fn exactly_once_puts_outputs_changelogs_and_offsets_in_one_transaction() {
+        let mut tasks = tasks_with_one_record();
+        let mut io = Recorder::default();
+        commit_tasks(&mut tasks, &mut io, true, false).unwrap();
+        let outputs = format!("send {}", reference::OUTPUT);
+        let log = steps(&io.log);
+        assert_eq!(log.first().map(String::as_str), Some("begin"));
+        let pos = |s: &str| log.iter().position(|l| l == s).unwrap_or(usize::MAX);
+        assert!(pos(&outputs) < pos("send changelogs"), "{log:?}");
+        assert!(pos("send changelogs") < pos("commit_transaction 1"), "{log:?}");
+        assert_eq!(log.last().map(String::as_str), Some("deliver"));
+        assert!(tasks.values().all(|t| t.out.is_empty()));
+        assert!(stored(&tasks).0.is_some());
+    }
+
+    #[test]
+    fn a_failed_transaction_is_aborted_and_leaves_no_store_change_and_no_output() {
+        let mut tasks = tasks_with_one_record();
+        let mut io = Recorder {
+            fail: Some("commit_transaction"),
+            ..Recorder::default()
+        };
+        assert!(commit_tasks(&mut tasks, &mut io, true, false).is_err());
+        assert_eq!(io.log.last().map(String::as_str), Some("abort"));
+        assert_eq!(stored(&tasks), (None, None));
+        assert!(tasks.values().all(|t| t.out.is_empty()), "outputs dropped");
+    }
+
+    /// A recorder whose second `deliver` fails.
+    struct FailSecond(Recorder, u32);
+
+    impl CommitProducer for FailSecond {
+        fn begin_transaction(&mut self) -> Result<(), TopologyError> {
+            self.0.begin_transaction()
+        }
+        fn send(&mut self, rec: OutRecord) -> Result<(), TopologyError> {
+            self.0.send(rec)
+        }
+        fn deliver(&mut self) -> Result<(), TopologyError> {
+            self.1 += 1;
+            if self.1 == 2 {
+                self.0.fail = Some("deliver");
+            }
+            self.0.deliver()
+        }
+        fn last_delivered(&self, topic: &str, partition: i32) -> Option<i64> {
+            self.0.last_delivered(topic, partition)
+        }
+        fn commit_transaction(&mut self, offsets: &[InputOffset]) -> Result<(), TopologyError> {
+            self.0.commit_transaction(offsets)
+        }
+        fn abort_transaction(&mut self) {
+            self.0.abort_transaction()
         }
     }
-    parts.push((Series::new(m::ACTIVE_TASKS), f64::from(running)));
-    tm.task_gauges.publish(parts);
+
+    impl OffsetCommitter for FailSecond {
+        fn commit_offsets(&mut self, offsets: &[InputOffset]) -> Result<(), TopologyError> {
+            self.0.commit_offsets(offsets)
+        }
+    }
 }

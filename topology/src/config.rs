@@ -15,7 +15,7 @@ use std::time::Duration;
 use state_stores::SledStoreConfig;
 
 use crate::dlq::ErrorHandling;
-use crate::task::StoreBackend;
+use crate::state_manager::StoreBackend;
 
 /// `processing.guarantee`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::builder::Topology;
-use crate::repartition::APPLICATION_ID_PLACEHOLDER;
+use crate::builder::repartition::APPLICATION_ID_PLACEHOLDER;
 
 /// A rendered-on-demand description of a topology.
 #[derive(Debug, Clone, serde::Serialize)]

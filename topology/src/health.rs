@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::Offset;
 
-use crate::lifecycle::TaskState;
-use crate::stream_worker::{WorkerState, WorkerStats};
+use crate::stats::{TaskHealth, WorkerState, WorkerStats};
 use crate::task_id::TaskId;
 use crate::task_manager::TaskManager;
 
@@ -24,24 +23,10 @@ pub const WAIT_SESSIONS: u32 = 3;
 /// How often the task snapshot is refreshed.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(500);
 
-/// One task as `/health` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskHealth {
-    /// The task id (`0_3`: sub-topology 0, partition 3).
-    pub task: String,
-    pub state: TaskState,
-    /// Records between the task's position and the end of its input partitions (as of
-    /// the last fetch); `None` until the worker knows both.
-    pub lag: Option<i64>,
-    /// Milliseconds since the last commit that covered this task (`None`: none yet).
-    pub last_commit_age_ms: Option<u64>,
-}
-
 /// What the worker loop keeps to fill [`WorkerStats`]' health fields.
 pub(crate) struct HealthTracker {
     started: Instant,
-    /// `TaskManager::next_commit` as last seen: it moves when a commit ends.
+    /// `Deadlines::next_commit` as last seen: it moves when a commit ends.
     seen_next_commit: Option<Instant>,
     committed_at: HashMap<TaskId, Instant>,
     next_snapshot: Instant,
@@ -79,13 +64,13 @@ impl HealthTracker {
         consumer: &BaseConsumer<C>,
         now: Instant,
     ) {
-        if self.seen_next_commit != Some(tm.next_commit) {
+        if self.seen_next_commit != Some(tm.deadlines.next_commit()) {
             if self.seen_next_commit.is_some() {
                 for id in tm.tasks.keys() {
                     self.committed_at.insert(*id, now);
                 }
             }
-            self.seen_next_commit = Some(tm.next_commit);
+            self.seen_next_commit = Some(tm.deadlines.next_commit());
         }
         if now < self.next_snapshot {
             return;

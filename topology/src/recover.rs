@@ -85,7 +85,7 @@ fn recover_partition(
         .assign(&tpl)
         .map_err(|e| TopologyError::kafka("recovery assignment", e))?;
     let started = Instant::now();
-    let wall = crate::task_manager::now_ms();
+    let wall = crate::deadlines::now_ms();
     let mut read = 0u64;
     let mut next = start;
     let mut high = high;

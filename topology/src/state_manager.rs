@@ -11,19 +11,31 @@
 //! step whose errors are returned.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use state_stores::{
     ChangeLoggingStore, KeyValueStore, MemoryStore, OpenOutcome, SledDb, SledStore,
-    StoreBackend as Backend,
+    SledStoreConfig, Storage,
 };
 
 use crate::builder::Topology;
 use crate::record::OutRecord;
-use crate::task::StoreBackend;
 use crate::task_id::TaskId;
 use crate::TopologyError;
+
+/// Where task stores live.
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    /// In memory: nothing survives the process; every assignment restores fully.
+    Memory,
+    /// sled databases under `<state_dir>/<application.id>/<task>/`.
+    Sled {
+        state_dir: PathBuf,
+        config: SledStoreConfig,
+    },
+}
 
 /// See the module docs.
 pub(crate) struct StateManager {
@@ -60,7 +72,7 @@ impl StateManager {
         let mut stores = FxHashMap::default();
         let mut changelogs = Vec::new();
         for spec in &specs {
-            let inner: Box<dyn Backend> = match &db {
+            let inner: Box<dyn Storage> = match &db {
                 None => Box::new(MemoryStore::named(&spec.name)),
                 Some(db) => Box::new(SledStore::new(db, &spec.name)?),
             };

@@ -16,7 +16,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,14 +29,15 @@ use state_stores::KeyValueStore;
 
 use crate::builder::Topology;
 use crate::config::{ProcessingGuarantee, StreamsConfig};
-use crate::health::{HealthTracker, TaskHealth};
+use crate::health::HealthTracker;
 use crate::record::{partition_for, InRecord};
 use crate::restore::Restorer;
 use crate::sender::Sender;
 use crate::task::TaskSettings;
 use crate::task_id::TaskId;
+use crate::stats::{WorkerState, WorkerStats};
 use crate::task_manager::TaskManager;
-use crate::{admin, commit, output, TopologyError};
+use crate::{admin, output, TopologyError};
 
 /// Re-applies the user's `--kafka-config` settings after the runtime's defaults.
 trait UserOverrides {
@@ -49,116 +50,6 @@ impl UserOverrides for rdkafka::ClientConfig {
             self.set(k, v);
         }
         self
-    }
-}
-
-/// Worker lifecycle, as shown by `/health`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WorkerState {
-    Starting,
-    Restoring,
-    Running,
-    Stopped,
-    Failed,
-}
-
-/// Counters and state of a worker, readable while it runs.
-#[derive(Debug)]
-pub struct WorkerStats {
-    pub processed: AtomicU64,
-    pub restored: AtomicU64,
-    pub commits: AtomicU64,
-    pub rebuilt_stores: AtomicU64,
-    /// Wall time spent restoring, in microseconds.
-    pub restore_micros: AtomicU64,
-    state: Mutex<WorkerState>,
-    tasks: Mutex<Vec<TaskId>>,
-    health: Mutex<WorkerHealth>,
-}
-
-/// The health details of [`WorkerStats`] (see `health.rs`).
-#[derive(Debug, Default)]
-struct WorkerHealth {
-    tasks: Vec<TaskHealth>,
-    waiting_for: Option<String>,
-    failure: Option<String>,
-}
-
-impl WorkerStats {
-    fn new() -> Self {
-        Self {
-            processed: AtomicU64::new(0),
-            restored: AtomicU64::new(0),
-            commits: AtomicU64::new(0),
-            rebuilt_stores: AtomicU64::new(0),
-            restore_micros: AtomicU64::new(0),
-            state: Mutex::new(WorkerState::Starting),
-            tasks: Mutex::new(Vec::new()),
-            health: Mutex::new(WorkerHealth::default()),
-        }
-    }
-
-    fn health(&self) -> MutexGuard<'_, WorkerHealth> {
-        self.health.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn set_task_health(&self, tasks: Vec<TaskHealth>) {
-        self.health().tasks = tasks;
-    }
-
-    pub(crate) fn set_waiting_for(&self, why: Option<String>) {
-        self.health().waiting_for = why;
-    }
-
-    fn set_failure(&self, e: &TopologyError) {
-        self.health().failure = Some(e.to_string());
-    }
-
-    /// Each task's state, lag and last commit age, as of the last snapshot (twice a
-    /// second while the loop runs).
-    pub fn task_health(&self) -> Vec<TaskHealth> {
-        self.health().tasks.clone()
-    }
-
-    /// While the worker waits for its first assignment for longer than a few session
-    /// timeouts: what it waits for.
-    pub fn waiting_for(&self) -> Option<String> {
-        self.health().waiting_for.clone()
-    }
-
-    /// The error the worker stopped with, once it has.
-    pub fn failure(&self) -> Option<String> {
-        self.health().failure.clone()
-    }
-
-    pub(crate) fn set_state(&self, s: WorkerState) {
-        if let Ok(mut g) = self.state.lock() {
-            if *g != s {
-                tracing::info!(from = ?*g, to = ?s, "worker state");
-                *g = s;
-                if s != WorkerState::Starting {
-                    // No longer waiting for an assignment (see `health.rs`).
-                    self.health().waiting_for = None;
-                }
-            }
-        }
-    }
-
-    pub(crate) fn set_tasks(&self, t: Vec<TaskId>) {
-        if let Ok(mut g) = self.tasks.lock() {
-            *g = t;
-        }
-    }
-
-    /// Current lifecycle state.
-    pub fn state(&self) -> WorkerState {
-        self.state.lock().map(|g| *g).unwrap_or(WorkerState::Failed)
-    }
-
-    /// Tasks owned after the last assignment.
-    pub fn tasks(&self) -> Vec<TaskId> {
-        self.tasks.lock().map(|g| g.clone()).unwrap_or_default()
     }
 }
 
@@ -348,10 +239,7 @@ impl StreamWorker {
             topic_sub: topology.topic_index(),
             sub_partitions,
             stats: stats.clone(),
-            next_commit: crate::task_manager::after(Instant::now(), config.commit_interval),
-            next_punctuation_check: Instant::now(),
-            wall_anchor: (Instant::now(), crate::task_manager::now_ms()),
-            last_flush: Instant::now(),
+            deadlines: crate::deadlines::Deadlines::new(config.commit_interval),
             buffered: 0,
             task_gauges: crate::gauge_parts::GaugeParts::new(),
             store_gauges: crate::gauge_parts::GaugeParts::new(),
@@ -499,7 +387,7 @@ fn shutdown(consumer: &BaseConsumer<WorkerContext>) -> Result<(), TopologyError>
     {
         let mut guard = ctx.lock();
         if let Some(tm) = guard.as_mut() {
-            commit::commit(tm, consumer)?;
+            tm.commit(consumer)?;
             tm.flush_all()?;
         }
     }

@@ -6,12 +6,11 @@
 //! buffers to the commit sequence.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
-use state_stores::{KeyValueStore, SledStoreConfig};
+use state_stores::KeyValueStore;
 
 use crate::builder::Topology;
 use crate::dlq::{dlq_record, ErrorHandling};
@@ -21,21 +20,9 @@ use crate::processor::{Context, NodeIo, Punctuation, PunctuationType, ScheduleRe
 use crate::punctuate::Punctuators;
 use crate::record::{InRecord, OutRecord};
 use crate::shared_decode::DecodeCache;
-use crate::state_manager::{Prepared, StateManager};
+use crate::state_manager::{Prepared, StateManager, StoreBackend};
 use crate::task_id::TaskId;
 use crate::{metrics as m, ProcessError, TopologyError};
-
-/// Where task stores live.
-#[derive(Debug, Clone)]
-pub enum StoreBackend {
-    /// In memory: nothing survives the process; every assignment restores fully.
-    Memory,
-    /// sled databases under `<state_dir>/<application.id>/<task>/`.
-    Sled {
-        state_dir: PathBuf,
-        config: SledStoreConfig,
-    },
-}
 
 /// Error handlers and names a task needs.
 #[derive(Debug, Clone)]

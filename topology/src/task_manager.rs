@@ -12,6 +12,7 @@ use rdkafka::TopicPartitionList;
 
 use crate::builder::Topology;
 use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::deadlines::{now_ms, Deadlines};
 use crate::gauge_parts::GaugeParts;
 use crate::lifecycle::TaskState;
 use crate::output::OutProducer;
@@ -19,10 +20,13 @@ use crate::parallel::join_all;
 use crate::record::InRecord;
 use crate::restore::Restorer;
 use crate::sender::Sender;
-use crate::stream_worker::{WorkerState, WorkerStats};
+use crate::stats::{WorkerState, WorkerStats};
 use crate::task::{Task, TaskSettings};
 use crate::task_id::TaskId;
-use crate::{commit, TopologyError};
+use crate::commit::{self, Committed};
+use crate::gauge_parts::Series;
+use crate::kafka_io::KafkaCommitIo;
+use crate::{metrics as m, TopologyError};
 
 pub(crate) struct TaskManager {
     pub topology: Topology,
@@ -37,16 +41,8 @@ pub(crate) struct TaskManager {
     pub topic_sub: rustc_hash::FxHashMap<String, u32>,
     pub sub_partitions: HashMap<u32, i32>,
     pub stats: Arc<WorkerStats>,
-    /// When the commit interval next ends (see [`TaskManager::committed`]).
-    pub next_commit: Instant,
-    /// When wall-clock punctuators are next checked.
-    pub next_punctuation_check: Instant,
-    /// A wall-clock reading (epoch ms) and the instant it was taken at: records get
-    /// their wall clock from the loop's one monotonic reading per record (re-anchored at
-    /// every punctuation check).
-    pub wall_anchor: (Instant, i64),
-    /// When sled was last flushed to disk (see `commit.rs`).
-    pub last_flush: Instant,
+    /// The commit interval, punctuation checks, disk syncs and the wall clock.
+    pub deadlines: Deadlines,
     pub buffered: usize,
     /// This worker's part of the gauges derived from its running tasks (lag, active
     /// tasks, processors' gauges), stated at every commit and rebalance.
@@ -110,25 +106,82 @@ fn hand_outputs(
     Ok(())
 }
 
-/// `at + interval`, or a year from `at` for an interval too long to add (a commit
-/// interval of `u64::MAX` ms means "only when the buffer is full", not a panic).
-pub(crate) fn after(at: Instant, interval: std::time::Duration) -> Instant {
-    at.checked_add(interval)
-        .or_else(|| at.checked_add(std::time::Duration::from_secs(365 * 24 * 3600)))
-        .unwrap_or(at)
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl TaskManager {
-    /// Starts the next commit interval (a commit just ended).
-    pub fn committed(&mut self) {
-        self.next_commit = after(Instant::now(), self.config.commit_interval);
+    /// Commits every task (see `commit.rs`), after letting the processors flush what they
+    /// keep in memory; then starts the next commit interval and states the gauges.
+    pub fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), TopologyError> {
+        self.flush_processors()?;
+        let started = Instant::now();
+        // Store batches are atomic (data and checkpoint together); making them durable is
+        // only needed now and then: after a crash sled recovers a consistent prefix of
+        // batches, and restore reads the changelog from that older checkpoint.
+        let sync = self.deadlines.sync_due();
+        let eos = self.eos();
+        let mut io = KafkaCommitIo {
+            producer: &self.producer,
+            sender: self.sender.as_mut(),
+            consumer,
+        };
+        let outcome = commit::commit_tasks(&mut self.tasks, &mut io, eos, sync);
+        if outcome.is_err() {
+            self.buffered = 0;
+        }
+        if outcome? == Committed::Done {
+            if sync {
+                self.deadlines.synced();
+                self.report_store_sizes();
+            }
+            self.buffered = 0;
+            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(m::COMMITS).increment(1);
+            metrics::histogram!(m::COMMIT_LATENCY).record(started.elapsed().as_secs_f64());
+        }
+        self.deadlines.committed();
+        self.publish_gauges(consumer);
+        Ok(())
+    }
+
+    /// Keys per store across this worker's tasks (an O(keys) scan, so only at every sync
+    /// and after a rebalance).
+    pub(crate) fn report_store_sizes(&self) {
+        let mut parts = Vec::new();
+        for task in self.tasks.values() {
+            for (store, n) in task.store_sizes() {
+                parts.push((Series::new(m::STORE_KEYS).label("store", store), n as f64));
+            }
+        }
+        self.store_gauges.publish(parts);
+    }
+
+    /// States this worker's part of the process gauges, derived from its running tasks:
+    /// the lag of each input partition, the number of tasks, and what the processors set
+    /// with `Context::set_gauge`. A suspended or closed task contributes nothing.
+    pub(crate) fn publish_gauges<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
+        let mut parts = Vec::new();
+        let mut running = 0;
+        for (id, task) in &self.tasks {
+            if task.state != TaskState::Running {
+                continue;
+            }
+            running += 1;
+            for (topic, next) in &task.next_offsets {
+                if let Some(high) = crate::watermarks::cached_high(consumer, topic, id.partition)
+                {
+                    let series = Series::new(m::CONSUMER_LAG)
+                        .label("topic", topic.as_str())
+                        .label("partition", id.partition.to_string());
+                    parts.push((series, (high - next).max(0) as f64));
+                }
+            }
+            for (name, value) in task.gauges() {
+                parts.push((Series::new(name), value));
+            }
+        }
+        parts.push((Series::new(m::ACTIVE_TASKS), f64::from(running)));
+        self.task_gauges.publish(parts);
     }
 
     pub fn eos(&self) -> bool {
@@ -137,8 +190,7 @@ impl TaskManager {
 
     /// Wall clock (epoch ms) at `now`.
     fn wall_ms(&self, now: Instant) -> i64 {
-        let (at, ms) = self.wall_anchor;
-        ms.saturating_add(now.saturating_duration_since(at).as_millis() as i64)
+        self.deadlines.wall_ms(now)
     }
 
     /// Routes one consumed record (polled at `now`) to its task and handles the outputs.
@@ -187,15 +239,9 @@ impl TaskManager {
         consumer: &BaseConsumer<C>,
         now: Instant,
     ) -> Result<(), TopologyError> {
-        // Wall-clock punctuators have millisecond-to-second intervals: checking every
-        // 10 ms keeps them on time without a clock read and scan per record.
-        // (Deadlines as instants: one comparison per record.)
-        if now < self.next_punctuation_check {
+        let Some(now) = self.deadlines.punctuation_check(now) else {
             return Ok(());
-        }
-        self.next_punctuation_check = now + std::time::Duration::from_millis(10);
-        self.wall_anchor = (now, now_ms());
-        let now = self.wall_anchor.1;
+        };
         let ids: Vec<TaskId> = self
             .tasks
             .iter()
@@ -229,8 +275,8 @@ impl TaskManager {
         consumer: &BaseConsumer<C>,
         now: Instant,
     ) -> Result<(), TopologyError> {
-        if now >= self.next_commit || self.buffered >= self.config.max_buffered_records {
-            commit::commit(self, consumer)?;
+        if self.deadlines.commit_due(now) || self.buffered >= self.config.max_buffered_records {
+            self.commit(consumer)?;
         }
         Ok(())
     }
@@ -242,14 +288,14 @@ impl TaskManager {
         tpl: &TopicPartitionList,
     ) -> Result<(), TopologyError> {
         tracing::info!(worker = %self.config.worker_id, partitions = tpl.count(), "partitions revoked; committing");
-        commit::commit(self, consumer)?;
+        self.commit(consumer)?;
         self.flush_all()?;
         for task in self.tasks.values_mut() {
             if task.state == TaskState::Running {
                 task.set_state(TaskState::Suspended)?;
             }
         }
-        commit::publish_gauges(self, consumer);
+        self.publish_gauges(consumer);
         Ok(())
     }
 
@@ -258,7 +304,7 @@ impl TaskManager {
         for task in self.tasks.values_mut() {
             task.sync_stores()?;
         }
-        self.last_flush = Instant::now();
+        self.deadlines.synced();
         Ok(())
     }
 
@@ -358,9 +404,9 @@ impl TaskManager {
         self.reposition(consumer, tpl)?;
         self.stats.set_tasks(self.tasks.keys().copied().collect());
         self.stats.set_state(WorkerState::Running);
-        commit::publish_gauges(self, consumer);
+        self.publish_gauges(consumer);
         // The stores just restored, and without those that moved away.
-        commit::report_store_sizes(self);
+        self.report_store_sizes();
         tracing::info!(worker = %self.config.worker_id, tasks = ?self.tasks.keys().map(|t| t.to_string()).collect::<Vec<_>>(), "assignment done");
         Ok(())
     }
@@ -450,21 +496,4 @@ fn position_from_state<C: ConsumerContext>(
         task.next_offsets.insert(topic, offset.max(group));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn a_commit_interval_too_long_to_add_ends_a_year_later_instead_of_panicking() {
-        let now = Instant::now();
-        assert_eq!(
-            after(now, Duration::from_millis(250)),
-            now + Duration::from_millis(250)
-        );
-        let far = after(now, Duration::from_millis(u64::MAX));
-        assert!(far > now + Duration::from_secs(364 * 24 * 3600));
-    }
 }

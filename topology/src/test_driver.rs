@@ -37,11 +37,13 @@ use rustc_hash::FxHashMap;
 use state_stores::KeyValueStore;
 
 use crate::builder::Topology;
+use crate::commit::{self, CommitProducer, InputOffset, OffsetCommitter};
 use crate::dlq::ErrorHandling;
 use crate::lifecycle::TaskState;
 use crate::processor::PunctuationType;
 use crate::record::{partition_for, InRecord, OutRecord};
-use crate::task::{StoreBackend, Task, TaskSettings};
+use crate::state_manager::StoreBackend;
+use crate::task::{Task, TaskSettings};
 use crate::task_id::TaskId;
 use crate::TopologyError;
 
@@ -62,6 +64,10 @@ pub struct TopologyTestDriver {
     wall_clock: i64,
     commit_every: u64,
     since_commit: u64,
+    /// Last offset written by a commit per topic and partition (changelogs).
+    delivered: HashMap<(String, i32), i64>,
+    /// Committed input offsets per topic and partition.
+    committed: BTreeMap<(String, i32), i64>,
 }
 
 /// Options of the driver.
@@ -140,6 +146,8 @@ impl TopologyTestDriver {
             wall_clock: config.wall_clock_ms,
             commit_every: config.commit_every.max(1),
             since_commit: 0,
+            delivered: HashMap::new(),
+            committed: BTreeMap::new(),
         })
     }
 
@@ -276,20 +284,15 @@ impl TopologyTestDriver {
         while let Some(pending) = queue.pop_front() {
             self.feed_back(pending, &mut queue)?;
         }
-        for task in self.tasks.values_mut() {
-            let mut checkpoints = HashMap::new();
-            for (store, rec) in task.prepare_commit()? {
-                let o = next_offset(
-                    &mut self.offsets,
-                    &rec.topic,
-                    task.id.partition,
-                    self.partitions,
-                );
-                checkpoints.insert(store, o + 1);
-                push_output(&mut self.outputs, rec);
-            }
-            task.post_commit(&checkpoints, false)?;
-        }
+        // The runtime's own commit sequence, on in-memory topics and offsets.
+        let mut io = MemoryCommitIo {
+            outputs: &mut self.outputs,
+            offsets: &mut self.offsets,
+            partitions: self.partitions,
+            delivered: &mut self.delivered,
+            committed: &mut self.committed,
+        };
+        commit::commit_tasks(&mut self.tasks, &mut io, false, false)?;
         self.since_commit = 0;
         Ok(())
     }
@@ -380,6 +383,61 @@ impl TopologyTestDriver {
     /// The dead-letter topic name.
     pub fn dlq_topic(&self) -> String {
         Topology::dlq_topic(&self.application_id)
+    }
+
+    /// The input offset the last commit recorded for `topic`'s `partition` (the next
+    /// offset to read), as a consumer group would hold it.
+    pub fn committed_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.committed.get(&(topic.to_string(), partition)).copied()
+    }
+}
+
+/// The driver's side of a commit: records go to the in-memory topics, each taking the
+/// next offset of its partition; input offsets go to a map. Nothing fails, and
+/// everything is delivered as soon as it is sent.
+struct MemoryCommitIo<'a> {
+    outputs: &'a mut FxHashMap<String, VecDeque<OutRecord>>,
+    offsets: &'a mut FxHashMap<String, Vec<i64>>,
+    partitions: i32,
+    delivered: &'a mut HashMap<(String, i32), i64>,
+    committed: &'a mut BTreeMap<(String, i32), i64>,
+}
+
+impl CommitProducer for MemoryCommitIo<'_> {
+    fn begin_transaction(&mut self) -> Result<(), TopologyError> {
+        Ok(())
+    }
+
+    fn send(&mut self, rec: OutRecord) -> Result<(), TopologyError> {
+        let partition = rec.partition.unwrap_or(0);
+        let offset = next_offset(self.offsets, &rec.topic, partition, self.partitions);
+        self.delivered
+            .insert((rec.topic.to_string(), partition), offset);
+        push_output(self.outputs, rec);
+        Ok(())
+    }
+
+    fn deliver(&mut self) -> Result<(), TopologyError> {
+        Ok(())
+    }
+
+    fn last_delivered(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.delivered.get(&(topic.to_string(), partition)).copied()
+    }
+
+    fn commit_transaction(&mut self, offsets: &[InputOffset]) -> Result<(), TopologyError> {
+        self.commit_offsets(offsets)
+    }
+
+    fn abort_transaction(&mut self) {}
+}
+
+impl OffsetCommitter for MemoryCommitIo<'_> {
+    fn commit_offsets(&mut self, offsets: &[InputOffset]) -> Result<(), TopologyError> {
+        for o in offsets {
+            self.committed.insert((o.topic.clone(), o.partition), o.next);
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use common::*;
-use state_stores::{SledStore, SledStoreConfig, StoreBackend};
+use state_stores::{SledStore, SledStoreConfig, Storage};
 use topology::reference::{self, Aggregate};
 use topology::{
     testing, DriverConfig, StreamWorker, TopologyTestDriver, WorkerHandle, WorkerState,

@@ -35,7 +35,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::builder::{ProcessorSpec, SubTopology, Topology};
+use super::{ProcessorSpec, SubTopology, Topology};
 use crate::TopologyError;
 
 /// Stands for the application id in the topic of a [`RepartitionTopic`] until the runtime

@@ -30,7 +30,9 @@ use serde::de::DeserializeOwned;
 
 use crate::node::{Decoder, Node, TypedNode};
 use crate::processor::Processor;
-use crate::repartition::{RepartitionSpec, RepartitionTopic};
+pub(crate) mod repartition;
+
+use self::repartition::{RepartitionSpec, RepartitionTopic};
 use crate::shared_decode::SharedDecoder;
 use crate::task_id::TaskId;
 use crate::{DecodeError, TopologyError};
@@ -345,7 +347,7 @@ impl TopologyBuilder {
         }
         let subtopologies: Vec<SubTopology> = groups.into_iter().map(|(_, g)| g).collect();
         let repartitions =
-            crate::repartition::specs(&self.repartitions, &self.processors, &subtopologies)?;
+            repartition::specs(&self.repartitions, &self.processors, &subtopologies)?;
         Ok(Topology {
             processors: self.processors,
             subtopologies,
