@@ -19,7 +19,8 @@ What it checks
   * prometheus/prometheus.yml scrapes the workers' /metrics;
   * grafana/: provisioning files and a dashboard whose panels all have targets and
     that charts every orchestra metric;
-  * ksqldb/*.sql: every statement ends with ';', brackets and quotes balance, and the
+  * ksqldb/*.sql: every statement ends with ';', brackets and quotes balance, queries.sql
+    holds no transient SELECT (queries_push.sql has those and no CREATE), and the
     source streams/tables read topics that topics.json declares.
 """
 
@@ -653,8 +654,19 @@ def check_ksql(r: Report, topics: dict[str, dict]) -> None:
             if up.startswith("SELECT"):
                 for src in re.findall(r"\bFROM (\w+)", up):
                     r.check(src in sources, where, f"query reads {src}, which is not defined above it")
-        # the statements the brief asks for
         text = path.read_text(encoding="utf-8")
+        if path.name != "queries.sql":
+            # queries_push.sql: transient queries over the sources of queries.sql only.
+            r.check(not re.search(r"^\s*CREATE\b", text, re.I | re.M), where,
+                    "CREATE statements belong in queries.sql")
+            r.note(f"{where}: {len(statements)} statements")
+            continue
+        # queries.sql runs as a script: DDL and persistent queries, no transient query
+        # (a push query never ends, so the script would stall on it).
+        for stmt in statements:
+            if stmt.split(None, 1)[0].upper() == "SELECT":
+                r.error(where, f"transient query in the DDL file (move it to queries_push.sql): {' '.join(stmt.split())[:60]!r}")
+        # the statements the brief asks for
         envelope = re.search(r"CREATE\s+STREAM\s+\w+\s*\((.*?)\)\s*WITH\s*\(([^)]*'match-events'[^)]*)\)", text, re.S | re.I)
         if r.check(envelope is not None, where, "no CREATE STREAM over match-events"):
             cols = envelope.group(1).lower()

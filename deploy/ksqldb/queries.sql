@@ -1,28 +1,35 @@
 -- =====================================================================================
--- RobotOrchestra Streams - ksqlDB examples for analysts
+-- RobotOrchestra Streams - ksqlDB streams, tables and persistent queries for analysts
 --
--- Every topic holds plain JSON values with UTF-8 string keys (see deploy/topics.json),
--- so ksqlDB reads them with VALUE_FORMAT='JSON' and no schema registry.
+-- This file holds DDL and persistent queries only (CREATE ... / CREATE ... AS SELECT):
+-- it runs as a script to its end. The transient queries to read the results (push
+-- queries never end; pull queries answer once) are in queries_push.sql, to paste into
+-- the ksql CLI one at a time.
 --
 -- Run against the compose stack:
 --   docker compose -f deploy/compose/docker-compose.yml --profile analytics up -d
 --   docker compose -f deploy/compose/docker-compose.yml exec ksqldb-cli \
 --     ksql http://ksqldb:8088 --file /queries/queries.sql
--- or paste the statements one by one into the ksql CLI.
 --
 -- Notes
--- * Unquoted identifiers are upper-cased by ksqlDB; JSON fields are matched
---   case-insensitively, so `eventId` reads the JSON field "eventId".
---   `timestamp` is back-quoted because TIMESTAMP is a type name.
--- * `data` is declared VARCHAR: ksqlDB turns a nested JSON object into its JSON text,
---   and EXTRACTJSONFIELD reads any field of any event type from it.
--- * Columns missing from a record read as NULL; extra JSON fields are ignored. The
---   columns of match-state and match-history below follow the documents the processors
---   write (schemas/json/*.schema.json); adjust them if a schema changes.
--- * Windows use the Kafka record timestamp (ROWTIME), which the runtime sets to the
---   event's time.
+-- * Every topic holds plain JSON values with UTF-8 string keys (see deploy/topics.json),
+--   so ksqlDB reads them with VALUE_FORMAT='JSON' and no schema registry.
+-- * The columns follow the JSON Schemas of the topics (schemas/json/*.schema.json);
+--   tests/ksqldb.rs checks that every column and field named here exists there with a
+--   matching type. Unquoted identifiers are upper-cased by ksqlDB and JSON fields are
+--   matched case-insensitively, so `matchId` reads the JSON field "matchId".
+-- * Every time in the documents and events is epoch milliseconds: BIGINT. The streams
+--   over match-history and match-stats use them as the record time (TIMESTAMP=...), so
+--   windows follow completion time, not the time the record was written; match-events'
+--   record time is the event's time already (the runtime sets it).
+-- * `data` of match-events is declared VARCHAR: ksqlDB turns the nested JSON object into
+--   its text, and EXTRACTJSONFIELD reads any field of any event type from it.
 -- * Nothing here writes to the RobotOrchestra topics: every CREATE ... AS SELECT writes
---   to its own new topic (named after the stream/table, upper-case).
+--   to its own new topic (ksql-...).
+-- * A compacted topic can hold older copies of a document until compaction runs, and a
+--   replay of match-events rewrites identical history documents: streams over
+--   match-history and match-stats may then count a match twice. The SOURCE TABLEs keep
+--   the latest value per key and do not.
 -- =====================================================================================
 
 SET 'auto.offset.reset' = 'earliest';
@@ -36,7 +43,8 @@ CREATE STREAM match_events (
   eventType      VARCHAR,
   schemaVersion  INT,
   matchId        VARCHAR,
-  `timestamp`    VARCHAR,
+  `timestamp`    BIGINT,
+  sequence       BIGINT,
   correlationId  VARCHAR,
   causationId    VARCHAR,
   data           VARCHAR
@@ -45,19 +53,6 @@ CREATE STREAM match_events (
   KEY_FORMAT   = 'KAFKA',
   VALUE_FORMAT = 'JSON'
 );
-
--- Everything that happened in one match, in order (transient push query).
-SELECT `timestamp`, eventType, eventId, causationId, data
-  FROM match_events
-  WHERE matchId = 'replace-with-a-match-id'
-  EMIT CHANGES;
-
--- Event mix per minute (transient push query).
-SELECT eventType, COUNT(*) AS events
-  FROM match_events
-  WINDOW TUMBLING (SIZE 1 MINUTE)
-  GROUP BY eventType
-  EMIT CHANGES;
 
 -- Completed matches per hour, with their mean duration.
 CREATE TABLE matches_completed_per_hour
@@ -70,13 +65,6 @@ CREATE TABLE matches_completed_per_hour
     WHERE eventType = 'match.completed'
     GROUP BY eventType
     EMIT CHANGES;
-
--- Read it hour by hour.
-SELECT TIMESTAMPTOSTRING(WINDOWSTART, 'yyyy-MM-dd HH:00', 'UTC') AS hour_utc,
-       completed,
-       avg_duration_ms
-  FROM matches_completed_per_hour
-  EMIT CHANGES;
 
 -- Matches created per hour and template (classic_1v3, duel_2v1, ...).
 CREATE TABLE matches_created_per_hour_by_template
@@ -100,6 +88,18 @@ CREATE TABLE timeouts_per_hour
     GROUP BY eventType
     EMIT CHANGES;
 
+-- Robot answers per model (response.recorded carries the model, latency and tokens).
+CREATE TABLE robot_answers_per_model
+  WITH (KAFKA_TOPIC = 'ksql-robot-answers-per-model', PARTITIONS = 1, VALUE_FORMAT = 'JSON') AS
+  SELECT EXTRACTJSONFIELD(data, '$.model') AS model,
+         COUNT(*) AS answers,
+         AVG(CAST(EXTRACTJSONFIELD(data, '$.latencyMs') AS BIGINT)) AS avg_latency_ms,
+         SUM(CAST(EXTRACTJSONFIELD(data, '$.tokens') AS BIGINT)) AS tokens
+    FROM match_events
+    WHERE eventType = 'response.recorded' AND EXTRACTJSONFIELD(data, '$.model') IS NOT NULL
+    GROUP BY EXTRACTJSONFIELD(data, '$.model')
+    EMIT CHANGES;
+
 -- -------------------------------------------------------------------------------------
 -- 2. Current state of every match: match-state (compacted, key = match id)
 -- -------------------------------------------------------------------------------------
@@ -107,41 +107,38 @@ CREATE TABLE timeouts_per_hour
 -- A SOURCE TABLE is materialized by ksqlDB, so it answers pull queries.
 CREATE SOURCE TABLE match_state (
   match_id      VARCHAR PRIMARY KEY,
+  matchId       VARCHAR,
   template      VARCHAR,
   status        VARCHAR,
-  phase         VARCHAR,
-  currentRound  INT,
+  round         INT,
   totalRounds   INT,
+  seats         ARRAY<STRUCT<identity VARCHAR, kind VARCHAR, playerId VARCHAR, name VARCHAR>>,
   scores        MAP<VARCHAR, INT>,
-  updatedAt     VARCHAR
+  createdAt     BIGINT,
+  updatedAt     BIGINT,
+  completedAt   BIGINT,
+  eventsApplied BIGINT
 ) WITH (
   KAFKA_TOPIC  = 'match-state',
   KEY_FORMAT   = 'KAFKA',
   VALUE_FORMAT = 'JSON'
 );
 
--- Pull query: one match, now.
-SELECT * FROM match_state WHERE match_id = 'replace-with-a-match-id';
-
 -- -------------------------------------------------------------------------------------
 -- 3. Finished matches: match-history (compacted, key = match id)
---
--- Fields used below (one document per finished match):
---   matchId, template, totalRounds, completedAt, durationMs,
---   humans        : identities of the human seats (the reveal), e.g. ["A"]
---   finalScores   : { identity: points }
---   rounds[]      : { robots: [{identity, robotId, personality}],
---                     votes:  [{voter, votedFor}] }   -- votedFor is null when timed out
 -- -------------------------------------------------------------------------------------
 
 -- As a table: look up one finished match.
 CREATE SOURCE TABLE match_history (
   match_id     VARCHAR PRIMARY KEY,
+  matchId      VARCHAR,
+  status       VARCHAR,
   template     VARCHAR,
   totalRounds  INT,
-  completedAt  VARCHAR,
+  createdAt    BIGINT,
+  completedAt  BIGINT,
   durationMs   BIGINT,
-  humans       ARRAY<VARCHAR>,
+  seats        ARRAY<STRUCT<identity VARCHAR, kind VARCHAR, playerId VARCHAR, name VARCHAR>>,
   finalScores  MAP<VARCHAR, INT>
 ) WITH (
   KAFKA_TOPIC  = 'match-history',
@@ -149,33 +146,36 @@ CREATE SOURCE TABLE match_history (
   VALUE_FORMAT = 'JSON'
 );
 
-SELECT * FROM match_history WHERE match_id = 'replace-with-a-match-id';
-
--- As a stream: every history document once, for the vote analytics below.
--- (A compacted topic can still hold an older copy of a document until compaction runs;
---  after a replay of match-events the history processor rewrites identical documents,
---  which would be counted twice here - rebuild these queries after a replay.)
+-- As a stream: every history document, timed by its completion, for the vote analytics.
 CREATE STREAM match_history_stream (
   matchId      VARCHAR,
   template     VARCHAR,
-  completedAt  VARCHAR,
-  humans       ARRAY<VARCHAR>,
+  completedAt  BIGINT,
+  seats        ARRAY<STRUCT<
+                 identity VARCHAR,
+                 kind     VARCHAR,
+                 voices   ARRAY<STRUCT<round INT, robotId VARCHAR, personality VARCHAR, model VARCHAR>>
+               >>,
   rounds       ARRAY<STRUCT<
-                 robots ARRAY<STRUCT<identity VARCHAR, robotId VARCHAR, personality VARCHAR>>,
-                 votes  ARRAY<STRUCT<voter VARCHAR, votedFor VARCHAR>>
+                 round      INT,
+                 durationMs BIGINT,
+                 robots     ARRAY<STRUCT<identity VARCHAR, robotId VARCHAR, personality VARCHAR>>,
+                 responses  ARRAY<STRUCT<identity VARCHAR, source VARCHAR, model VARCHAR, latencyMs BIGINT, tokens INT>>,
+                 votes      ARRAY<STRUCT<voter VARCHAR, votedFor VARCHAR, source VARCHAR>>
                >>
 ) WITH (
   KAFKA_TOPIC  = 'match-history',
   KEY_FORMAT   = 'KAFKA',
-  VALUE_FORMAT = 'JSON'
+  VALUE_FORMAT = 'JSON',
+  TIMESTAMP    = 'completedAt'
 );
 
--- One row per round.
+-- One row per round, with the identities of the human seats (the reveal).
 CREATE STREAM history_rounds
   WITH (KAFKA_TOPIC = 'ksql-history-rounds', VALUE_FORMAT = 'JSON') AS
   SELECT matchId,
          template,
-         humans,
+         TRANSFORM(FILTER(seats, s => s->kind = 'human'), s => s->identity) AS humans,
          EXPLODE(rounds) AS r
     FROM match_history_stream
     EMIT CHANGES;
@@ -202,7 +202,6 @@ CREATE STREAM history_votes_flat
          ARRAY_CONTAINS(humans, v->votedFor) AS named_a_human,
          robots
     FROM history_votes
-    WHERE v->votedFor IS NOT NULL
     EMIT CHANGES;
 
 -- Human detection accuracy: share of votes that named a human, for human voters and
@@ -217,9 +216,7 @@ CREATE TABLE human_detection_accuracy
     GROUP BY voter_kind
     EMIT CHANGES;
 
-SELECT * FROM human_detection_accuracy WHERE voter_kind = 'human';
-
--- The same per day and template.
+-- The same per day (of completion) and template, for human voters.
 CREATE TABLE human_detection_accuracy_daily
   WITH (KAFKA_TOPIC = 'ksql-human-detection-accuracy-daily', PARTITIONS = 1, VALUE_FORMAT = 'JSON') AS
   SELECT template,
@@ -233,7 +230,7 @@ CREATE TABLE human_detection_accuracy_daily
 
 -- Per-personality fooled rate: each human vote in a round where a robot personality voiced
 -- a seat is one chance to fool that human; the robot fooled them when the vote named its
--- seat. fooled_rate = times taken for human / chances.
+-- seat. fooled_rate = times taken for human / chances (match-stats' definition).
 CREATE STREAM history_human_vote_chances
   WITH (KAFKA_TOPIC = 'ksql-history-human-vote-chances', VALUE_FORMAT = 'JSON') AS
   SELECT matchId,
@@ -254,12 +251,68 @@ CREATE TABLE personality_fooled_rate
     GROUP BY robot->personality
     EMIT CHANGES;
 
--- Pull query: how convincing is one personality?
-SELECT personality, chances, taken_for_human, fooled_rate
-  FROM personality_fooled_rate
-  WHERE personality = 'curious-student';
+-- Mean round duration per hour of completion.
+CREATE TABLE round_duration_per_hour
+  WITH (KAFKA_TOPIC = 'ksql-round-duration-per-hour', PARTITIONS = 1, VALUE_FORMAT = 'JSON') AS
+  SELECT template,
+         COUNT(*) AS rounds,
+         AVG(r->durationMs) AS avg_round_ms
+    FROM history_rounds
+    WINDOW TUMBLING (SIZE 1 HOUR)
+    GROUP BY template
+    EMIT CHANGES;
 
--- Leaderboard as it changes (push query; pull queries cannot ORDER BY).
-SELECT personality, fooled_rate, chances
-  FROM personality_fooled_rate
-  EMIT CHANGES;
+-- -------------------------------------------------------------------------------------
+-- 4. The stats processor's windows: match-stats (compacted, key = statKey)
+-- -------------------------------------------------------------------------------------
+
+CREATE SOURCE TABLE match_stats (
+  stat_key                VARCHAR PRIMARY KEY,
+  statKey                 VARCHAR,
+  windowMs                BIGINT,
+  windowStart             BIGINT,
+  windowEnd               BIGINT,
+  matchesCompleted        BIGINT,
+  roundsCompleted         BIGINT,
+  totalRoundDurationMs    BIGINT,
+  meanRoundDurationMs     DOUBLE,
+  humanVotes              BIGINT,
+  humanVotesCorrect       BIGINT,
+  humanDetectionAccuracy  DOUBLE,
+  robotVotes              BIGINT,
+  robotVotesCorrect       BIGINT,
+  personalities           MAP<VARCHAR, STRUCT<roundsVoiced BIGINT, humanVotesSeen BIGINT, takenForHuman BIGINT, takenForHumanRate DOUBLE>>,
+  updatedAt               BIGINT
+) WITH (
+  KAFKA_TOPIC  = 'match-stats',
+  KEY_FORMAT   = 'KAFKA',
+  VALUE_FORMAT = 'JSON'
+);
+
+-- As a stream (each update of a window), timed by the window start.
+CREATE STREAM match_stats_stream (
+  statKey                 VARCHAR,
+  windowStart             BIGINT,
+  windowEnd               BIGINT,
+  matchesCompleted        BIGINT,
+  humanVotes              BIGINT,
+  humanVotesCorrect       BIGINT,
+  personalities           MAP<VARCHAR, STRUCT<roundsVoiced BIGINT, humanVotesSeen BIGINT, takenForHuman BIGINT, takenForHumanRate DOUBLE>>
+) WITH (
+  KAFKA_TOPIC  = 'match-stats',
+  KEY_FORMAT   = 'KAFKA',
+  VALUE_FORMAT = 'JSON',
+  TIMESTAMP    = 'windowStart'
+);
+
+-- The latest figures of each window, readable by window start (a table keyed by statKey).
+CREATE TABLE match_stats_latest
+  WITH (KAFKA_TOPIC = 'ksql-match-stats-latest', PARTITIONS = 1, VALUE_FORMAT = 'JSON') AS
+  SELECT statKey,
+         LATEST_BY_OFFSET(windowStart) AS window_start,
+         LATEST_BY_OFFSET(matchesCompleted) AS matches_completed,
+         LATEST_BY_OFFSET(humanVotes) AS human_votes,
+         LATEST_BY_OFFSET(humanVotesCorrect) AS human_votes_correct
+    FROM match_stats_stream
+    GROUP BY statKey
+    EMIT CHANGES;
