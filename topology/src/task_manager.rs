@@ -289,7 +289,7 @@ impl TaskManager {
     ) -> Result<(), TopologyError> {
         tracing::info!(worker = %self.config.worker_id, partitions = tpl.count(), "partitions revoked; committing");
         self.commit(consumer)?;
-        self.flush_all()?;
+        self.sync_all()?;
         for task in self.tasks.values_mut() {
             if task.state == TaskState::Running {
                 task.set_state(TaskState::Suspended)?;
@@ -300,7 +300,7 @@ impl TaskManager {
     }
 
     /// fsyncs every task's stores (clean shutdown, revoke).
-    pub fn flush_all(&mut self) -> Result<(), TopologyError> {
+    pub fn sync_all(&mut self) -> Result<(), TopologyError> {
         for task in self.tasks.values_mut() {
             task.sync_stores()?;
         }
@@ -354,11 +354,13 @@ impl TaskManager {
             }
         }
         let mut fresh = Vec::new();
+        let mut resumed = Vec::new();
         for id in &wanted {
             match self.tasks.get_mut(id) {
                 Some(task) if task.state == TaskState::Suspended => {
                     // Continues from its own next offsets (see `reposition` below).
                     task.set_state(TaskState::Running)?;
+                    resumed.push(*id);
                 }
                 Some(_) => {}
                 None => fresh.push(*id),
@@ -385,20 +387,27 @@ impl TaskManager {
                 if let Some(task) = self.tasks.get_mut(id) {
                     task.set_state(TaskState::Running)?;
                     position_from_state(consumer, task)?;
-                    let topics = self
-                        .topology
-                        .subtopologies()
-                        .iter()
-                        .find(|s| s.id == id.subtopology)
-                        .map(|s| s.topics.clone())
-                        .unwrap_or_default();
-                    task.backlog = crate::catch_up::Backlog::at_assignment(
-                        consumer,
-                        &topics,
-                        id.partition,
-                        &task.next_offsets,
-                    )?;
                 }
+            }
+        }
+        // A task kept through the rebalance waited too: input arrived while the group was
+        // rebalancing (seconds on some brokers). Like a new task, it processes that input
+        // before its wall-clock punctuators run again.
+        for id in fresh.iter().chain(&resumed) {
+            let topics = self
+                .topology
+                .subtopologies()
+                .iter()
+                .find(|s| s.id == id.subtopology)
+                .map(|s| s.topics.clone())
+                .unwrap_or_default();
+            if let Some(task) = self.tasks.get_mut(id) {
+                task.backlog = crate::catch_up::Backlog::at_assignment(
+                    consumer,
+                    &topics,
+                    id.partition,
+                    &task.next_offsets,
+                )?;
             }
         }
         self.reposition(consumer, tpl)?;
