@@ -436,7 +436,7 @@ impl Group<'_> {
         consumer
             .assign(&TopicPartitionList::new())
             .map_err(|e| TopologyError::kafka("unassign restore consumer", e))?;
-        flush_all(tasks, &mut targets)?;
+        apply_last_batches(tasks, &mut targets)?;
         Ok(read)
     }
 }
@@ -444,7 +444,7 @@ impl Group<'_> {
 /// Applies every target's last batch and checkpoint, the tasks in parallel (each task has
 /// its own database, so their writes do not contend; sled inserts of distinct keys are
 /// the slow part of a restore's tail).
-fn flush_all(
+fn apply_last_batches(
     mut tasks: BTreeMap<TaskId, &mut Task>,
     targets: &mut [Target],
 ) -> Result<(), TopologyError> {

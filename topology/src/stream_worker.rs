@@ -388,7 +388,7 @@ fn shutdown(consumer: &BaseConsumer<WorkerContext>) -> Result<(), TopologyError>
         let mut guard = ctx.lock();
         if let Some(tm) = guard.as_mut() {
             tm.commit(consumer)?;
-            tm.flush_all()?;
+            tm.sync_all()?;
         }
     }
     consumer.unsubscribe();
