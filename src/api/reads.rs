@@ -113,7 +113,17 @@ pub(super) async fn get_match(State(st): State<Arc<ApiState>>, Path(id): Path<St
             ));
             continue;
         }
-        match w.query(stores::MATCHES, &id) {
+        // The query takes the lock the stream thread holds while it processes a batch:
+        // it runs on the blocking pool, never on the async runtime's threads.
+        let (worker, key) = (w.clone(), id.clone());
+        let answer = tokio::task::spawn_blocking(move || worker.query(stores::MATCHES, &key))
+            .await
+            .unwrap_or_else(|e| {
+                Err(topology::TopologyError::Config(format!(
+                    "the query task failed: {e}"
+                )))
+            });
+        match answer {
             Ok(KeyLocation::Local(Some(v))) if is_json(&v) => return raw_json(StatusCode::OK, v),
             Ok(KeyLocation::Local(Some(_))) => {
                 return ApiError::new(
