@@ -45,7 +45,12 @@ fn demo() -> &'static Demo {
         let export = dir.path().join("out");
         let history_file = dir.path().join("history.jsonl");
         let output = Command::new(env!("CARGO_BIN_EXE_orchestra"))
-            .args(["demo", "--matches", &MATCHES.to_string(), "--exit-when-done"])
+            .args([
+                "demo",
+                "--matches",
+                &MATCHES.to_string(),
+                "--exit-when-done",
+            ])
             .args(["--http", "off", "--rounds", "2"])
             .args(["--response-window-ms", "1500", "--voting-window-ms", "1500"])
             .arg("--export")
@@ -338,8 +343,7 @@ fn run(args: &[&str], envs: &[(&str, &str)]) -> (String, String) {
 }
 
 #[test]
-fn export_from_a_broker_process_filters_by_time_skips_bad_documents_and_writes_csv_duckdb_reads(
-) {
+fn export_from_a_broker_process_filters_by_time_skips_bad_documents_and_writes_csv_duckdb_reads() {
     let d = demo();
     let dir = tempfile::tempdir().unwrap();
     let (_broker, bootstrap) = procs::broker(dir.path(), &["--partitions", "2"]);
