@@ -5,17 +5,23 @@
 //! * Run it with [`StreamWorker`] against any Kafka-protocol broker, or in memory with
 //!   [`TopologyTestDriver`]. [`EmbeddedBroker`] starts a broker inside the process.
 //!
-//! Module map: `task` (one partition's processors and stores), `task_manager`
-//! (assignment, revoke), `stream_worker` (the loop), `commit` (the commit sequence and
-//! transactions), `restore` (changelog replay), `recover` (folding a processor's own
-//! output published after its last commit), `catch_up` (wall-clock punctuation waits for a
-//! restored task's backlog), `shared_decode` (one decode per record for processors
-//! sharing a source), `punctuate`, `dlq`, `admin` (topics), `repartition` (internal topics
-//! between sub-topologies, named for the application id), `output` (producer),
-//! `watermarks` (where a partition really ends), `parallel` (joining fanned-out threads),
-//! `embedded`, `health`, `test_driver`, `metrics` (names, descriptions, buckets),
-//! `gauge_parts` (process gauges summed over the workers' tasks), `truncation` (logs that
-//! must be kept whole).
+//! Module map, by owner:
+//! * the worker: `stream_worker` (the consumer loop), `task_manager` (the worker's tasks:
+//!   assignment, revoke, commit bookkeeping), `deadlines` (commit interval, punctuation
+//!   checks, disk syncs, wall clock), `stats` (counters and state `/health` reads),
+//!   `health`, `kafka_io` (the commit's Kafka side), `output` (producer), `sender`;
+//! * a task: `task` (one partition's processors; Kafka Streams' `commit_needed` /
+//!   `prepare_commit` / `post_commit` contract), `state_manager` (its stores, changelog
+//!   topics, checkpoints and input positions), `lifecycle`, `punctuate`, `catch_up`
+//!   (wall-clock punctuation waits for the input that waited for the task), `recover`
+//!   (folding a processor's own output published after its last commit), `restore`
+//!   (changelog replay), `shared_decode`, `dlq`;
+//! * the commit: `commit` (the sequence over the tasks, a `CommitProducer` and an
+//!   `OffsetCommitter`, shared by the worker and the test driver);
+//! * the topology: `builder` (with `builder::repartition`), `describe`, `admin` (internal
+//!   topics), `node`, `processor`, `record`, `task_id`;
+//! * around: `metrics`, `gauge_parts`, `watermarks`, `truncation`, `parallel`,
+//!   `embedded`, `test_driver`, `testing`, `reference`.
 
 mod admin;
 mod builder;
