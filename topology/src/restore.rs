@@ -150,20 +150,15 @@ impl Restorer {
                 .stores
                 .get_mut(&store)
                 .ok_or_else(|| TopologyError::Invalid(format!("no store {store}")))?;
-            let start = match checkpoint {
-                Some(cp) if cp >= low && cp <= high => cp,
-                Some(cp) => {
+            let (start, wipe) = restore_start(checkpoint, low, high);
+            match (wipe, checkpoint) {
+                (Wipe::Yes, Some(cp)) => {
                     tracing::warn!(task = %id, %store, checkpoint = cp, low, high, "checkpoint outside the changelog; wiping the store and restoring from the start");
                     s.wipe()?;
-                    low
                 }
-                None => {
-                    if !s.backend_is_empty()? {
-                        s.wipe()?;
-                    }
-                    low
-                }
-            };
+                (Wipe::IfNotEmpty, _) if !s.backend_is_empty()? => s.wipe()?,
+                _ => {}
+            }
             tracing::debug!(task = %id, %topic, ?checkpoint, low, high, start, "restore plan");
             if start >= high {
                 continue;
@@ -441,6 +436,27 @@ impl Group<'_> {
     }
 }
 
+/// Whether a store is wiped before its restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wipe {
+    No,
+    /// The checkpoint is not in the changelog's offsets: the topic was recreated or
+    /// truncated by retention, and the store's contents cannot be trusted.
+    Yes,
+    /// No checkpoint: anything in the store was never checkpointed against this log.
+    IfNotEmpty,
+}
+
+/// Where a store's restore starts, given its checkpoint (next changelog offset) and the
+/// changelog partition's `low`..`high` offsets, and whether the store is wiped first.
+fn restore_start(checkpoint: Option<i64>, low: i64, high: i64) -> (i64, Wipe) {
+    match checkpoint {
+        Some(cp) if cp >= low && cp <= high => (cp, Wipe::No),
+        Some(_) => (low, Wipe::Yes),
+        None => (low, Wipe::IfNotEmpty),
+    }
+}
+
 /// Applies every target's last batch and checkpoint, the tasks in parallel (each task has
 /// its own database, so their writes do not contend; sled inserts of distinct keys are
 /// the slow part of a restore's tail).
@@ -503,4 +519,30 @@ fn apply_target(task: &mut Task, t: &mut Target) -> Result<(), TopologyError> {
     // No fsync here: the next commit's periodic flush makes it durable, and a crash
     // before that only means restoring from the older checkpoint again.
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_inside_the_changelog_restores_from_it() {
+        assert_eq!(restore_start(Some(40), 10, 100), (40, Wipe::No));
+        assert_eq!(restore_start(Some(10), 10, 100), (10, Wipe::No));
+        // At the end: nothing to read.
+        assert_eq!(restore_start(Some(100), 10, 100), (100, Wipe::No));
+    }
+
+    #[test]
+    fn a_checkpoint_outside_the_changelog_wipes_the_store_and_restores_from_the_start() {
+        // Past the end: the topic was recreated (shorter than the store remembers).
+        assert_eq!(restore_start(Some(120), 10, 100), (10, Wipe::Yes));
+        // Before the start: retention dropped records the store never saw.
+        assert_eq!(restore_start(Some(5), 10, 100), (10, Wipe::Yes));
+    }
+
+    #[test]
+    fn a_store_without_a_checkpoint_restores_everything_into_an_empty_store() {
+        assert_eq!(restore_start(None, 0, 100), (0, Wipe::IfNotEmpty));
+    }
 }

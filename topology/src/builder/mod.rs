@@ -465,3 +465,84 @@ impl Topology {
         format!("{application_id}-dlq")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Context, ProcessError, Processor};
+
+    struct Noop;
+    impl Processor for Noop {
+        type Input = serde_json::Value;
+        fn process(
+            &mut self,
+            _: &mut Context<'_>,
+            _: &str,
+            _: Self::Input,
+        ) -> Result<(), ProcessError> {
+            Ok(())
+        }
+    }
+
+    fn def(name: &str) -> ProcessorDef<Noop> {
+        ProcessorDef::new(name, |_| Noop)
+    }
+
+    fn invalid(b: TopologyBuilder) -> String {
+        match b.build() {
+            Err(TopologyError::Invalid(why)) => why,
+            Err(other) => panic!("not an Invalid error: {other}"),
+            Ok(_) => panic!("built an invalid topology"),
+        }
+    }
+
+    #[test]
+    fn duplicate_processor_names_are_refused() {
+        let mut b = TopologyBuilder::new();
+        b.add_processor(def("p").input_json("a", |v| v));
+        b.add_processor(def("p").input_json("b", |v| v));
+        assert!(invalid(b).contains("duplicate processor name `p`"));
+    }
+
+    #[test]
+    fn a_processor_without_input_is_refused() {
+        let mut b = TopologyBuilder::new();
+        b.add_processor(def("lonely"));
+        assert!(invalid(b).contains("`lonely` has no input topic"));
+    }
+
+    #[test]
+    fn a_store_declared_twice_or_with_the_reserved_prefix_is_refused() {
+        let mut b = TopologyBuilder::new();
+        b.add_processor(def("p").input_json("a", |v| v).store("s"));
+        b.add_processor(def("q").input_json("b", |v| v).store("s"));
+        assert!(invalid(b).contains("store `s` declared twice"));
+        let mut b = TopologyBuilder::new();
+        b.add_processor(
+            def("p")
+                .input_json("a", |v| v)
+                .store(&Topology::offsets_store(0)),
+        );
+        assert!(invalid(b).contains("reserved prefix"));
+    }
+
+    #[test]
+    fn recovering_from_an_undeclared_sink_is_refused() {
+        let mut b = TopologyBuilder::new();
+        b.add_processor(def("p").input_json("a", |v| v).recover_from("out"));
+        assert!(invalid(b).contains("recovers from sink `out`"));
+    }
+
+    #[test]
+    fn processors_sharing_an_input_form_one_sub_topology() {
+        let mut b = TopologyBuilder::new();
+        b.add_processor(def("p").input_json("a", |v| v).input_json("b", |v| v));
+        b.add_processor(def("q").input_json("b", |v| v));
+        b.add_processor(def("r").input_json("c", |v| v));
+        let t = b.build().unwrap();
+        assert_eq!(t.subtopologies().len(), 2);
+        assert_eq!(t.subtopologies()[0].processors.len(), 2);
+        assert_eq!(t.topic_index()["b"], 0);
+        assert_eq!(t.topic_index()["c"], 1);
+    }
+}
