@@ -5,8 +5,9 @@
 //! the answers it has not received. When a worker dies, its partitions wait for a new
 //! owner, and input keeps arriving; the new owner must process what was sent before it
 //! took over before it lets the clock decide anything, or a player who answered in time
-//! would be timed out because a worker crashed. At assignment each new task notes the end
-//! of each of its input partitions; its wall-clock punctuators are held until its
+//! would be timed out because a worker crashed. At assignment each new task — and each
+//! task kept through the rebalance, whose input waited too — notes the end of each of its
+//! input partitions; its wall-clock punctuators are held until its
 //! consumer's position passes those ends (or [`MAX_HOLD`] passes: a backlog that large
 //! is logged, and the clock runs again).
 
@@ -26,6 +27,8 @@ pub(crate) const MAX_HOLD: Duration = Duration::from_secs(60);
 pub(crate) struct Backlog {
     /// Per input topic of the task's partition: the end offset at assignment.
     ends: BTreeMap<String, i64>,
+    /// Topics whose end was checked once against the last fetch's high watermark.
+    rechecked: std::collections::BTreeSet<String>,
     since: Option<Instant>,
 }
 
@@ -64,21 +67,41 @@ impl Backlog {
         Ok(Backlog {
             since: (!ends.is_empty()).then(Instant::now),
             ends,
+            rechecked: Default::default(),
         })
     }
 
     /// Whether wall-clock punctuation must still wait: drops the partitions whose
-    /// `position` (the consumer's next offset) reached their end.
+    /// `position` (the consumer's next offset) reached their end. The first time a
+    /// partition reaches the end it was given at assignment, that end is checked once
+    /// against `fetched_end` (the high watermark the last fetch reported): a broker whose
+    /// ListOffsets answer falls short of its log (Tansu, see `watermarks.rs`) would
+    /// otherwise release the hold inside the backlog's last batch.
     pub(crate) fn holds(
         &mut self,
         task: &str,
         mut position: impl FnMut(&str) -> Option<i64>,
+        mut fetched_end: impl FnMut(&str) -> Option<i64>,
     ) -> bool {
         if self.ends.is_empty() {
             return false;
         }
-        self.ends
-            .retain(|topic, end| position(topic).is_none_or(|p| p < *end));
+        let rechecked = &mut self.rechecked;
+        self.ends.retain(|topic, end| {
+            let Some(p) = position(topic) else {
+                return true;
+            };
+            if p < *end {
+                return true;
+            }
+            if rechecked.insert(topic.clone()) {
+                if let Some(h) = fetched_end(topic).filter(|h| *h > *end) {
+                    *end = h;
+                    return p < h;
+                }
+            }
+            false
+        });
         if self.ends.is_empty() {
             tracing::info!(
                 task,
@@ -104,11 +127,12 @@ mod tests {
         let mut b = Backlog {
             ends: [("a".to_string(), 10), ("b".to_string(), 5)].into(),
             since: Some(Instant::now()),
+            ..Backlog::default()
         };
-        assert!(b.holds("0_1", |t| Some(if t == "a" { 10 } else { 4 })));
-        assert!(b.holds("0_1", |_| None));
-        assert!(!b.holds("0_1", |_| Some(5)));
-        assert!(!Backlog::default().holds("0_1", |_| None));
+        assert!(b.holds("0_1", |t| Some(if t == "a" { 10 } else { 4 }), |_| None));
+        assert!(b.holds("0_1", |_| None, |_| None));
+        assert!(!b.holds("0_1", |_| Some(5), |_| None));
+        assert!(!Backlog::default().holds("0_1", |_| None, |_| None));
     }
 
     #[test]
@@ -116,7 +140,22 @@ mod tests {
         let mut b = Backlog {
             ends: [("a".to_string(), 10)].into(),
             since: Instant::now().checked_sub(MAX_HOLD),
+            ..Backlog::default()
         };
-        assert!(!b.holds("0_1", |_| Some(0)));
+        assert!(!b.holds("0_1", |_| Some(0), |_| None));
+    }
+
+    #[test]
+    fn an_end_that_falls_short_of_the_fetched_log_is_extended_once() {
+        // ListOffsets said 26, the log really ends at 29 (a batch of four from 25).
+        let mut b = Backlog {
+            ends: [("in".to_string(), 26)].into(),
+            since: Some(Instant::now()),
+            ..Backlog::default()
+        };
+        assert!(b.holds("0_1", |_| Some(26), |_| Some(29)), "not caught up at 26");
+        assert!(b.holds("0_1", |_| Some(28), |_| Some(40)));
+        // Extended once only: records that arrived after the assignment do not hold it.
+        assert!(!b.holds("0_1", |_| Some(29), |_| Some(40)));
     }
 }

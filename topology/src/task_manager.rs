@@ -252,14 +252,18 @@ impl TaskManager {
         for id in ids {
             if let Some(task) = self.tasks.get_mut(&id) {
                 let positions = &mut positions;
-                let held = task.backlog.holds(&id.to_string(), |topic| {
-                    let list =
-                        positions.get_or_insert_with(|| consumer.position().unwrap_or_default());
-                    match list.find_partition(topic, id.partition)?.offset() {
-                        rdkafka::Offset::Offset(o) => Some(o),
-                        _ => None,
-                    }
-                });
+                let held = task.backlog.holds(
+                    &id.to_string(),
+                    |topic| {
+                        let list = positions
+                            .get_or_insert_with(|| consumer.position().unwrap_or_default());
+                        match list.find_partition(topic, id.partition)?.offset() {
+                            rdkafka::Offset::Offset(o) => Some(o),
+                            _ => None,
+                        }
+                    },
+                    |topic| crate::watermarks::cached_high(consumer, topic, id.partition),
+                );
                 if !held {
                     task.punctuate(crate::PunctuationType::WallClock, now, now)?;
                 }
