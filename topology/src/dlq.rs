@@ -16,7 +16,7 @@ pub enum ErrorHandling {
 
 /// Builds the DLQ copy of `rec`: original key and value, headers `error`,
 /// `error.kind`, `processor`, `source.topic`, `source.partition`, `source.offset`.
-pub fn dlq_record(
+pub(crate) fn dlq_record(
     dlq_topic: &str,
     rec: &InRecord<'_>,
     kind: &str,

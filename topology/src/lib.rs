@@ -2,8 +2,13 @@
 //!
 //! * Declare a [`Topology`] with [`TopologyBuilder`] and [`ProcessorDef`]s: typed inputs,
 //!   change-logged stores, sinks. [`Topology::describe`] renders it as text or Mermaid.
-//! * Run it with [`StreamWorker`] against any Kafka-protocol broker, or in memory with
-//!   [`TopologyTestDriver`]. [`EmbeddedBroker`] starts a broker inside the process.
+//! * Run it with [`StreamWorker`] against any Kafka-protocol broker.
+//!
+//! Features (production builds need neither): `embedded` adds `EmbeddedBroker`, a broker
+//! inside the process (`orchestra demo` and `orchestra broker` run it); `testkit` (implies
+//! `embedded`) adds the test kit — `TopologyTestDriver` (a topology in memory, on the real
+//! task and commit code), the `reference` topology, the `testing` helpers and
+//! `flush_producer`. Crates enable `testkit` in their dev-dependencies.
 //!
 //! Module map, by owner:
 //! * the worker: `stream_worker` (the consumer loop), `task_manager` (the worker's tasks:
@@ -20,8 +25,9 @@
 //!   `OffsetCommitter`, shared by the worker and the test driver);
 //! * the topology: `builder` (with `builder::repartition`), `describe`, `admin` (internal
 //!   topics), `node`, `processor`, `record`, `task_id`;
-//! * around: `metrics`, `gauge_parts`, `watermarks`, `truncation`, `parallel`,
-//!   `embedded`, `test_driver`, `testing`, `reference`.
+//! * around: `metrics`, `gauge_parts`, `watermarks`, `truncation`, `parallel`;
+//! * behind features: `embedded` (feature `embedded`); the test kit `test_driver`,
+//!   `testing`, `reference` (feature `testkit`).
 
 mod admin;
 mod builder;
@@ -31,6 +37,7 @@ mod config;
 mod deadlines;
 mod describe;
 mod dlq;
+#[cfg(feature = "embedded")]
 mod embedded;
 mod error;
 mod gauge_parts;
@@ -45,6 +52,7 @@ mod processor;
 mod punctuate;
 mod record;
 mod recover;
+#[cfg(feature = "testkit")]
 pub mod reference;
 mod restore;
 mod sender;
@@ -55,7 +63,9 @@ mod stream_worker;
 mod task;
 mod task_id;
 mod task_manager;
+#[cfg(feature = "testkit")]
 mod test_driver;
+#[cfg(feature = "testkit")]
 pub mod testing;
 pub mod truncation;
 mod watermarks;
@@ -64,14 +74,16 @@ pub use admin::{internal_topics, InternalTopic, InternalTopicKind};
 pub use builder::{ProcessorDef, ProcessorSpec, StoreSpec, SubTopology, Topology, TopologyBuilder};
 pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use describe::{ProcessorDescription, SubTopologyDescription, TopologyDescription};
-pub use dlq::{dlq_record, ErrorHandling};
+pub use dlq::ErrorHandling;
+#[cfg(feature = "embedded")]
 pub use embedded::EmbeddedBroker;
 pub use error::{DecodeError, ProcessError, TopologyError};
 pub use stats::TaskHealth;
 pub use lifecycle::TaskState;
+#[cfg(feature = "testkit")]
 pub use output::flush_producer;
 pub use processor::{Context, Processor, Punctuation, PunctuationType};
-pub use record::{murmur2, partition_for, InRecord, OutRecord};
+pub use record::{partition_for, InRecord, OutRecord};
 pub use builder::repartition::{RepartitionSpec, RepartitionTopic, APPLICATION_ID_PLACEHOLDER};
 pub use shared_decode::SharedDecoder;
 pub use state_stores::{KeyValueStore, SledStoreConfig, TypedStore};
@@ -79,4 +91,5 @@ pub use stats::{WorkerState, WorkerStats};
 pub use stream_worker::{KeyLocation, StreamWorker, WorkerHandle};
 pub use state_manager::StoreBackend;
 pub use task_id::TaskId;
+#[cfg(feature = "testkit")]
 pub use test_driver::{DriverConfig, TopologyTestDriver};

@@ -49,13 +49,8 @@ impl OutRecord {
 
 /// Kafka's default partitioner (murmur2 of the key bytes, as the Java client and
 /// librdkafka's `murmur2_random` compute it), so co-partitioned topics written by any
-/// client agree on where a key lives.
-///
-/// ```
-/// // Values from the Java client's test vectors.
-/// assert_eq!(topology::murmur2(b"21"), -973932308);
-/// ```
-pub fn murmur2(data: &[u8]) -> i32 {
+/// client agree on where a key lives. Callers use [`partition_for`].
+pub(crate) fn murmur2(data: &[u8]) -> i32 {
     let seed: u32 = 0x9747_b28c;
     let m: u32 = 0x5bd1_e995;
     let r = 24;
@@ -95,7 +90,34 @@ pub fn murmur2(data: &[u8]) -> i32 {
     h as i32
 }
 
-/// The partition of `key` among `partitions` (Kafka's `toPositive(murmur2) % n`).
+/// The partition of `key` among `partitions` (Kafka's `toPositive(murmur2) % n`), as the
+/// Java client and librdkafka's `murmur2_random` place keyed records.
+///
+/// ```
+/// assert_eq!(topology::partition_for(b"21", 1), 0);
+/// assert!((0..12).contains(&topology::partition_for(b"match-1", 12)));
+/// ```
 pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
     (murmur2(key) & 0x7fff_ffff) % partitions.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{murmur2, partition_for};
+
+    #[test]
+    fn murmur2_matches_the_java_clients_test_vectors() {
+        assert_eq!(murmur2(b"21"), -973932308);
+        assert_eq!(murmur2(b"foobar"), -790332482);
+        assert_eq!(murmur2(b"a-little-bit-long-string"), -985981536);
+        assert_eq!(murmur2(b"a-little-bit-longer-string"), -1486304829);
+        assert_eq!(murmur2(b"abc"), 479470107);
+    }
+
+    #[test]
+    fn partition_for_is_the_positive_hash_modulo_the_count() {
+        let h = murmur2(b"21");
+        assert_eq!(partition_for(b"21", 7), (h & 0x7fff_ffff) % 7);
+        assert_eq!(partition_for(b"21", 0), 0, "no partitions: partition 0");
+    }
 }

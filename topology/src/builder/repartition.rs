@@ -7,7 +7,7 @@
 //! `<application.id>-<name>-repartition` (`<` and `>` are not legal in Kafka topic
 //! names, so a placeholder can never be taken for a real topic). The runtime substitutes
 //! the application id when it starts ([`crate::StreamWorker::start`],
-//! [`crate::TopologyTestDriver`]), creates the topic like a changelog (see `admin.rs`) and
+//! the test driver), creates the topic like a changelog (see `admin.rs`) and
 //! [`Topology::describe`] shows the resolved name.
 //!
 //! ```
