@@ -1,5 +1,10 @@
 //! The pure RobotOrchestra game domain: no Kafka, no runtime, no clock, no randomness.
 //!
+//! Its own crate so the boundary is checked by the compiler: it depends on `schemas` and
+//! small pure crates (serde, thiserror, sha2) only — `cargo tree -p game` shows no rdkafka,
+//! tokio or async-openai. The `processors` crate adapts it to the runtime and re-exports it
+//! as `processors::game`.
+//!
 //! * Match processor: [`decide`](decide()) (input + state → events or [`Rejection`]), [`evolve`]
 //!   (state + event → state), [`due_timeouts`] (state + now → timeout events), and
 //!   [`handle`] = decide then evolve.
