@@ -64,26 +64,26 @@ impl HealthTracker {
         consumer: &BaseConsumer<C>,
         now: Instant,
     ) {
-        if self.seen_next_commit != Some(tm.deadlines.next_commit()) {
+        if self.seen_next_commit != Some(tm.deadlines().next_commit()) {
             if self.seen_next_commit.is_some() {
-                for id in tm.tasks.keys() {
+                for id in tm.tasks().keys() {
                     self.committed_at.insert(*id, now);
                 }
             }
-            self.seen_next_commit = Some(tm.deadlines.next_commit());
+            self.seen_next_commit = Some(tm.deadlines().next_commit());
         }
         if now < self.next_snapshot {
             return;
         }
         self.next_snapshot = now + SNAPSHOT_INTERVAL;
-        self.committed_at.retain(|id, _| tm.tasks.contains_key(id));
+        self.committed_at.retain(|id, _| tm.tasks().contains_key(id));
         let positions = consumer.position().ok();
         let tasks = tm
-            .tasks
+            .tasks()
             .iter()
             .map(|(id, task)| {
                 let mut lag: Option<i64> = None;
-                for (topic, sub) in &tm.topic_sub {
+                for (topic, sub) in tm.topic_sub() {
                     if *sub != id.subtopology {
                         continue;
                     }
@@ -114,7 +114,7 @@ impl HealthTracker {
                 }
             })
             .collect();
-        tm.stats.set_task_health(tasks);
+        tm.stats().set_task_health(tasks);
     }
 
     /// Called by the worker loop without the task manager locked: warns (and tells

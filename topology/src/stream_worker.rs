@@ -15,7 +15,6 @@
 //! worker.shutdown().unwrap();
 //! ```
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -33,7 +32,6 @@ use crate::health::HealthTracker;
 use crate::record::{partition_for, InRecord};
 use crate::restore::Restorer;
 use crate::sender::Sender;
-use crate::task::TaskSettings;
 use crate::task_id::TaskId;
 use crate::stats::{WorkerState, WorkerStats};
 use crate::task_manager::TaskManager;
@@ -220,30 +218,18 @@ impl StreamWorker {
             Some(Sender::start(producer.clone(), &config.worker_id)?)
         };
         let stats = Arc::new(WorkerStats::new());
-        let tm = TaskManager {
-            topology: topology.clone(),
-            settings: TaskSettings {
-                application_id: config.application_id.clone(),
-                backend: config.backend.clone(),
-                deserialization_handler: config.deserialization_handler,
-                processing_handler: config.processing_handler,
-                measure_e2e: true,
-            },
-            restorer: restorer.join().map_err(|_| {
-                TopologyError::Config("the restore warm-up thread panicked".into())
-            })??,
-            config: config.clone(),
-            tasks: BTreeMap::new(),
+        let restorer = restorer
+            .join()
+            .map_err(|_| TopologyError::Config("the restore warm-up thread panicked".into()))??;
+        let tm = TaskManager::new(
+            topology.clone(),
+            config.clone(),
+            restorer,
             producer,
             sender,
-            topic_sub: topology.topic_index(),
             sub_partitions,
-            stats: stats.clone(),
-            deadlines: crate::deadlines::Deadlines::new(config.commit_interval),
-            buffered: 0,
-            task_gauges: crate::gauge_parts::GaugeParts::new(),
-            store_gauges: crate::gauge_parts::GaugeParts::new(),
-        };
+            stats.clone(),
+        );
         *consumer.context().lock() = Some(tm);
         let topics: Vec<String> = topology.source_topics();
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -349,15 +335,11 @@ fn run_loop(
                     tm.process(&rec, now)?;
                 }
                 Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
-                None => {
-                    if let Some(sender) = tm.sender.as_mut() {
-                        sender.hand_over()?;
-                    }
-                }
+                None => tm.hand_over_outputs()?,
             }
             tm.punctuate_wall_clock(consumer, now)?;
             tm.maybe_commit(consumer, now)?;
-            pending = tm.sender.as_ref().is_some_and(Sender::has_pending);
+            pending = tm.outputs_pending();
             health.observe(tm, consumer, now);
             Ok(())
         })();
@@ -375,10 +357,7 @@ fn run_loop(
 /// when the consumer closes finds nothing to commit.
 fn fail(ctx: &WorkerContext) {
     if let Some(mut tm) = ctx.lock().take() {
-        tm.abort_all();
-        if tm.eos() {
-            let _ = tm.producer.abort_transaction(Duration::from_secs(10));
-        }
+        tm.fail();
     }
 }
 
@@ -395,8 +374,7 @@ fn shutdown(consumer: &BaseConsumer<WorkerContext>) -> Result<(), TopologyError>
     // Let librdkafka run the revoke callback (which finds nothing left to commit).
     let _ = consumer.poll(Duration::from_millis(10));
     if let Some(tm) = ctx.lock().take() {
-        let _ = output::flush_producer(&tm.producer, Duration::from_secs(10));
-        drop(tm);
+        tm.close();
     }
     tracing::info!("worker shut down cleanly");
     Ok(())
@@ -469,12 +447,12 @@ impl WorkerHandle {
                     .any(|st| st.name == store)
             })
             .ok_or_else(|| TopologyError::Invalid(format!("no store `{store}`")))?;
-        let partitions = tm.sub_partitions.get(&sub.id).copied().unwrap_or(1);
+        let partitions = tm.partitions_of(sub.id);
         let id = TaskId {
             subtopology: sub.id,
             partition: partition_for(key.as_bytes(), partitions),
         };
-        match tm.tasks.get(&id) {
+        match tm.tasks().get(&id) {
             Some(task) => Ok(KeyLocation::Local(task.stores[store].get(key)?)),
             None => Ok(KeyLocation::Remote { task: id }),
         }
@@ -487,7 +465,7 @@ impl WorkerHandle {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for task in tm.tasks.values() {
+        for task in tm.tasks().values() {
             if let Some(s) = task.stores.get(store) {
                 out.extend(s.range("", None)?);
             }

@@ -29,27 +29,27 @@ use crate::kafka_io::KafkaCommitIo;
 use crate::{metrics as m, TopologyError};
 
 pub(crate) struct TaskManager {
-    pub topology: Topology,
-    pub config: StreamsConfig,
-    pub settings: TaskSettings,
-    pub tasks: BTreeMap<TaskId, Task>,
-    pub producer: Arc<OutProducer>,
+    topology: Topology,
+    config: StreamsConfig,
+    settings: TaskSettings,
+    tasks: BTreeMap<TaskId, Task>,
+    producer: Arc<OutProducer>,
     /// Hands at_least_once outputs to the producer on its own thread (`None` under
     /// exactly_once, whose outputs go into the transaction at commit).
-    pub sender: Option<Sender>,
-    pub restorer: Restorer,
-    pub topic_sub: rustc_hash::FxHashMap<String, u32>,
-    pub sub_partitions: HashMap<u32, i32>,
-    pub stats: Arc<WorkerStats>,
+    sender: Option<Sender>,
+    restorer: Restorer,
+    topic_sub: rustc_hash::FxHashMap<String, u32>,
+    sub_partitions: HashMap<u32, i32>,
+    stats: Arc<WorkerStats>,
     /// The commit interval, punctuation checks, disk syncs and the wall clock.
-    pub deadlines: Deadlines,
-    pub buffered: usize,
+    deadlines: Deadlines,
+    buffered: usize,
     /// This worker's part of the gauges derived from its running tasks (lag, active
     /// tasks, processors' gauges), stated at every commit and rebalance.
-    pub task_gauges: GaugeParts,
+    task_gauges: GaugeParts,
     /// This worker's part of the store-size gauges, stated at every sled flush and
     /// rebalance.
-    pub store_gauges: GaugeParts,
+    store_gauges: GaugeParts,
 }
 
 /// Creates new tasks (opening their sled databases, about 5 ms each) on up to one thread
@@ -107,6 +107,97 @@ fn hand_outputs(
 }
 
 impl TaskManager {
+    /// The task manager of a worker that starts with no task.
+    pub fn new(
+        topology: Topology,
+        config: StreamsConfig,
+        restorer: Restorer,
+        producer: Arc<OutProducer>,
+        sender: Option<Sender>,
+        sub_partitions: HashMap<u32, i32>,
+        stats: Arc<WorkerStats>,
+    ) -> Self {
+        let settings = TaskSettings {
+            application_id: config.application_id.clone(),
+            backend: config.backend.clone(),
+            deserialization_handler: config.deserialization_handler,
+            processing_handler: config.processing_handler,
+            measure_e2e: true,
+        };
+        Self {
+            topic_sub: topology.topic_index(),
+            deadlines: Deadlines::new(config.commit_interval),
+            topology,
+            settings,
+            config,
+            tasks: BTreeMap::new(),
+            producer,
+            sender,
+            restorer,
+            sub_partitions,
+            stats,
+            buffered: 0,
+            task_gauges: GaugeParts::new(),
+            store_gauges: GaugeParts::new(),
+        }
+    }
+
+    /// The worker's tasks.
+    pub fn tasks(&self) -> &BTreeMap<TaskId, Task> {
+        &self.tasks
+    }
+
+    /// The worker's deadlines (commit interval, punctuation, syncs).
+    pub fn deadlines(&self) -> &Deadlines {
+        &self.deadlines
+    }
+
+    /// Input topic → sub-topology.
+    pub fn topic_sub(&self) -> &rustc_hash::FxHashMap<String, u32> {
+        &self.topic_sub
+    }
+
+    /// The worker's statistics.
+    pub fn stats(&self) -> &WorkerStats {
+        &self.stats
+    }
+
+    /// Partitions of each sub-topology.
+    pub fn partitions_of(&self, subtopology: u32) -> i32 {
+        self.sub_partitions.get(&subtopology).copied().unwrap_or(1)
+    }
+
+    /// at_least_once: hands the outputs processed so far to the producer (the loop calls
+    /// it when a poll returns nothing).
+    pub fn hand_over_outputs(&mut self) -> Result<(), TopologyError> {
+        match self.sender.as_mut() {
+            Some(sender) => sender.hand_over(),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether outputs wait to be handed to the producer.
+    pub fn outputs_pending(&self) -> bool {
+        self.sender.as_ref().is_some_and(Sender::has_pending)
+    }
+
+    /// The worker failed: drops every uncommitted effect (and, under exactly_once, the
+    /// open transaction).
+    pub fn fail(&mut self) {
+        self.abort_all();
+        if self.eos() {
+            use rdkafka::producer::Producer as _;
+            let _ = self
+                .producer
+                .abort_transaction(std::time::Duration::from_secs(10));
+        }
+    }
+
+    /// Clean shutdown's last step: waits (bounded) for the producer's last records.
+    pub fn close(self) {
+        let _ = crate::output::flush_producer(&self.producer, std::time::Duration::from_secs(10));
+    }
+
     /// Commits every task (see `commit.rs`), after letting the processors flush what they
     /// keep in memory; then starts the next commit interval and states the gauges.
     pub fn commit<C: ConsumerContext>(
