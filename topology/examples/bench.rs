@@ -11,9 +11,14 @@
 //! are then not printed.
 //!
 //! Output, one figure per line (`name: value unit`): `driver`, `embedded`, `passthrough`,
-//! `restore`, `raw read`, and the two ratios the targets are stated in. Each figure is the
-//! median of alternating rounds (9 for passthrough/embedded, 7 for restore/raw read) so
-//! that one noisy round on a shared 2-core machine does not decide a ratio.
+//! `restore` and `raw read` with 1 and with N consumers (N = the worker's default restore
+//! consumers, the cores up to 4; only 1 on one core), and the ratios the targets are stated
+//! in: `embedded vs passthrough`, and `restore vs raw read` for each consumer count, so
+//! that restore is compared with a raw read of the same partitions by as many consumers.
+//! Each figure is the median of rounds (5 for the driver; 9 alternating passthrough /
+//! embedded rounds, which of the two goes first alternating too; 7 alternating raw read /
+//! restore rounds per consumer count) so that one noisy round on a shared 2-core machine
+//! does not decide a ratio, and neither part always runs on the warmer machine.
 
 /// The allocator of the `orchestra` binary the workers run in (mimalloc, no transparent
 /// huge pages); the passthrough runs on it too.
@@ -36,10 +41,12 @@ use topology::{
 
 const PARTITIONS: i32 = 8;
 const KEYS: u64 = 1_000;
-/// Alternating raw-read / restore rounds.
+/// Alternating raw-read / restore rounds, per consumer count.
 const RESTORE_ROUNDS: usize = 7;
 /// Alternating passthrough / embedded rounds.
 const E2E_ROUNDS: usize = 9;
+/// Test driver runs.
+const DRIVER_ROUNDS: usize = 5;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = tracing_subscriber::fmt()
@@ -88,20 +95,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2./3. Raw passthrough (consume → decode/encode → produce, no state) and the stream
     // worker end to end (consume, process, store + changelog, produce, commit), nine
-    // alternating rounds on the same input with fresh groups; medians reported.
+    // alternating rounds on the same input with fresh groups, the passthrough first in
+    // even rounds and second in odd ones; medians reported.
     let (mut passes, mut e2es, mut teardowns) = (Vec::new(), Vec::new(), Vec::new());
     let (mut pass_firsts, mut e2e_firsts) = (Vec::new(), Vec::new());
     for round in 0..E2E_ROUNDS {
-        if runs("passthrough") {
-            let (rate, first) = passthrough(&bootstrap, records, round)?;
-            passes.push(rate);
-            pass_firsts.push(first);
-        }
-        if runs("embedded") {
-            let (rate, first, teardown) = embedded(&broker, &topo, &bootstrap, records, round)?;
-            e2es.push(rate);
-            e2e_firsts.push(first);
-            teardowns.push(teardown);
+        let order = if round % 2 == 0 {
+            ["passthrough", "embedded"]
+        } else {
+            ["embedded", "passthrough"]
+        };
+        for part in order {
+            if !runs(part) {
+                continue;
+            }
+            if part == "passthrough" {
+                let (rate, first) = passthrough(&bootstrap, records, round)?;
+                passes.push(rate);
+                pass_firsts.push(first);
+            } else {
+                let (rate, first, teardown) = embedded(&broker, &topo, &bootstrap, records, round)?;
+                e2es.push(rate);
+                e2e_firsts.push(first);
+                teardowns.push(teardown);
+            }
         }
     }
     if let Some(e2e_rate) = median(&mut e2es) {
@@ -131,17 +148,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// 4. Restore vs a plain read of the same changelog partitions.
+/// 4. Restore vs a plain read of the same changelog partitions by as many consumers:
+/// with one consumer, and with the worker's default number of restore consumers.
 fn restore(
     broker: &EmbeddedBroker,
     topo: &Topology,
     bootstrap: &str,
     events: &[(String, RefEvent)],
 ) -> Result<(), Box<dyn std::error::Error>> {
-    // 4. Restore vs a plain read of the same changelog partitions: the store's changelog
-    // over the input (the mock broker keeps at most 5 MB per partition, so it cannot be
-    // longer); alternating rounds each read it raw and restore it into an empty state
-    // directory; medians reported.
+    // The store's changelog over the input (the mock broker keeps at most 5 MB per
+    // partition, so it cannot be longer); alternating rounds each read it raw and restore
+    // it into an empty state directory, which of the two goes first alternating too;
+    // medians reported.
     let mut agg = std::collections::HashMap::<String, Aggregate>::new();
     let mut log: Vec<(String, Vec<u8>)> = Vec::with_capacity(events.len());
     for (k, e) in events {
@@ -151,47 +169,86 @@ fn restore(
         a.last = e.payload.clone();
         log.push((k.clone(), serde_json::to_vec(a)?));
     }
-    let (mut restores, mut raws) = (Vec::new(), Vec::new());
-    let mut restored = 0;
-    let mut secs = 0.0;
-    for round in 0..RESTORE_ROUNDS {
-        // A fresh application (and changelog) per round: a worker that joins a group
-        // whose last member was killed waits out that member's session.
-        let restore_app = format!("bench-restore-{round}");
-        let changelog = Topology::changelog_topic(&restore_app, reference::STORE);
-        broker.create_internal_topics(topo, &restore_app, PARTITIONS)?;
-        testing::produce(bootstrap, &changelog, &log, 1_700_000_000_000)?;
-        raws.push(raw_read(bootstrap, &changelog, log.len() as u64, round)?);
-        let state = tempfile::tempdir()?;
-        let cfg = StreamsConfig::new(&restore_app, bootstrap)
-            .worker_id("bench-restore")
-            .state_dir(state.path());
-        let worker = StreamWorker::start(topo.clone(), cfg)?;
-        if !testing::wait_until(Duration::from_secs(600), || {
-            worker.stats().state() == WorkerState::Running && !worker.stats().tasks().is_empty()
-        }) {
-            return Err("restore did not finish".into());
-        }
-        restored = worker.stats().restored.load(Ordering::Relaxed);
-        secs = worker.stats().restore_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        worker.kill();
-        if restored != log.len() as u64 {
-            return Err(format!("restored {restored} of {} records", log.len()).into());
-        }
-        restores.push(restored as f64 / secs.max(1e-9));
+    let default_consumers = StreamsConfig::new("bench", bootstrap).restore_consumers;
+    let mut counts = vec![1];
+    if default_consumers > 1 {
+        counts.push(default_consumers);
     }
-    let (Some(restore_rate), Some(raw_rate)) = (median(&mut restores), median(&mut raws)) else {
-        return Err("no restore rounds".into());
-    };
-    println!("restore: {restore_rate:.0} records/s");
-    println!("raw read: {raw_rate:.0} records/s");
-    println!("restore vs raw read: {:.2} ratio", restore_rate / raw_rate);
-    eprintln!("# restored {restored} changelog records in {secs:.3} s");
+    for consumers in counts {
+        let (mut restores, mut raws) = (Vec::new(), Vec::new());
+        let mut restored = 0;
+        let mut secs = 0.0;
+        for round in 0..RESTORE_ROUNDS {
+            // A fresh application (and changelog) per round: a worker that joins a group
+            // whose last member was killed waits out that member's session.
+            let restore_app = format!("bench-restore-{consumers}-{round}");
+            let changelog = Topology::changelog_topic(&restore_app, reference::STORE);
+            broker.create_internal_topics(topo, &restore_app, PARTITIONS)?;
+            testing::produce(bootstrap, &changelog, &log, 1_700_000_000_000)?;
+            let raw_first = round % 2 == 0;
+            if raw_first {
+                raws.push(raw_read(bootstrap, &changelog, consumers, round)?);
+            }
+            let state = tempfile::tempdir()?;
+            let cfg = StreamsConfig::new(&restore_app, bootstrap)
+                .worker_id("bench-restore")
+                .state_dir(state.path())
+                .restore_consumers(consumers);
+            let worker = StreamWorker::start(topo.clone(), cfg)?;
+            if !testing::wait_until(Duration::from_secs(600), || {
+                worker.stats().state() == WorkerState::Running && !worker.stats().tasks().is_empty()
+            }) {
+                return Err("restore did not finish".into());
+            }
+            restored = worker.stats().restored.load(Ordering::Relaxed);
+            secs = worker.stats().restore_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            worker.kill();
+            if restored != log.len() as u64 {
+                return Err(format!("restored {restored} of {} records", log.len()).into());
+            }
+            restores.push(restored as f64 / secs.max(1e-9));
+            if !raw_first {
+                raws.push(raw_read(bootstrap, &changelog, consumers, round)?);
+            }
+        }
+        let (Some(restore_rate), Some(raw_rate)) = (median(&mut restores), median(&mut raws))
+        else {
+            return Err("no restore rounds".into());
+        };
+        let n = if consumers == 1 {
+            "1 consumer".to_string()
+        } else {
+            format!("{consumers} consumers")
+        };
+        println!("restore, {n}: {restore_rate:.0} records/s");
+        println!("raw read, {n}: {raw_rate:.0} records/s");
+        println!(
+            "restore vs raw read, {n}: {:.2} ratio",
+            restore_rate / raw_rate
+        );
+        eprintln!("# {n}: restored {restored} changelog records in {secs:.3} s (last round)");
+    }
     Ok(())
 }
 
-/// 1. The test driver with sled stores.
+/// 1. The test driver with sled stores: the median of [`DRIVER_ROUNDS`] runs, each on a
+/// fresh driver and state directory.
 fn driver(encoded: &[(String, Vec<u8>)], records: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let mut rates = Vec::with_capacity(DRIVER_ROUNDS);
+    for _ in 0..DRIVER_ROUNDS {
+        rates.push(driver_run(encoded, records)?);
+    }
+    if let Some(rate) = median(&mut rates) {
+        println!("driver: {rate:.0} records/s");
+    }
+    Ok(())
+}
+
+/// One test driver run over the whole input; records/s.
+fn driver_run(
+    encoded: &[(String, Vec<u8>)],
+    records: u64,
+) -> Result<f64, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let mut driver = TopologyTestDriver::with_config(
         reference::topology(Default::default()),
@@ -214,9 +271,7 @@ fn driver(encoded: &[(String, Vec<u8>)], records: u64) -> Result<(), Box<dyn std
         }
     }
     driver.commit()?;
-    let driver_rate = records as f64 / started.elapsed().as_secs_f64();
-    println!("driver: {driver_rate:.0} records/s");
-    Ok(())
+    Ok(records as f64 / started.elapsed().as_secs_f64())
 }
 
 /// One embedded round: a fresh application's worker over the whole input; records/s to
@@ -381,40 +436,88 @@ fn before(
     Ok(())
 }
 
+/// Records/s of a plain read of every partition of `topic` by `consumers` consumers on
+/// their own threads, the partitions split between them as restore splits its tasks (the
+/// most records to the consumer with the fewest so far); timed from the moment they are
+/// assigned to the moment the last one has read its share.
 fn raw_read(
     bootstrap: &str,
     topic: &str,
-    records: u64,
+    consumers: usize,
     round: usize,
 ) -> Result<f64, Box<dyn std::error::Error>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("bench-raw-read-{round}"))
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "104857600")
-        .set("max.partition.fetch.bytes", "10485760")
-        .set("queued.min.messages", "200000")
-        .set("fetch.queue.backoff.ms", "10")
-        .create()?;
-    // Warm the connection (the restore consumers are connected when restore starts). The
-    // read knows how many records to expect, so it needs no end offsets: a pure read.
-    for p in 0..PARTITIONS {
-        consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
-    }
-    let started = Instant::now();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
-    }
-    consumer.assign(&tpl)?;
-    let mut n = 0u64;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while n < records {
-        before(deadline, "raw read", n, records)?;
-        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            let _ = m?.payload().map(<[u8]>::len);
-            n += 1;
+    let ends = testing::end_offsets(bootstrap, topic)?;
+    let mut by_size: Vec<(i32, i64)> = ends.into_iter().collect();
+    by_size.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut shares: Vec<(Vec<i32>, u64)> = vec![(Vec::new(), 0); consumers.max(1)];
+    for (p, n) in by_size {
+        if let Some(s) = shares.iter_mut().min_by_key(|s| s.1) {
+            s.0.push(p);
+            s.1 += n as u64;
         }
     }
-    Ok(records as f64 / started.elapsed().as_secs_f64())
+    let readers = shares
+        .iter()
+        .enumerate()
+        .map(
+            |(i, _)| -> Result<BaseConsumer, Box<dyn std::error::Error>> {
+                let c: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", bootstrap)
+                    .set("group.id", format!("bench-raw-read-{round}-{i}"))
+                    .set("enable.auto.commit", "false")
+                    .set("fetch.max.bytes", "104857600")
+                    .set("max.partition.fetch.bytes", "10485760")
+                    .set("queued.min.messages", "200000")
+                    .set("fetch.queue.backoff.ms", "10")
+                    .create()?;
+                // Warm the connection (the restore consumers are connected when restore
+                // starts). The read knows how many records to expect, so it needs no end
+                // offsets: a pure read.
+                for p in 0..PARTITIONS {
+                    c.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+                }
+                Ok(c)
+            },
+        )
+        .collect::<Result<Vec<_>, _>>()?;
+    let start = std::sync::Barrier::new(readers.len());
+    let started = Instant::now();
+    let results: Vec<Result<Duration, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = readers
+            .iter()
+            .zip(&shares)
+            .map(|(consumer, (partitions, records))| {
+                let start = &start;
+                s.spawn(move || -> Result<Duration, String> {
+                    start.wait();
+                    let mut tpl = TopicPartitionList::new();
+                    for p in partitions {
+                        tpl.add_partition_offset(topic, *p, Offset::Beginning)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    consumer.assign(&tpl).map_err(|e| e.to_string())?;
+                    let mut n = 0u64;
+                    let deadline = Instant::now() + Duration::from_secs(120);
+                    while n < *records {
+                        before(deadline, "raw read", n, *records).map_err(|e| e.to_string())?;
+                        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+                            let _ = m.map_err(|e| e.to_string())?.payload().map(<[u8]>::len);
+                            n += 1;
+                        }
+                    }
+                    Ok(started.elapsed())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("raw read panicked".into())))
+            .collect()
+    });
+    let mut slowest = Duration::ZERO;
+    for r in results {
+        slowest = slowest.max(r?);
+    }
+    let total: u64 = shares.iter().map(|s| s.1).sum();
+    Ok(total as f64 / slowest.as_secs_f64())
 }
