@@ -49,6 +49,7 @@ pub fn bars(
     }
     let top = y_max.unwrap_or_else(|| values.iter().copied().fold(0.0, f64::max) * 1.1);
     let top = if top > 0.0 { top } else { 1.0 };
+    // A segmented `0..k` axis has the k + 1 segments 0..=k: one per label.
     let n = labels.len();
     render(|root| {
         let mut chart = ChartBuilder::on(root)
@@ -56,7 +57,7 @@ pub fn bars(
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..top)
+            .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..top)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
