@@ -7,10 +7,10 @@
 //! Every wait polls for an observable event with a deadline; child processes are killed
 //! when the test ends, whatever happens.
 
-#[path = "support/procs.rs"]
-mod procs;
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/procs.rs"]
+mod procs;
 
 use std::path::Path;
 use std::process::Command;
@@ -371,13 +371,16 @@ fn secrets_stay_out_of_the_log_and_json_logs_are_one_object_per_line() {
     // JSON format: every line is one object with a level, and no terminal colour codes.
     let mut lines = 0;
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        let v: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
         assert!(v["level"].is_string(), "{line}");
         lines += 1;
     }
     assert!(lines > 5, "{log}");
-    assert!(!log.contains('\u{1b}'), "colour codes in a log that is not a terminal");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log that is not a terminal"
+    );
 }
 
 #[test]
@@ -385,12 +388,18 @@ fn a_client_error_quoting_a_secret_setting_prints_it_redacted() {
     // librdkafka refuses this setting in this build and quotes its value in the error.
     let out = Command::new(env!("CARGO_BIN_EXE_orchestra"))
         .args(["topics", "list", "--bootstrap-servers", "127.0.0.1:1"])
-        .env("ORCHESTRA_KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET", "env-secret-4714")
+        .env(
+            "ORCHESTRA_KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET",
+            "env-secret-4714",
+        )
         .output()
         .expect("orchestra topics list");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("sasl.oauthbearer.client.secret"), "{stderr}");
+    assert!(
+        stderr.contains("sasl.oauthbearer.client.secret"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("env-secret-4714"), "{stderr}");
     assert!(stderr.contains("[redacted]"), "{stderr}");
 }

@@ -112,9 +112,17 @@ fn deploy_command_lines() -> Vec<(String, Vec<String>, Vec<String>)> {
         let args = strings(&svc["command"]);
         let env = svc["environment"]
             .as_mapping()
-            .map(|m| m.keys().filter_map(|k| k.as_str().map(String::from)).collect())
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
-        found.push((format!("compose service {}", name.as_str().unwrap()), args, env));
+        found.push((
+            format!("compose service {}", name.as_str().unwrap()),
+            args,
+            env,
+        ));
     }
 
     // Kubernetes: every container running the orchestra image.
@@ -138,7 +146,11 @@ fn deploy_command_lines() -> Vec<(String, Vec<String>, Vec<String>)> {
                     .filter_map(|e| e["name"].as_str().map(String::from))
                     .collect();
                 found.push((
-                    format!("{} container {}", path.display(), c["name"].as_str().unwrap()),
+                    format!(
+                        "{} container {}",
+                        path.display(),
+                        c["name"].as_str().unwrap()
+                    ),
                     strings(&c["args"]),
                     env,
                 ));
@@ -147,7 +159,11 @@ fn deploy_command_lines() -> Vec<(String, Vec<String>, Vec<String>)> {
     }
 
     // README snippets: every line of a code block that runs `orchestra`.
-    for doc in ["deploy/README.md", "deploy/kubernetes/README.md", "README.md"] {
+    for doc in [
+        "deploy/README.md",
+        "deploy/kubernetes/README.md",
+        "README.md",
+    ] {
         let text = std::fs::read_to_string(root.join(doc)).unwrap();
         let mut in_code = false;
         let mut pending = String::new();
@@ -230,7 +246,11 @@ fn env_names_of(args: &[String]) -> BTreeSet<String> {
 fn every_orchestra_command_line_in_deploy_parses_with_the_real_cli() {
     use clap::Parser as _;
     let lines = deploy_command_lines();
-    for want in ["compose service topics", "compose service worker-1", "statefulset.yaml"] {
+    for want in [
+        "compose service topics",
+        "compose service worker-1",
+        "statefulset.yaml",
+    ] {
         assert!(
             lines.iter().any(|(w, _, _)| w.contains(want)),
             "no command line found for {want}: {lines:?}"
@@ -261,15 +281,17 @@ fn every_orchestra_command_line_in_deploy_parses_with_the_real_cli() {
 fn the_cli_rejects_a_flag_that_does_not_exist() {
     // The test above can fail: the same parser refuses what clap refused before the fix.
     use clap::Parser as _;
-    let e = orchestra::cli::Cli::try_parse_from(["orchestra", "topics", "create", "--no-such-flag"])
-        .unwrap_err();
+    let e =
+        orchestra::cli::Cli::try_parse_from(["orchestra", "topics", "create", "--no-such-flag"])
+            .unwrap_err();
     assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
 }
 
 #[test]
 fn readme_configuration_table_lists_every_run_flag_with_its_env_and_default() {
     use clap::CommandFactory as _;
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `--")).collect();
     let cli = orchestra::cli::Cli::command();
     let run = cli.find_subcommand("run").unwrap();
@@ -296,5 +318,9 @@ fn readme_configuration_table_lists_every_run_flag_with_its_env_and_default() {
             }
         }
     }
-    assert!(missing.is_empty(), "README configuration table:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "README configuration table:\n{}",
+        missing.join("\n")
+    );
 }
