@@ -1,25 +1,43 @@
 //! Robot worker benchmark: commands/s answered through the embedded broker by the offline
-//! engine, and through an OpenAI-compatible stub with 50 ms latency at concurrency 1, 16
-//! and 64 (concurrency hides model latency).
+//! engine, and by an OpenAI-compatible stub with 50 ms latency at concurrency 1, 16 and 64
+//! (concurrency hides model latency).
 //!
 //! ```text
-//! cargo run --release --example bench_robots
+//! cargo run --release --example bench_robots [-- --commands 400] [--runs 5]
 //! ```
+//!
+//! Every setting answers the same number of commands (`--commands`) in each of `--runs`
+//! runs, each on a fresh embedded broker; a figure is the median of its runs. A run's
+//! clock starts once the worker has joined its group and answered a warm-up command (so
+//! the group join is outside it) and stops when the last answer is delivered to
+//! `robot-responses` (the worker's stop is outside it too). Each run then reads the
+//! answers back: one per command, every one from the engine the figure names (the model
+//! `stub` for the stub settings — an offline fallback or a failed command fails the run
+//! rather than count as an answer — and `offline` for the offline one), and the stub must
+//! have received a request for each.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
 use axum::{Json, Router};
-use orchestra::robot_worker::RobotWorker;
+use orchestra::robot_worker::{RobotWorker, RobotWorkerStats};
 use processors::robots::{Personalities, RobotEngine, RobotEngineConfig, RobotLlmConfig};
 use processors::streams::topics;
 use rdkafka::ClientConfig;
 use serde_json::json;
 use topology::{testing, EmbeddedBroker};
 
-fn commands(n: usize) -> Vec<(String, Vec<u8>)> {
-    (0..n)
+/// The model name the stub answers with.
+const STUB_MODEL: &str = "stub";
+/// The offline engine's model name.
+const OFFLINE_MODEL: &str = "offline";
+
+/// `n` response commands, `first` numbering the first one.
+fn commands(first: usize, n: usize) -> Vec<(String, Vec<u8>)> {
+    (first..first + n)
         .map(|i| {
             let match_id = format!("m-{i}");
             let personality = ["curious-student", "skeptical-scientist", "creative-artist"][i % 3];
@@ -36,13 +54,40 @@ fn commands(n: usize) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-async fn measure(n: usize, llm: RobotLlmConfig, concurrency: usize) -> anyhow::Result<f64> {
+/// Answers handled (answered or failed) and none of them still being delivered.
+fn settled(stats: &RobotWorkerStats, target: u64) -> bool {
+    stats.answered.load(Ordering::Relaxed) + stats.failed.load(Ordering::Relaxed) >= target
+        && stats.in_flight.load(Ordering::Relaxed) == 0
+}
+
+/// Waits, polling every millisecond, until `target` commands are settled.
+async fn until_settled(stats: &RobotWorkerStats, target: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !settled(stats, target) {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} answered, {} failed of {target}",
+            stats.answered.load(Ordering::Relaxed),
+            stats.failed.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(())
+}
+
+/// One run: commands/s answered by `model`, the group join and the stop left out.
+async fn run(
+    n: usize,
+    llm: RobotLlmConfig,
+    concurrency: usize,
+    model: &str,
+    stub_requests: Option<&AtomicU64>,
+) -> anyhow::Result<f64> {
     let broker = EmbeddedBroker::start()?;
     for t in [topics::ROBOT_COMMANDS, topics::ROBOT_RESPONSES, "bench-dlq"] {
         broker.create_topic(t, 8)?;
     }
     let bootstrap = broker.bootstrap_servers();
-    testing::produce(&bootstrap, topics::ROBOT_COMMANDS, &commands(n), 0)?;
     let engine = RobotEngine::new(
         RobotEngineConfig {
             llm,
@@ -55,36 +100,97 @@ async fn measure(n: usize, llm: RobotLlmConfig, concurrency: usize) -> anyhow::R
     )?;
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &bootstrap);
-    let started = Instant::now();
     let worker = RobotWorker::start(&client, "bench-robots", "bench-dlq", engine)?;
     let stats = worker.stats.clone();
-    while stats.answered.load(std::sync::atomic::Ordering::Relaxed)
-        + stats.failed.load(std::sync::atomic::Ordering::Relaxed)
-        < n as u64
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    // Warm-up: the worker has joined the group (it is the only member, so it holds every
+    // partition) and reached the engine once.
+    let produce = |recs: Vec<(String, Vec<u8>)>| {
+        let b = bootstrap.clone();
+        tokio::task::spawn_blocking(move || testing::produce(&b, topics::ROBOT_COMMANDS, &recs, 0))
+    };
+    produce(commands(n, 1)).await??;
+    until_settled(&stats, 1).await?;
+    let stub_before = stub_requests.map(|r| r.load(Ordering::Relaxed));
+
+    let started = Instant::now();
+    produce(commands(0, n)).await??;
+    until_settled(&stats, n as u64 + 1).await?;
+    let secs = started.elapsed().as_secs_f64();
     worker.stop().await;
+
+    anyhow::ensure!(
+        stats.failed.load(Ordering::Relaxed) == 0,
+        "{} commands failed",
+        stats.failed.load(Ordering::Relaxed)
+    );
     let b = bootstrap.clone();
     let delivered = tokio::task::spawn_blocking(move || {
-        testing::read_topic(&b, topics::ROBOT_RESPONSES, n, Duration::from_secs(60))
+        testing::read_topic(&b, topics::ROBOT_RESPONSES, n + 1, Duration::from_secs(60))
     })
     .await??;
+    let mut answered = std::collections::BTreeSet::new();
+    let mut other_models = std::collections::BTreeMap::<String, usize>::new();
+    for r in &delivered {
+        let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap_or_default())?;
+        let command = v["data"]["commandId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let got = v["data"]["model"].as_str().unwrap_or("none");
+        if v["eventType"] != "response.submitted" || got != model {
+            *other_models
+                .entry(format!("{} {got}", v["eventType"]))
+                .or_default() += 1;
+        }
+        answered.insert(command);
+    }
     anyhow::ensure!(
-        delivered.len() >= n,
-        "only {} answers delivered",
-        delivered.len()
+        other_models.is_empty(),
+        "answers not from `{model}`: {other_models:?}"
     );
-    Ok(n as f64 / started.elapsed().as_secs_f64())
+    anyhow::ensure!(
+        answered.len() == n + 1,
+        "{} of {} commands answered",
+        answered.len(),
+        n + 1
+    );
+    if let (Some(requests), Some(before)) = (stub_requests, stub_before) {
+        let during = requests.load(Ordering::Relaxed) - before;
+        anyhow::ensure!(
+            during >= n as u64,
+            "the stub received {during} requests for {n} commands"
+        );
+    }
+    Ok(n as f64 / secs)
 }
 
-async fn stub(latency: Duration) -> anyhow::Result<SocketAddr> {
+/// The median of `runs` runs of one setting.
+async fn measure(
+    runs: usize,
+    n: usize,
+    llm: RobotLlmConfig,
+    concurrency: usize,
+    model: &str,
+    stub_requests: Option<&AtomicU64>,
+) -> anyhow::Result<f64> {
+    let mut rates = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        rates.push(run(n, llm.clone(), concurrency, model, stub_requests).await?);
+    }
+    rates.sort_by(f64::total_cmp);
+    eprintln!("# {model}, concurrency {concurrency}: {rates:.1?} commands/s");
+    Ok(rates[rates.len() / 2])
+}
+
+/// An OpenAI-compatible chat endpoint answering after `latency`; counts its requests.
+async fn stub(latency: Duration, requests: Arc<AtomicU64>) -> anyhow::Result<SocketAddr> {
     let app = Router::new().route(
         "/v1/chat/completions",
         post(move |Json(_body): Json<serde_json::Value>| async move {
+            requests.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(latency).await;
             Json(json!({
-                "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "stub",
+                "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": STUB_MODEL,
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": "Probably the ramen I had after a long hike, honestly."}}],
                 "usage": {"prompt_tokens": 50, "completion_tokens": 12, "total_tokens": 62}
@@ -99,20 +205,31 @@ async fn stub(latency: Duration) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
+fn flag(name: &str, default: usize) -> anyhow::Result<usize> {
+    match std::env::args().skip_while(|a| a != name).nth(1) {
+        Some(v) => Ok(v.parse::<usize>()?.max(1)),
+        None => Ok(default),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let offline = measure(5_000, RobotLlmConfig::default(), 64).await?;
+    let n = flag("--commands", 400)?;
+    let runs = flag("--runs", 5)?;
+    eprintln!("# {n} commands per run, median of {runs} runs");
+    let offline = measure(runs, n, RobotLlmConfig::default(), 64, OFFLINE_MODEL, None).await?;
     println!("robots offline embedded: {offline:.0} commands/s");
-    let addr = stub(Duration::from_millis(50)).await?;
-    for (c, n) in [(1usize, 60usize), (16, 600), (64, 2_000)] {
+    let requests = Arc::new(AtomicU64::new(0));
+    let addr = stub(Duration::from_millis(50), requests.clone()).await?;
+    for c in [1usize, 16, 64] {
         let llm = RobotLlmConfig {
             base_url: format!("http://{addr}/v1"),
             api_key: Some("bench-key".into()),
-            model: "stub".into(),
+            model: STUB_MODEL.into(),
             timeout: Duration::from_secs(10),
             ..RobotLlmConfig::default()
         };
-        let rate = measure(n, llm, c).await?;
+        let rate = measure(runs, n, llm, c, STUB_MODEL, Some(&requests)).await?;
         println!("robots stub 50ms concurrency {c}: {rate:.1} commands/s");
     }
     Ok(())
