@@ -148,8 +148,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// 4. Restore vs a plain read of the same changelog partitions by as many consumers:
-/// with one consumer, and with the worker's default number of restore consumers.
+/// Part 4: restore vs a plain read of the same changelog partitions by as many
+/// consumers, with one consumer and with the worker's default number of restore consumers.
 fn restore(
     broker: &EmbeddedBroker,
     topo: &Topology,
@@ -231,8 +231,8 @@ fn restore(
     Ok(())
 }
 
-/// 1. The test driver with sled stores: the median of [`DRIVER_ROUNDS`] runs, each on a
-/// fresh driver and state directory.
+/// Part 1: the test driver with sled stores, the median of [`DRIVER_ROUNDS`] runs, each on
+/// a fresh driver and state directory.
 fn driver(encoded: &[(String, Vec<u8>)], records: u64) -> Result<(), Box<dyn std::error::Error>> {
     let mut rates = Vec::with_capacity(DRIVER_ROUNDS);
     for _ in 0..DRIVER_ROUNDS {
