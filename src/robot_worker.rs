@@ -339,7 +339,21 @@ pub fn to_task(cmd: &RobotCommand) -> (RobotTask, CommandKind) {
                 round: g.round,
                 identity: g.identity.as_str().to_string(),
                 prompt: g.prompt.clone(),
-                kind: TaskKind::Respond,
+                // Issue 15 item 4: a command the orchestration held for the robot's
+                // think time carries the answers recorded meanwhile (possibly none), and
+                // the robot reads the room (without thinking a second time).
+                kind: match &g.context.other_responses_so_far {
+                    Some(others) => TaskKind::RespondToRoom {
+                        others: others
+                            .iter()
+                            .map(|r| Candidate {
+                                identity: r.identity.as_str().to_string(),
+                                text: r.text.clone(),
+                            })
+                            .collect(),
+                    },
+                    _ => TaskKind::Respond,
+                },
             },
             CommandKind::Response,
         ),

@@ -11,7 +11,20 @@
 //!   request even after growing to `max_total`, the request waits in a FIFO queue (a new
 //!   request never overtakes a queued one).
 //! * `round.started` → `generate.response` for each assigned robot (and the round's
-//!   request leaves the queue: a round that started without robots no longer waits);
+//!   request leaves the queue: a round that started without robots no longer waits).
+//!   With a think time configured for the robot's personality
+//!   ([`PoolConfig::think_time_ms`]) the command is held in the pool as a
+//!   [`PendingAnswer`] instead, due `round.started` + think time (at most half the
+//!   response window): every `response.recorded` of the round seen meanwhile is added to
+//!   its `context.otherResponses` (never the robot's own seat), so the robot reads the room
+//!   (issue 15 item 4). A held command is issued by the first match event (of any match of
+//!   the shard) whose timestamp reaches the due time, before that event is applied, or by
+//!   the wall-clock tick ([`Pool::on_tick`]) if no event comes. Its id and timestamp (the
+//!   due time) derive from `round.started` alone and it is part of the pool's stored
+//!   state, so replaying the log yields the same command; only which answers it carries
+//!   depends on the events applied before it fired (all of them when an event fires it).
+//!   `round.voting_started`, `round.completed`, `match.completed` or the robot's own
+//!   recorded answer drop a held command (too late to matter).
 //!   `round.voting_started` → `generate.vote` (candidates exclude the robot's own seat).
 //! * `round.completed` / `match.completed` → `robot.released`, then the queue is served.
 //! * Scaling: at least `min_idle_per_type` idle robots per personality, grow while
@@ -41,9 +54,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use schemas::{
     Envelope, GenerateResponse, GenerateVote, Identity, MatchEvent, MatchEventData,
-    OrchestrationEvent, OrchestrationEventData, PoolScaled, ResponseContext, RobotAssignment,
-    RobotCommand, RobotCommandData, RobotInstantiated, RobotPoolState, RobotReleased, RobotStatus,
-    RobotsAssigned, SCHEMA_VERSION,
+    OrchestrationEvent, OrchestrationEventData, PoolScaled, PresentedResponse, ResponseContext,
+    RobotAssignment, RobotCommand, RobotCommandData, RobotInstantiated, RobotPoolState,
+    RobotReleased, RobotStatus, RobotsAssigned, SCHEMA_VERSION,
 };
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +80,26 @@ pub struct QueuedRequest {
     pub correlation_id: String,
     /// When it was asked.
     pub requested_at: i64,
+}
+
+/// A `generate.response` held until its robot's think time has passed (see the module
+/// docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingAnswer {
+    /// Epoch millis at which the command is issued.
+    pub due: i64,
+    /// The command; its `otherResponses` grows as answers are recorded.
+    pub command: RobotCommand,
+}
+
+impl PendingAnswer {
+    fn response(&self) -> Option<&GenerateResponse> {
+        match &self.command.data {
+            RobotCommandData::GenerateResponse(g) => Some(g),
+            RobotCommandData::GenerateVote(_) => None,
+        }
+    }
 }
 
 /// Something the pool wants written.
@@ -97,6 +130,9 @@ pub struct Pool {
     /// event of theirs that comes again is a redelivered duplicate.
     #[serde(default)]
     pub finished: VecDeque<String>,
+    /// Answer commands waiting for their robot's think time, in creation order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_answers: Vec<PendingAnswer>,
     #[serde(skip)]
     dirty: bool,
 }
@@ -219,6 +255,7 @@ impl Pool {
             timestamp: ev.timestamp,
             outputs: Vec::new(),
         };
+        self.fire_due(&mut out, ev.timestamp);
         match &ev.data {
             MatchEventData::RobotsNeeded(r) => {
                 let known = self
@@ -248,8 +285,8 @@ impl Pool {
                 // A round that started (without robots, past its robots deadline) no
                 // longer waits for them.
                 self.unqueue(|q| q.match_id == ev.match_id && q.round == r.round);
-                for a in &r.robots {
-                    out.command(ev, |command_id| {
+                for (k, a) in r.robots.iter().enumerate() {
+                    let build = |command_id: String, others| {
                         GenerateResponse {
                             command_id,
                             robot_id: a.robot_id.clone(),
@@ -258,16 +295,70 @@ impl Pool {
                             round: r.round,
                             prompt: r.prompt.clone(),
                             context: ResponseContext {
-                                other_responses_so_far: None,
+                                other_responses_so_far: others,
                                 total_rounds: r.total_rounds,
                             },
                             deadline: r.response_deadline,
                         }
                         .into()
+                    };
+                    // Held commands get ids of their own (not the output index), so
+                    // issuing them later never shifts other outputs' ids.
+                    let held_id =
+                        derive_event_id(&ev.match_id, &format!("{}:think:{k}", ev.event_id), 0);
+                    let delay = cfg.think_delay_ms(&a.personality, &held_id);
+                    if delay <= 0 {
+                        out.command(ev, |command_id| build(command_id, None));
+                        continue;
+                    }
+                    let window = (r.response_deadline - ev.timestamp).max(0);
+                    let due = ev.timestamp + delay.min(window / 2);
+                    self.pending_answers.push(PendingAnswer {
+                        due,
+                        command: Envelope {
+                            event_id: held_id.clone(),
+                            schema_version: SCHEMA_VERSION,
+                            match_id: ev.match_id.clone(),
+                            timestamp: due,
+                            correlation_id: ev.correlation_id.clone(),
+                            causation_id: ev.event_id.clone(),
+                            sequence: None,
+                            data: build(held_id, Some(Vec::new())),
+                        },
                     });
+                    self.dirty = true;
+                }
+            }
+            MatchEventData::ResponseRecorded(rec) => {
+                let before = self.pending_answers.len();
+                self.pending_answers.retain(|p| {
+                    !p.response().is_some_and(|g| {
+                        p.command.match_id == ev.match_id
+                            && g.round == rec.round
+                            && g.identity == rec.identity
+                    })
+                });
+                self.dirty |= before != self.pending_answers.len();
+                for p in &mut self.pending_answers {
+                    if p.command.match_id != ev.match_id {
+                        continue;
+                    }
+                    if let RobotCommandData::GenerateResponse(g) = &mut p.command.data {
+                        if g.round == rec.round {
+                            g.context
+                                .other_responses_so_far
+                                .get_or_insert_with(Vec::new)
+                                .push(PresentedResponse {
+                                    identity: rec.identity,
+                                    text: rec.text.clone(),
+                                });
+                            self.dirty = true;
+                        }
+                    }
                 }
             }
             MatchEventData::VotingStarted(v) => {
+                self.drop_pending(&ev.match_id, Some(v.round));
                 let mut voters: Vec<(Identity, String, String)> = self
                     .robots
                     .values()
@@ -303,11 +394,13 @@ impl Pool {
                 }
             }
             MatchEventData::RoundCompleted(r) => {
+                self.drop_pending(&ev.match_id, Some(r.round));
                 self.release(&mut out, ev, Some(r.round));
                 self.serve_queue(cfg, &mut out);
                 self.scale_up(cfg, &mut out, &ev.match_id);
             }
             MatchEventData::MatchCompleted(_) => {
+                self.drop_pending(&ev.match_id, None);
                 self.release(&mut out, ev, None);
                 self.unqueue(|q| q.match_id == ev.match_id);
                 self.serve_queue(cfg, &mut out);
@@ -318,7 +411,34 @@ impl Pool {
         out.outputs
     }
 
-    /// Wall-clock punctuation: fills the idle minimum and retires robots idle for at least
+    /// Issues the held answer commands due at `now` (in due order, then creation order).
+    fn fire_due(&mut self, out: &mut Out<'_>, now: i64) {
+        if !self.pending_answers.iter().any(|p| p.due <= now) {
+            return;
+        }
+        let (mut due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_answers)
+            .into_iter()
+            .partition(|p| p.due <= now);
+        self.pending_answers = rest;
+        due.sort_by_key(|p| p.due);
+        for p in due {
+            out.outputs.push(PoolOutput::Command(p.command));
+        }
+        self.dirty = true;
+    }
+
+    /// Drops held answer commands of `match_id` (and `round`, when given).
+    fn drop_pending(&mut self, match_id: &str, round: Option<u32>) {
+        let before = self.pending_answers.len();
+        self.pending_answers.retain(|p| {
+            p.command.match_id != match_id
+                || round.is_some_and(|r| p.response().is_some_and(|g| g.round != r))
+        });
+        self.dirty |= before != self.pending_answers.len();
+    }
+
+    /// Wall-clock punctuation: issues held answer commands that are due, fills the idle
+    /// minimum and retires robots idle for at least
     /// `idle_period_ms` at `now_ms` (never below the minimum). Outputs carry `now_ms` as
     /// their timestamp and `matchId: ""`.
     pub fn on_tick(&mut self, cfg: &PoolConfig, now_ms: i64) -> Vec<PoolOutput> {
@@ -328,6 +448,7 @@ impl Pool {
             timestamp: now_ms,
             outputs: Vec::new(),
         };
+        self.fire_due(&mut out, now_ms);
         let mut expired: Vec<(i64, String)> = self
             .robots
             .values()

@@ -15,8 +15,15 @@ use crate::match_events::PresentedResponse;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResponseContext {
-    /// Responses already recorded this round, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Responses already recorded this round when the command was issued (seed 003's
+    /// `otherResponses`; never the robot's own seat). Absent: issued at round start,
+    /// before any answer (older commands, or no think time configured).
+    #[serde(
+        default,
+        rename = "otherResponses",
+        alias = "otherResponsesSoFar",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub other_responses_so_far: Option<Vec<PresentedResponse>>,
     /// Rounds in the match.
     pub total_rounds: u32,

@@ -339,3 +339,172 @@ fn commands_are_built_from_round_events() {
     // Replaying the same event yields the same commands (deterministic ids).
     assert_eq!(pool.on_match_event(&cfg, &voting), out);
 }
+
+/// Issue 15 item 4: with think times, a robot's answer command is issued after its think
+/// time and carries the answers recorded by then; replay yields identical commands.
+#[test]
+fn held_answer_commands_carry_the_answers_recorded_before_them() {
+    let mut cfg = PoolConfig::default();
+    for p in &cfg.personalities.clone() {
+        cfg.think_time_ms.insert(p.clone(), (1_000, 1_000));
+    }
+    let human = |id: &str, ts: i64, who: Identity, text: &str| {
+        ev(
+            id,
+            "m",
+            ts,
+            schemas::ResponseRecorded {
+                round: 1,
+                identity: who,
+                text: text.into(),
+                source: schemas::ResponseSource::Human,
+                robot_id: None,
+                model: None,
+                latency_ms: None,
+                tokens: None,
+            },
+        )
+    };
+    let run = |restore_midway: bool| {
+        let mut pool = Pool::new();
+        let out = pool.on_match_event(&cfg, &needed("m", 1, 2, vec![], 1));
+        let (_, _, robots) = assignments(&out).remove(0);
+        let assigned: Vec<schemas::RobotAssignment> = pool
+            .robots
+            .values()
+            .filter(|r| robots.contains(&r.robot_id))
+            .map(|r| schemas::RobotAssignment {
+                robot_id: r.robot_id.clone(),
+                identity: r.identity.expect("seat"),
+                personality: r.personality.clone(),
+            })
+            .collect();
+        let started = ev(
+            "start",
+            "m",
+            5,
+            RoundStarted {
+                round: 1,
+                total_rounds: 4,
+                prompt: "Why?".into(),
+                prompt_id: "p01".into(),
+                participants: Identity::ALL[..4].to_vec(),
+                robots: assigned,
+                response_deadline: 60_005,
+            },
+        );
+        let mut commands = Vec::new();
+        let mut take = |out: Vec<PoolOutput>| {
+            for o in out {
+                if let PoolOutput::Command(c) = o {
+                    commands.push(c);
+                }
+            }
+        };
+        take(pool.on_match_event(&cfg, &started));
+        assert!(pool.take_dirty(), "held commands are pool state");
+        assert_eq!(pool.pending_answers.len(), 2);
+        take(pool.on_match_event(&cfg, &human("h1", 300, Identity::ALL[2], "idk lol")));
+        if restore_midway {
+            let json = serde_json::to_string(&pool).expect("pool json");
+            pool = serde_json::from_str(&json).expect("pool back");
+        }
+        // The next event past the due time (1_005) issues them before it is applied.
+        take(pool.on_match_event(&cfg, &human("h2", 2_000, Identity::ALL[3], "nope")));
+        assert!(pool.pending_answers.is_empty());
+        commands
+    };
+    let commands = run(false);
+    assert_eq!(commands.len(), 2);
+    for c in &commands {
+        let RobotCommandData::GenerateResponse(g) = &c.data else {
+            panic!("response command")
+        };
+        assert_eq!(g.command_id, c.event_id);
+        assert_eq!((c.timestamp, c.causation_id.as_str()), (1_005, "start"));
+        assert_eq!(
+            g.context.other_responses_so_far,
+            Some(vec![PresentedResponse {
+                identity: Identity::ALL[2],
+                text: "idk lol".into(),
+            }])
+        );
+        // Wire name of seed 003.
+        let json = c.to_json_vec().expect("json");
+        let text = String::from_utf8(json).expect("utf8");
+        assert!(text.contains("\"otherResponses\":[{"), "{text}");
+    }
+    assert_eq!(
+        run(true),
+        commands,
+        "replay (and restore) yields the same commands"
+    );
+    assert_eq!(run(false), commands);
+}
+
+#[test]
+fn held_answer_commands_fire_on_the_tick_and_are_dropped_when_too_late() {
+    let mut cfg = PoolConfig::default();
+    for p in &cfg.personalities.clone() {
+        cfg.think_time_ms.insert(p.clone(), (500, 4_000));
+    }
+    let start = |pool: &mut Pool, m: &str| {
+        let out = pool.on_match_event(&cfg, &needed(m, 1, 1, vec![], 1));
+        let (_, _, robots) = assignments(&out).remove(0);
+        let r = &pool.robots[&robots[0]];
+        let a = schemas::RobotAssignment {
+            robot_id: r.robot_id.clone(),
+            identity: r.identity.expect("seat"),
+            personality: r.personality.clone(),
+        };
+        pool.on_match_event(
+            &cfg,
+            &ev(
+                &format!("start-{m}"),
+                m,
+                10,
+                RoundStarted {
+                    round: 1,
+                    total_rounds: 1,
+                    prompt: "Why?".into(),
+                    prompt_id: "p01".into(),
+                    participants: Identity::ALL[..2].to_vec(),
+                    robots: vec![a],
+                    response_deadline: 1_010,
+                },
+            ),
+        )
+    };
+    let mut pool = Pool::new();
+    let out = start(&mut pool, "m");
+    assert!(!out.iter().any(|o| matches!(o, PoolOutput::Command(_))));
+    let due = pool.pending_answers[0].due;
+    // Capped at half the 1 s response window.
+    assert!((510..=510).contains(&due), "{due}");
+    assert!(pool
+        .on_tick(&cfg, due - 1)
+        .iter()
+        .all(|o| !matches!(o, PoolOutput::Command(_))));
+    let fired: Vec<_> = pool
+        .on_tick(&cfg, due)
+        .into_iter()
+        .filter(|o| matches!(o, PoolOutput::Command(_)))
+        .collect();
+    assert_eq!(fired.len(), 1);
+    let PoolOutput::Command(c) = &fired[0] else {
+        unreachable!()
+    };
+    let RobotCommandData::GenerateResponse(g) = &c.data else {
+        panic!("response command")
+    };
+    assert_eq!(g.context.other_responses_so_far, Some(vec![]));
+
+    let mut pool = Pool::new();
+    start(&mut pool, "m2");
+    assert_eq!(pool.pending_answers.len(), 1);
+    pool.on_match_event(&cfg, &completed("m2", 1, 20));
+    assert!(
+        pool.pending_answers.is_empty(),
+        "a completed round drops it"
+    );
+}

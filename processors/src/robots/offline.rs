@@ -53,8 +53,83 @@ fn capitalize_first(s: &str) -> String {
     }
 }
 
-/// Writes a 1–3 sentence answer to the task's prompt in the personality's voice.
+/// How the answers already given in a round read (issue 15 item 4): the offline engine
+/// blends in with them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoomStyle {
+    /// Most answers are written without capitals.
+    pub lowercase: bool,
+    /// Mean length of the answers, in characters.
+    pub mean_chars: f64,
+    /// Most answers end without a full stop.
+    pub no_final_period: bool,
+}
+
+impl RoomStyle {
+    /// The style of `others`; `None` when nobody answered yet.
+    pub fn of(others: &[&Candidate]) -> Option<RoomStyle> {
+        let texts: Vec<&str> = others
+            .iter()
+            .map(|c| c.text.trim())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if texts.is_empty() {
+            return None;
+        }
+        let n = texts.len();
+        let lower = texts
+            .iter()
+            .filter(|t| !t.chars().any(char::is_uppercase))
+            .count();
+        let no_period = texts.iter().filter(|t| !t.ends_with('.')).count();
+        let chars: usize = texts.iter().map(|t| t.chars().count()).sum();
+        Some(RoomStyle {
+            lowercase: lower * 2 > n,
+            mean_chars: chars as f64 / n as f64,
+            no_final_period: no_period * 2 > n,
+        })
+    }
+}
+
+/// Writes a 1–3 sentence answer to the task's prompt in the personality's voice; when
+/// the task carries the round's earlier answers ([`RobotTask::room`]), the answer follows
+/// their casing, length (short answers → one sentence, no opener) and final punctuation.
+/// Without them the answer is the same as before (the random draws are unchanged).
 pub fn respond(personality: &Personality, task: &RobotTask) -> String {
+    let room = RoomStyle::of(&task.room());
+    let text = respond_in_voice(personality, task, room);
+    match room {
+        Some(r) => fit_room(&text, r),
+        None => text,
+    }
+}
+
+/// Trims `text` towards the room's length and punctuation.
+fn fit_room(text: &str, room: RoomStyle) -> String {
+    let mut text = text.trim().to_string();
+    // Far longer than the others: keep whole sentences up to about twice their length.
+    let budget = (room.mean_chars * 2.0).max(24.0) as usize;
+    if text.chars().count() > budget {
+        let mut kept = String::new();
+        for sentence in text.split_inclusive(['.', '!', '?']) {
+            if !kept.is_empty() && kept.chars().count() + sentence.chars().count() > budget {
+                break;
+            }
+            kept.push_str(sentence);
+        }
+        text = kept.trim().to_string();
+    }
+    if room.no_final_period && text.ends_with('.') && !text.ends_with("..") {
+        text.pop();
+    }
+    text
+}
+
+fn respond_in_voice(
+    personality: &Personality,
+    task: &RobotTask,
+    room: Option<RoomStyle>,
+) -> String {
     let mut rng = rng_for(personality, task, "respond");
     let voice = &personality.voice;
     let style = &personality.style;
@@ -92,6 +167,12 @@ pub fn respond(personality: &Personality, task: &RobotTask) -> String {
         }
     };
 
+    // A room of short answers gets one sentence.
+    let sentences = match room {
+        Some(r) if r.mean_chars < 70.0 => 1,
+        _ => sentences,
+    };
+
     let take = rng
         .pick(&voice.takes)
         .map(|t| t.replace("{topic}", &topic))
@@ -103,8 +184,9 @@ pub fn respond(personality: &Personality, task: &RobotTask) -> String {
     } else {
         f64::from(style.opener_rate)
     };
+    let short_room = room.is_some_and(|r| r.mean_chars < 40.0);
     if rng.chance(opener_rate) {
-        if let Some(opener) = rng.pick(&voice.openers) {
+        if let Some(opener) = rng.pick(&voice.openers).filter(|_| !short_room) {
             let joined_capital = opener.ends_with(['?', '!', '.']);
             let rest = if joined_capital {
                 capitalize_first(&first)
@@ -140,10 +222,11 @@ pub fn respond(personality: &Personality, task: &RobotTask) -> String {
         }
     }
 
+    let lowercase = room.map_or(style.lowercase, |r| r.lowercase);
     let text = parts
         .iter()
         .map(|p| {
-            if style.lowercase {
+            if lowercase {
                 p.to_lowercase()
             } else {
                 capitalize_first(p)
@@ -252,7 +335,9 @@ pub fn vote(personality: &Personality, task: &RobotTask) -> Option<String> {
 /// Offline answer for any task kind. `None` for a vote without other candidates.
 pub fn answer(personality: &Personality, task: &RobotTask) -> Option<Answer> {
     match &task.kind {
-        TaskKind::Respond => Some(Answer::Text(respond(personality, task))),
+        TaskKind::Respond | TaskKind::RespondToRoom { .. } => {
+            Some(Answer::Text(respond(personality, task)))
+        }
         TaskKind::Vote { .. } => vote(personality, task).map(Answer::Vote),
     }
 }
@@ -391,5 +476,61 @@ mod tests {
         let t = task(&p.name, "r1", "m1", 1, "x");
         let think = think_time_ms(p, &t);
         assert!((p.think_time_ms.min..=p.think_time_ms.max).contains(&think));
+    }
+
+    #[test]
+    fn the_room_sets_casing_length_and_punctuation() {
+        let all = Personalities::builtin();
+        let mut changed = 0;
+        for p in all.iter() {
+            for round in 1..=20 {
+                let mut t = task(
+                    &p.name,
+                    "robot-s0-x-1",
+                    "m-room",
+                    round,
+                    "What's your favorite memory?",
+                );
+                let alone = respond(p, &t);
+                t.kind = TaskKind::RespondToRoom {
+                    others: vec![
+                        Candidate {
+                            identity: "A".into(),
+                            text: "the beach lol".into(),
+                        },
+                        Candidate {
+                            identity: "C".into(),
+                            text: "my dog as a puppy".into(),
+                        },
+                        Candidate {
+                            identity: "B".into(),
+                            text: "MY OWN SEAT IS IGNORED.".into(),
+                        },
+                    ],
+                };
+                let in_room = respond(p, &t);
+                assert_eq!(in_room, in_room.to_lowercase(), "{in_room}");
+                assert!(!in_room.ends_with('.'), "{in_room}");
+                assert!(
+                    in_room.chars().count() <= alone.chars().count().max(40),
+                    "{in_room} / {alone}"
+                );
+                assert_eq!(respond(p, &t), in_room, "deterministic");
+                changed += usize::from(in_room != alone);
+            }
+        }
+        assert!(changed > 0);
+        // An empty room leaves the answer as it was.
+        let p = all.iter().next().unwrap();
+        let mut t = task(
+            &p.name,
+            "robot-s0-x-1",
+            "m-room",
+            1,
+            "What's your favorite memory?",
+        );
+        let alone = respond(p, &t);
+        t.kind = TaskKind::RespondToRoom { others: vec![] };
+        assert_eq!(respond(p, &t), alone);
     }
 }

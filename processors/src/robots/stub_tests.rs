@@ -526,3 +526,45 @@ fn metrics_are_emitted_with_prometheus_names() {
         Some(1.0)
     );
 }
+
+/// Issue 15 item 4: the prompt sent through async-openai carries the room's answers
+/// (as JSON data), and the offline fallback reads them too.
+#[tokio::test]
+async fn the_prompt_carries_the_answers_already_given() {
+    let (stub, base) = start_stub(
+        vec![Step::Reply("pizza, no question".into(), 12)],
+        Step::Status(500, Some(0), "unexpected".into()),
+    )
+    .await;
+    let engine = engine(config(&base));
+    let task = RobotTask {
+        kind: TaskKind::RespondToRoom {
+            others: vec![
+                Candidate {
+                    identity: "A".into(),
+                    text: "tacos tbh".into(),
+                },
+                Candidate {
+                    identity: "C".into(),
+                    text: "my grandma's soup".into(),
+                },
+            ],
+        },
+        ..respond_task("cmd-room", "match-room")
+    };
+    let answer = engine.answer(task.clone()).await.expect("answer");
+    assert_eq!(
+        answer.text_or_vote,
+        Answer::Text("pizza, no question".into())
+    );
+    let bodies = stub.bodies();
+    let user = bodies[0]["messages"][1]["content"]
+        .as_str()
+        .expect("user message")
+        .to_string();
+    assert_eq!(user, respond_message(&task, 300));
+    assert!(
+        user.contains(r#"["tacos tbh","my grandma's soup"]"#),
+        "{user}"
+    );
+}

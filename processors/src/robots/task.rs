@@ -52,10 +52,22 @@ impl RobotTask {
         matches!(self.kind, TaskKind::Vote { .. })
     }
 
+    /// The answers already given in the round that a respond task may read (empty for
+    /// [`TaskKind::Respond`] and votes; never the robot's own seat).
+    pub fn room(&self) -> Vec<&Candidate> {
+        match &self.kind {
+            TaskKind::RespondToRoom { others } => others
+                .iter()
+                .filter(|c| c.identity != self.identity)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Candidates other than the robot itself (empty for respond tasks).
     pub fn other_candidates(&self) -> Vec<&Candidate> {
         match &self.kind {
-            TaskKind::Respond => Vec::new(),
+            TaskKind::Respond | TaskKind::RespondToRoom { .. } => Vec::new(),
             TaskKind::Vote { candidates } => candidates
                 .iter()
                 .filter(|c| c.identity != self.identity)
@@ -70,6 +82,14 @@ impl RobotTask {
 pub enum TaskKind {
     /// Write an answer to the prompt.
     Respond,
+    /// Write an answer to the prompt having read the answers already given in the round
+    /// (issue 15 item 4, `context.otherResponses` of seed 003): the offline engine matches
+    /// their length, casing and tone, the LLM prompt quotes them as data.
+    RespondToRoom {
+        /// Answers recorded in the round before the command was issued (never the
+        /// robot's own seat).
+        others: Vec<Candidate>,
+    },
     /// Vote for the candidate the robot believes is the human.
     Vote {
         /// All answers of the round (the robot's own included; it is filtered out).

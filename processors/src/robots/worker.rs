@@ -35,7 +35,9 @@
 //! 5. reply cleaned ([`sanitize`](super::sanitize)); nothing usable / unparsable vote →
 //!    offline text / vote (tokens still reported);
 //! 6. a successful answer is released no earlier than the personality's think time
-//!    (scaled by `think_time_scale`, capped by `max_think_time`) after receipt.
+//!    (scaled by `think_time_scale`, capped by `max_think_time`) after receipt — except a
+//!    [`TaskKind::RespondToRoom`] task: the orchestration already held its command for the
+//!    think time so that it could carry the answers given meanwhile (issue 15 item 4).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -295,7 +297,7 @@ impl RobotEngine {
 
     fn think_time(&self, personality: &Personality, task: &RobotTask) -> Duration {
         let scale = self.inner.config.think_time_scale;
-        if scale <= 0.0 {
+        if scale <= 0.0 || matches!(task.kind, TaskKind::RespondToRoom { .. }) {
             return Duration::ZERO;
         }
         let ms = offline::think_time_ms(personality, task) as f64 * scale;
@@ -346,7 +348,7 @@ impl RobotEngine {
 
         let system = system_prompt(personality);
         let (user, vote_order) = match &task.kind {
-            TaskKind::Respond => (
+            TaskKind::Respond | TaskKind::RespondToRoom { .. } => (
                 respond_message(task, inner.config.max_human_chars),
                 Vec::new(),
             ),
@@ -425,7 +427,7 @@ impl RobotEngine {
         };
 
         let answer = match &task.kind {
-            TaskKind::Respond => {
+            TaskKind::Respond | TaskKind::RespondToRoom { .. } => {
                 match clean_robot_output(&reply.text, inner.config.max_answer_chars) {
                     Some(text) => Answer::Text(text),
                     None => {
