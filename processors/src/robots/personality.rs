@@ -275,6 +275,31 @@ impl Personalities {
         self.list.iter()
     }
 
+    /// Each personality's think-time range scaled by `scale` (capped at `max_ms`), for
+    /// the orchestration pool's `PoolConfig::think_time_ms`: the pool holds a robot's
+    /// answer command that long so it carries the answers given meanwhile (issue 15 item
+    /// 4). Empty when `scale <= 0` (commands at round start, answers at once: tests and
+    /// the fast demo).
+    pub fn think_times_ms(
+        &self,
+        scale: f64,
+        max_ms: u64,
+    ) -> std::collections::BTreeMap<String, (i64, i64)> {
+        if !scale.is_finite() || scale <= 0.0 {
+            return Default::default();
+        }
+        let scaled = |ms: u64| (ms as f64 * scale).min(max_ms as f64).round() as i64;
+        self.list
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    (scaled(p.think_time_ms.min), scaled(p.think_time_ms.max)),
+                )
+            })
+            .collect()
+    }
+
     /// Number of personalities.
     pub fn len(&self) -> usize {
         self.list.len()
@@ -295,6 +320,21 @@ impl Default for Personalities {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn think_times_for_the_pool_are_scaled_and_capped() {
+        let all = Personalities::builtin();
+        assert!(all.think_times_ms(0.0, 15_000).is_empty());
+        let half = all.think_times_ms(0.5, 15_000);
+        assert_eq!(half.len(), all.len());
+        for p in all.iter() {
+            let (lo, hi) = half[&p.name];
+            assert_eq!(lo, (p.think_time_ms.min as f64 * 0.5).round() as i64);
+            assert!(lo <= hi && hi <= 15_000);
+        }
+        let capped = all.think_times_ms(1_000.0, 2_000);
+        assert!(capped.values().all(|&(lo, hi)| lo <= 2_000 && hi == 2_000));
+    }
 
     #[test]
     fn builtins_are_valid_and_complete() {

@@ -10,6 +10,7 @@ mod full_matches;
 mod hostile;
 mod idempotent_folds;
 mod pool;
+mod read_the_room;
 mod replay;
 
 use schemas::{Identity, MatchState, SeatKind};

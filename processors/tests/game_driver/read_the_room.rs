@@ -1,0 +1,56 @@
+//! Issue 15 item 4: with think times, the orchestration issues a robot's answer command
+//! after its think time, carrying the answers recorded by then; replay gives the same
+//! commands.
+
+use processors::robots::Personalities;
+use schemas::{RobotCommand, RobotCommandData};
+
+use crate::support::{player, settings, Game};
+
+fn thinking_settings() -> processors::streams::GameSettings {
+    let mut s = settings();
+    s.pool.think_time_ms = Personalities::builtin().think_times_ms(1.0, 2_000);
+    for range in s.pool.think_time_ms.values_mut() {
+        *range = (2_000, 2_000);
+    }
+    s
+}
+
+fn run() -> (Vec<RobotCommand>, Game) {
+    let mut g = Game::new(thinking_settings());
+    g.create_and_join("room", "classic_1v3", 1);
+    assert!(
+        g.drop_pending_commands().is_empty(),
+        "answer commands wait for the think time"
+    );
+    g.respond("room", &player("room", 0), 1, "idk, pizza lol");
+    g.advance(3_000);
+    let commands = g.drop_pending_commands();
+    (commands, g)
+}
+
+#[test]
+fn answer_commands_carry_the_human_answer_and_replay_identically() {
+    let (commands, g) = run();
+    assert_eq!(commands.len(), 3, "one per robot seat");
+    for c in &commands {
+        let RobotCommandData::GenerateResponse(r) = &c.data else {
+            panic!("answer command")
+        };
+        let others = r.context.other_responses_so_far.as_ref().expect("held");
+        assert_eq!(others.len(), 1, "{others:?}");
+        assert_eq!(others[0].text, "idk, pizza lol");
+        assert_ne!(others[0].identity, r.identity);
+    }
+    drop(g);
+    let (again, _) = run();
+    assert_eq!(again, commands);
+}
+
+#[test]
+fn a_match_with_think_times_plays_to_the_end() {
+    let mut g = Game::new(thinking_settings());
+    g.create_and_join("think", "classic_1v3", 2);
+    g.play(&["think"]);
+    g.assert_completed("think");
+}
