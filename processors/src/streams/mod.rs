@@ -69,6 +69,24 @@ impl Default for GameSettings {
     }
 }
 
+impl GameSettings {
+    /// Robots answer after their think time, having read the answers given meanwhile
+    /// (issue 15 item 4): `think_time_ms` per personality (e.g.
+    /// [`Personalities::think_times_ms`](crate::robots::Personalities::think_times_ms))
+    /// goes to the pool, whose tick then runs at least every 250 ms so that held answer
+    /// commands are issued close to their due time. Empty: no change.
+    pub fn with_think_times(
+        mut self,
+        think_time_ms: std::collections::BTreeMap<String, (i64, i64)>,
+    ) -> Self {
+        if !think_time_ms.is_empty() {
+            self.pool_tick = self.pool_tick.min(Duration::from_millis(250));
+        }
+        self.pool.think_time_ms = think_time_ms;
+        self
+    }
+}
+
 /// The whole RobotOrchestra topology.
 pub fn game_topology(settings: &GameSettings) -> Topology {
     use topics::*;

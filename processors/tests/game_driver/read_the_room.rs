@@ -8,11 +8,12 @@ use schemas::{RobotCommand, RobotCommandData};
 use crate::support::{player, settings, Game};
 
 fn thinking_settings() -> processors::streams::GameSettings {
-    let mut s = settings();
-    s.pool.think_time_ms = Personalities::builtin().think_times_ms(1.0, 2_000);
-    for range in s.pool.think_time_ms.values_mut() {
+    let mut think = Personalities::builtin().think_times_ms(1.0, 2_000);
+    for range in think.values_mut() {
         *range = (2_000, 2_000);
     }
+    let s = settings().with_think_times(think);
+    assert_eq!(s.pool_tick, std::time::Duration::from_millis(250));
     s
 }
 
