@@ -234,6 +234,12 @@ async fn run_in(
         .game
         .with_response_window_ms(opts.response_window.as_millis() as u64)
         .with_voting_window_ms(opts.voting_window.as_millis() as u64);
+    // Issue 15 item 4: robots answer after their (scaled) think time, reading the room
+    // (scale 0: at once, as before).
+    let max_think_ms = RobotEngineConfig::default().max_think_time.as_millis() as u64;
+    let settings = settings.with_think_times(
+        Personalities::builtin().think_times_ms(opts.think_time_scale, max_think_ms),
+    );
     let topology = game_topology(&settings);
     broker.create_internal_topics(&topology, &opts.application_id, opts.partitions)?;
     // Says so the moment the broker drops records of a topic that must be kept whole.
@@ -287,6 +293,8 @@ async fn run_in(
             history: LatestView::start(&client, topics::MATCH_HISTORY)?,
             pool: LatestView::start(&client, topics::ROBOT_POOL_STATE)?,
             metrics: metrics.clone(),
+            tokens: crate::api::PlayerTokens::from_env(),
+            live: Some(crate::api::live::LiveEvents::start(&client)?),
         });
         let (bound, task) = api::serve(addr, state).await?;
         println!("read API: http://{bound}  (GET /matches/history, /matches/{{id}}, /robots/pool, /topology, /metrics, /health)");

@@ -80,6 +80,12 @@ pub async fn run(
         .with_robots_window_ms(opts.robots_window_ms)
         .with_response_window_ms(opts.response_window_ms)
         .with_voting_window_ms(opts.voting_window_ms);
+    // Issue 15 item 4: robots answer after their (scaled) think time, reading the room
+    // (scale 0: at once, as before).
+    let max_think_ms = RobotEngineConfig::default().max_think_time.as_millis() as u64;
+    let settings = settings.with_think_times(
+        Personalities::builtin().think_times_ms(opts.think_time_scale, max_think_ms),
+    );
     let topology = game_topology(&settings);
     let client = opts.kafka.client(&opts.bootstrap);
     tracing::info!(
@@ -151,6 +157,8 @@ pub async fn run(
             history: LatestView::start(&client, topics::MATCH_HISTORY)?,
             pool: LatestView::start(&client, topics::ROBOT_POOL_STATE)?,
             metrics,
+            tokens: api::PlayerTokens::from_env(),
+            live: Some(api::live::LiveEvents::start(&client)?),
         });
         let (bound, task) = api::serve(addr, state).await?;
         println!("read API: http://{bound}");

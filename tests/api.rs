@@ -24,6 +24,8 @@ use topology::{
 };
 
 const WAIT: Duration = Duration::from_secs(60);
+/// The token secret of the API under test.
+const TEST_SECRET: &str = "api-test-secret";
 const PARTITIONS: i32 = 2;
 
 fn client_config(bootstrap: &str) -> ClientConfig {
@@ -75,6 +77,8 @@ impl Api {
             history: LatestView::start(&client, topics::MATCH_HISTORY).expect("history view"),
             pool: LatestView::start(&client, topics::ROBOT_POOL_STATE).expect("pool view"),
             metrics: None,
+            tokens: api::PlayerTokens::new(TEST_SECRET),
+            live: None,
         });
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let (bound, _server) = rt.block_on(api::serve(addr, state.clone())).expect("serve");
@@ -100,10 +104,20 @@ impl Api {
     }
 
     fn post_raw(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        self.post_raw_as(path, body, None)
+    }
+
+    fn post_as(&self, path: &str, body: Value, token: &str) -> (StatusCode, Value) {
+        self.post_raw_as(path, &body.to_string(), Some(token))
+    }
+
+    fn post_raw_as(&self, path: &str, body: &str, token: Option<&str>) -> (StatusCode, Value) {
         self.rt.block_on(async {
-            let r = self
-                .http
-                .post(format!("{}{path}", self.base))
+            let mut req = self.http.post(format!("{}{path}", self.base));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req
                 .header("content-type", "application/json")
                 .body(body.to_string())
                 .send()
@@ -182,6 +196,10 @@ fn players_requests_are_validated_and_written_to_match_requests() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let match_id = body["matchId"].as_str().expect("matchId").to_string();
     let request_id = body["requestId"].as_str().expect("requestId").to_string();
+    let token = body["playerTokens"]["p1"]
+        .as_str()
+        .expect("a token for the human p1")
+        .to_string();
     let recs = read_requests(&bootstrap, 1);
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].0, match_id);
@@ -251,21 +269,62 @@ fn players_requests_are_validated_and_written_to_match_requests() {
 
     // Valid response, vote and join; an empty create means defaults; an idempotency key
     // becomes the request id (and, for a create, the match id).
-    let (s, _) = api.post(
-        &format!("/matches/{match_id}/responses"),
-        json!({"playerId": "p1", "round": 1, "text": "Pancakes."}),
-    );
-    assert_eq!(s, StatusCode::ACCEPTED);
-    let (s, _) = api.post(
-        &format!("/matches/{match_id}/votes"),
+    // Answering and voting need the player's token (issue 15): 401 without one or with
+    // an unknown one, 403 with another player's or match's; nothing written.
+    let respond = json!({"playerId": "p1", "round": 1, "text": "Pancakes."});
+    let path = format!("/matches/{match_id}/responses");
+    let vote_path = format!("/matches/{match_id}/votes");
+    let (s, body) = api.post(&path, respond.clone());
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    let (s, body) = api.post_as(&path, respond.clone(), "v1.6d31.7031.00");
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    let forged = api::PlayerTokens::new("another-secret").token(&match_id, "p1");
+    let (s, body) = api.post_as(
+        &vote_path,
         json!({"playerId": "p1", "round": 1, "votedFor": "B"}),
+        &forged,
+    );
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    let (s, body) = api.post_as(
+        &path,
+        json!({"playerId": "p2", "round": 1, "text": "x"}),
+        &token,
+    );
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    let other_match = api::PlayerTokens::new(TEST_SECRET).token("another-match", "p1");
+    let (s, body) = api.post_as(
+        &vote_path,
+        json!({"playerId": "p1", "round": 1, "votedFor": "B"}),
+        &other_match,
+    );
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        requests_written(&bootstrap),
+        1,
+        "unauthorized requests must not be written"
+    );
+    let (s, _) = api.post_as(&path, respond, &token);
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (s, _) = api.post_as(
+        &vote_path,
+        json!({"playerId": "p1", "round": 1, "votedFor": "B"}),
+        &token,
     );
     assert_eq!(s, StatusCode::ACCEPTED);
-    let (s, _) = api.post(
+    let (s, body) = api.post(
         &format!("/matches/{match_id}/players"),
         json!({"playerId": "p2", "name": "Bo"}),
     );
     assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(
+        body["playerToken"].as_str(),
+        Some(
+            api::PlayerTokens::new(TEST_SECRET)
+                .token(&match_id, "p2")
+                .as_str()
+        ),
+        "joining answers the player's token: {body}"
+    );
     let (s, body) = api.rt.block_on(async {
         let r = api
             .http
@@ -432,9 +491,10 @@ fn unreachable_kafka_answers_503_and_tells_the_client() {
         body["requestId"].is_string(),
         "the client learns which request was not accepted: {body}"
     );
-    let (status, body) = api.post(
+    let (status, body) = api.post_as(
         "/matches/m1/votes",
         json!({"playerId": "p1", "round": 1, "votedFor": "A"}),
+        &api::PlayerTokens::new(TEST_SECRET).token("m1", "p1"),
     );
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     // Validation still answers 400 first.

@@ -20,7 +20,7 @@ use reqwest::blocking::Client;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use http::{get, play_human, poll, post, wait_ready, PLAY};
+use http::{get, play_human, poll, post, token_of, wait_ready, PLAY};
 use procs::{Proc, START};
 
 /// `orchestra broker --partitions PARTITIONS EXTRA…`, and its bootstrap address.
@@ -82,7 +82,7 @@ fn a_worker_process_plays_a_match_on_a_broker_process_and_stops_cleanly_on_sigte
     );
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
     let match_id = body["matchId"].as_str().expect("matchId").to_string();
-    let state = play_human(&http, &base, &match_id, &run);
+    let state = play_human(&http, &base, &match_id, &token_of(&body, "p1"), &run);
     assert_eq!(state["round"], 2, "{state}");
 
     // The history view (from the match-history topic) has it, with both rounds.

@@ -23,7 +23,7 @@ use serde::Deserialize as _;
 use serde_json::json;
 use serde_yaml::Value as Yaml;
 
-use http::{get, play_human, poll, post, wait_ready, PLAY};
+use http::{get, play_human, poll, post, token_of, wait_ready, PLAY};
 use procs::{Proc, START};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -218,7 +218,14 @@ fn play_a_match_with(workers: &[Workload], robots: &Workload) {
             .position(|b| get(&http, &format!("{b}/matches/{match_id}")).0 == StatusCode::OK)
     })
     .unwrap_or_else(|| panic!("no worker serves {match_id}"));
-    let state = play_human(&http, &stream_bases[owner], &match_id, &procs[owner]);
+    let token = token_of(&body, "p1");
+    let state = play_human(
+        &http,
+        &stream_bases[owner],
+        &match_id,
+        &token,
+        &procs[owner],
+    );
     assert_eq!(state["round"], 2, "{state}");
     let robot_seats = state["seats"]
         .as_array()

@@ -10,9 +10,15 @@
 //! | `GET /report?since=&until=` | the HTML report of the finished matches in the `match-history` view ([`crate::report`]; `since`/`until` as in `orchestra report`, `400` when malformed) |
 //! | `GET /health` | `200 {"status":"ready",..}` only when every worker is `running` and the views have read their topics to the end; otherwise `503` with the same detail and `reasons` (why not: e.g. what a starting worker waits for, a failed worker's error). Per worker: `state`, `tasks` (`[{task, state, lag, lastCommitAgeMs}]`), counters, `waitingFor`, `failure` |
 //! | `POST /matches` | `match.create` — body `{template?, totalRounds?, humans?: [{playerId, name}]}` (an empty body without a content type means all defaults); answers a new match id (with an `Idempotency-Key`, the key is the match id) |
-//! | `POST /matches/{id}/players` | `match.join` — `{playerId, name}` |
-//! | `POST /matches/{id}/responses` | `response.submit` — `{playerId, round, text}` |
-//! | `POST /matches/{id}/votes` | `vote.submit` — `{playerId, round, votedFor}` |
+//! | `GET /matches/{id}/view` | the player's view of the match state ([`auth`]): like `GET /matches/{id}` but without seat kinds, sources, robots or player ids until the match is completed; with `Authorization: Bearer <token>`, `"you"` is the token holder's seat |
+//! | `GET /matches/{id}/live?after=<sequence>` | WebSocket: the match's events as players may see them, in order, resumable after the last `sequence` seen ([`live`]) |
+//! | `POST /matches/{id}/players` | `match.join` — `{playerId, name}`; answers `playerToken` too |
+//! | `POST /matches/{id}/responses` | `response.submit` — `{playerId, round, text}`; needs the player's token (`Authorization: Bearer <token>`) |
+//! | `POST /matches/{id}/votes` | `vote.submit` — `{playerId, round, votedFor}`; needs the player's token |
+//!
+//! `POST /matches` with humans answers `playerTokens: {playerId: token}`. Without a valid
+//! token answering and voting are `401`, with another player's or match's token `403`,
+//! nothing written (see [`auth`]).
 //!
 //! Players' actions are validated here (malformed JSON, missing fields, wrong types,
 //! unknown fields, unknown template, rounds out of range, text over 2000 characters,
@@ -34,7 +40,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 mod error;
+pub mod live;
 mod reads;
 mod report;
 mod requests;
@@ -55,10 +63,14 @@ use topology::{Topology, WorkerHandle};
 
 use crate::views::LatestView;
 
+pub use auth::PlayerTokens;
 pub use error::{ApiError, ApiJson, ApiJsonOrEmpty};
 pub use requests::new_id;
 
-use reads::{describe_topology, get_match, health, match_history, prometheus_metrics, robot_pool};
+use reads::{
+    describe_topology, get_match, health, match_history, player_view, prometheus_metrics,
+    robot_pool,
+};
 use requests::{create_match, join_match, submit_response, submit_vote};
 
 /// How long a player's request waits for Kafka's acknowledgement before `503`.
@@ -90,6 +102,11 @@ pub struct ApiState {
     pub pool: LatestView,
     /// Prometheus recorder handle for `/metrics`.
     pub metrics: Option<PrometheusHandle>,
+    /// Signs and checks player tokens (every instance of a deployment shares the secret;
+    /// see [`PlayerTokens::from_env`]).
+    pub tokens: PlayerTokens,
+    /// The shared tail of `match-events` for `/matches/{id}/live` (`None`: `503`).
+    pub live: Option<Arc<live::LiveEvents>>,
 }
 
 /// A producer for [`ApiState::requests`]: `client`'s settings plus the runtime's
@@ -136,6 +153,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/matches", post(create_match))
         .route("/matches/history", get(match_history))
         .route("/matches/{id}", get(get_match))
+        .route("/matches/{id}/view", get(player_view))
+        .route("/matches/{id}/live", get(live::live))
         .route("/matches/{id}/players", post(join_match))
         .route("/matches/{id}/responses", post(submit_response))
         .route("/matches/{id}/votes", post(submit_vote))

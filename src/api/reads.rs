@@ -90,16 +90,60 @@ fn state_name(s: WorkerState) -> Value {
 }
 
 pub(super) async fn get_match(State(st): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
+    match match_state(&st, &id).await {
+        Ok(v) => raw_json(StatusCode::OK, v),
+        Err(r) => r,
+    }
+}
+
+/// `GET /matches/{id}/view`: the player's view ([`super::auth`]).
+pub(super) async fn player_view(
+    State(st): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let raw = match match_state(&st, &id).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Ok(mut state) = serde_json::from_slice::<Value>(&raw) else {
+        return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "invalid match state")
+            .into_response();
+    };
+    let you = st
+        .tokens
+        .bearer(&headers)
+        .ok()
+        .filter(|(m, _)| *m == id)
+        .and_then(|(_, p)| {
+            state["seats"]
+                .as_array()?
+                .iter()
+                .find(|s| s["playerId"] == p.as_str())
+                .map(|s| s["identity"].clone())
+        });
+    if state["status"] != "completed" {
+        super::auth::redact(&mut state);
+    }
+    if let (Some(you), Some(o)) = (you, state.as_object_mut()) {
+        o.insert("you".into(), you);
+    }
+    (StatusCode::OK, Json(state)).into_response()
+}
+
+/// The raw match state from the owning task, or the error answer.
+async fn match_state(st: &ApiState, id: &str) -> Result<Vec<u8>, Response> {
+    let id = id.to_string();
     if let Err(e) = valid_id("match id", &id) {
-        return e.into_response();
+        return Err(e.into_response());
     }
     if st.workers.is_empty() {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "this instance runs no stream worker, so it holds no match state",
         )
         .with("matchId", id.as_str())
-        .into_response();
+        .into_response());
     }
     let mut not_found = false;
     let mut remote = None;
@@ -124,14 +168,14 @@ pub(super) async fn get_match(State(st): State<Arc<ApiState>>, Path(id): Path<St
                 )))
             });
         match answer {
-            Ok(KeyLocation::Local(Some(v))) if is_json(&v) => return raw_json(StatusCode::OK, v),
+            Ok(KeyLocation::Local(Some(v))) if is_json(&v) => return Ok(v),
             Ok(KeyLocation::Local(Some(_))) => {
-                return ApiError::new(
+                return Err(ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "the stored match state is not valid JSON",
                 )
                 .with("matchId", id.as_str())
-                .into_response()
+                .into_response())
             }
             Ok(KeyLocation::Local(None)) => not_found = true,
             Ok(KeyLocation::Remote { task }) => remote = Some(task),
@@ -139,14 +183,14 @@ pub(super) async fn get_match(State(st): State<Arc<ApiState>>, Path(id): Path<St
         }
     }
     if not_found {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "no such match (the owning task has no state for it)",
         )
         .with("matchId", id.as_str())
-        .into_response();
+        .into_response());
     }
-    match remote {
+    Err(match remote {
         Some(task) if not_ready.is_empty() => (
             StatusCode::MISDIRECTED_REQUEST,
             Json(json!({
@@ -164,7 +208,7 @@ pub(super) async fn get_match(State(st): State<Arc<ApiState>>, Path(id): Path<St
         .with("matchId", id.as_str())
         .with("workers", not_ready)
         .into_response(),
-    }
+    })
 }
 
 pub(super) async fn robot_pool(State(st): State<Arc<ApiState>>) -> Response {

@@ -78,6 +78,7 @@ async fn submit(
     match_id: String,
     request_id: String,
     data: MatchRequestData,
+    extra: Option<(&'static str, serde_json::Value)>,
 ) -> Response {
     let envelope: MatchRequest = MatchRequest::new(
         &request_id,
@@ -107,11 +108,11 @@ async fn submit(
         Ok(Ok(d)) => {
             count(action, "accepted");
             tracing::debug!(%match_id, %request_id, partition = d.partition, offset = d.offset, "request written");
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({ "requestId": request_id, "matchId": match_id })),
-            )
-                .into_response()
+            let mut body = json!({ "requestId": request_id, "matchId": match_id });
+            if let (Some((k, v)), Some(o)) = (extra, body.as_object_mut()) {
+                o.insert(k.to_string(), v);
+            }
+            (StatusCode::ACCEPTED, Json(body)).into_response()
         }
         Ok(Err((e, _))) => {
             count(action, "unavailable");
@@ -171,7 +172,27 @@ pub(super) async fn create_match(
     } else {
         new_id()
     };
-    submit(&st, ACTION, match_id, rid, MatchRequestData::Create(create)).await
+    // Each human listed gets its player token (issue 15: fair play).
+    let tokens: serde_json::Map<String, serde_json::Value> = create
+        .humans
+        .iter()
+        .map(|h| {
+            (
+                h.player_id.clone(),
+                st.tokens.token(&match_id, &h.player_id).into(),
+            )
+        })
+        .collect();
+    let extra = Some(("playerTokens", serde_json::Value::Object(tokens)));
+    submit(
+        &st,
+        ACTION,
+        match_id,
+        rid,
+        MatchRequestData::Create(create),
+        extra,
+    )
+    .await
 }
 
 pub(super) async fn join_match(
@@ -188,11 +209,13 @@ pub(super) async fn join_match(
         .and_then(|p| Ok((p, request_id(&headers)?)));
     match checked {
         Ok((p, rid)) => {
+            let token = st.tokens.token(&id, &p.player_id);
             let join = MatchJoin {
                 player_id: p.player_id,
                 name: p.name,
             };
-            submit(&st, ACTION, id, rid, MatchRequestData::Join(join)).await
+            let extra = Some(("playerToken", token.into()));
+            submit(&st, ACTION, id, rid, MatchRequestData::Join(join), extra).await
         }
         Err(e) => invalid(ACTION, e),
     }
@@ -209,9 +232,13 @@ pub(super) async fn submit_response(
     let checked = valid_id("match id", &id)
         .and(body)
         .and_then(|ApiJson(b)| validate_response(b, &cfg))
-        .and_then(|r| Ok((r, request_id(&headers)?)));
+        .and_then(|r| Ok((r, request_id(&headers)?)))
+        .and_then(|(r, rid)| {
+            st.tokens.authorize(&headers, &id, &r.player_id)?;
+            Ok((r, rid))
+        });
     match checked {
-        Ok((r, rid)) => submit(&st, ACTION, id, rid, MatchRequestData::Respond(r)).await,
+        Ok((r, rid)) => submit(&st, ACTION, id, rid, MatchRequestData::Respond(r), None).await,
         Err(e) => invalid(ACTION, e),
     }
 }
@@ -227,9 +254,13 @@ pub(super) async fn submit_vote(
     let checked = valid_id("match id", &id)
         .and(body)
         .and_then(|ApiJson(b)| validate_vote(b, &cfg))
-        .and_then(|v| Ok((v, request_id(&headers)?)));
+        .and_then(|v| Ok((v, request_id(&headers)?)))
+        .and_then(|(v, rid)| {
+            st.tokens.authorize(&headers, &id, &v.player_id)?;
+            Ok((v, rid))
+        });
     match checked {
-        Ok((v, rid)) => submit(&st, ACTION, id, rid, MatchRequestData::Vote(v)).await,
+        Ok((v, rid)) => submit(&st, ACTION, id, rid, MatchRequestData::Vote(v), None).await,
         Err(e) => invalid(ACTION, e),
     }
 }

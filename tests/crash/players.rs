@@ -26,16 +26,23 @@ impl Players {
     /// POSTs `body` to `path` with `Idempotency-Key: key` on some live worker until one
     /// answers `202` (retried on connection errors and `503`); panics on a `4xx`.
     pub(crate) fn post(&mut self, path: &str, key: &str, body: &Value) {
+        self.post_as(path, key, body, None)
+    }
+
+    /// [`Players::post`] as a player: with `Authorization: Bearer <token>` when given.
+    pub(crate) fn post_as(&mut self, path: &str, key: &str, body: &Value, token: Option<&str>) {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let urls = self.urls.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let url = &urls[self.rng.below(urls.len() as u64) as usize];
-            let answer = self
+            let mut request = self
                 .http
                 .post(format!("{url}{path}"))
-                .header("Idempotency-Key", key)
-                .json(body)
-                .send();
+                .header("Idempotency-Key", key);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let answer = request.json(body).send();
             match answer {
                 Ok(r) if r.status() == StatusCode::ACCEPTED => return,
                 Ok(r) if r.status().is_client_error() => {
@@ -120,7 +127,11 @@ impl Players {
                     "vote.recorded",
                 )
             };
-            self.post(&path, &key, &body);
+            // Every worker shares the test's token secret (procs::TEST_API_SECRET), so the
+            // player's token is the one `POST /matches` answered.
+            let token = orchestra::api::PlayerTokens::new(procs::TEST_API_SECRET)
+                .token(&state.match_id, &player);
+            self.post_as(&path, &key, &body, Some(&token));
             self.accepted.push(Accepted {
                 id: key,
                 match_id: state.match_id.clone(),

@@ -34,6 +34,26 @@ pub fn post(http: &Client, url: &str, body: Value) -> (StatusCode, Value) {
     (status, r.json().unwrap_or(Value::Null))
 }
 
+/// [`post`] as a player: with `Authorization: Bearer <token>`.
+pub fn post_as(http: &Client, url: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    let r = http
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .expect("POST");
+    let status = r.status();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+/// The token `POST /matches` answered for `player` (`playerTokens`).
+pub fn token_of(created: &Value, player: &str) -> String {
+    created["playerTokens"][player]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token for {player} in {created}"))
+        .to_string()
+}
+
 /// Polls `f` until it returns `Some`, at most `timeout`.
 pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
@@ -62,9 +82,9 @@ pub fn wait_ready(http: &Client, base: &str, run: &Proc) -> Value {
     })
 }
 
-/// Plays the human seat of `match_id` (player `p1`): answers and votes each round until
-/// the match completes; returns the final state.
-pub fn play_human(http: &Client, base: &str, match_id: &str, run: &Proc) -> Value {
+/// Plays the human seat of `match_id` (player `p1`, whose token is `token`): answers and
+/// votes each round until the match completes; returns the final state.
+pub fn play_human(http: &Client, base: &str, match_id: &str, token: &str, run: &Proc) -> Value {
     let mut answered = 0u64;
     let mut voted = 0u64;
     poll(PLAY, || {
@@ -82,9 +102,10 @@ pub fn play_human(http: &Client, base: &str, match_id: &str, run: &Proc) -> Valu
         match state["status"].as_str()? {
             "completed" => return Some(state),
             "responding" if answered < round => {
-                let (s, body) = post(
+                let (s, body) = post_as(
                     http,
                     &format!("{base}/matches/{match_id}/responses"),
+                    token,
                     json!({"playerId": "p1", "round": round, "text": "Tea, always tea."}),
                 );
                 assert_eq!(s, StatusCode::ACCEPTED, "{body}");
@@ -97,9 +118,10 @@ pub fn play_human(http: &Client, base: &str, match_id: &str, run: &Proc) -> Valu
                     .filter_map(|seat| seat["identity"].as_str())
                     .find(|id| *id != me)?
                     .to_string();
-                let (s, body) = post(
+                let (s, body) = post_as(
                     http,
                     &format!("{base}/matches/{match_id}/votes"),
+                    token,
                     json!({"playerId": "p1", "round": round, "votedFor": other}),
                 );
                 assert_eq!(s, StatusCode::ACCEPTED, "{body}");
@@ -117,4 +139,3 @@ pub fn play_human(http: &Client, base: &str, match_id: &str, run: &Proc) -> Valu
         )
     })
 }
-

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// How long a process may take to print its first line.
 pub const START: Duration = Duration::from_secs(60);
+/// The player-token secret (`ORCHESTRA_API_SECRET`) of every process a test spawns.
+pub const TEST_API_SECRET: &str = "orchestra-test-api-secret";
 
 /// The children's `RUST_LOG`: `CRASH_RUST_LOG` when set (e.g.
 /// `info,rdkafka=warn,topology=debug` to see each task's offsets), else
@@ -60,6 +62,9 @@ impl Proc {
             .env("NO_COLOR", "1")
             .env("RUST_LOG", child_rust_log())
             .env_remove("RUST_BACKTRACE")
+            // Every API instance of a test shares the player-token secret (issue 15), as a
+            // deployment's instances do; a test may override it through `envs`.
+            .env("ORCHESTRA_API_SECRET", TEST_API_SECRET)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log);
