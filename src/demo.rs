@@ -293,6 +293,8 @@ async fn run_in(
             history: LatestView::start(&client, topics::MATCH_HISTORY)?,
             pool: LatestView::start(&client, topics::ROBOT_POOL_STATE)?,
             metrics: metrics.clone(),
+            tokens: crate::api::PlayerTokens::from_env(),
+            live: Some(crate::api::live::LiveEvents::start(&client)?),
         });
         let (bound, task) = api::serve(addr, state).await?;
         println!("read API: http://{bound}  (GET /matches/history, /matches/{{id}}, /robots/pool, /topology, /metrics, /health)");

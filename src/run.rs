@@ -157,6 +157,8 @@ pub async fn run(
             history: LatestView::start(&client, topics::MATCH_HISTORY)?,
             pool: LatestView::start(&client, topics::ROBOT_POOL_STATE)?,
             metrics,
+            tokens: api::PlayerTokens::from_env(),
+            live: Some(api::live::LiveEvents::start(&client)?),
         });
         let (bound, task) = api::serve(addr, state).await?;
         println!("read API: http://{bound}");
