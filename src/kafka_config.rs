@@ -85,10 +85,7 @@ impl KafkaSettings {
                 continue;
             }
             let Some(at) = line.find(['=', ':']) else {
-                bail!(
-                    "{origin}:{}: expected `key=value`, got `{line}`",
-                    i + 1
-                );
+                bail!("{origin}:{}: expected `key=value`, got `{line}`", i + 1);
             };
             let (key, value) = (line[..at].trim(), line[at + 1..].trim_start());
             if key.is_empty() {
@@ -246,7 +243,10 @@ mod tests {
     #[test]
     fn later_sources_override_earlier_ones_key_by_key() {
         let mut s = KafkaSettings::parse_properties("a=file\nb=file\n", "f").unwrap();
-        s.merge(KafkaSettings::from_env_vars(vars(&[("ORCHESTRA_KAFKA_B", "env")])));
+        s.merge(KafkaSettings::from_env_vars(vars(&[(
+            "ORCHESTRA_KAFKA_B",
+            "env",
+        )])));
         s.merge(KafkaSettings::from_pairs(vars(&[("a", "flag")])));
         assert_eq!(s.get("a"), Some("flag"));
         assert_eq!(s.get("b"), Some("env"));
@@ -254,8 +254,11 @@ mod tests {
 
     #[test]
     fn remembered_secret_values_are_blanked_out_of_any_text() {
-        KafkaSettings::from_pairs(vars(&[("sasl.password", "s3cr3t-value"), ("client.id", "me-visible")]))
-            .remember_secrets();
+        KafkaSettings::from_pairs(vars(&[
+            ("sasl.password", "s3cr3t-value"),
+            ("client.id", "me-visible"),
+        ]))
+        .remember_secrets();
         let text = "invalid value for sasl.password: s3cr3t-value (client me-visible)";
         assert_eq!(
             redact(text),

@@ -52,7 +52,10 @@ fn parse_specs(text: &str) -> Result<Vec<TopicSpec>> {
     let specs: Vec<TopicSpec> = serde_json::from_str(text)?;
     for t in &specs {
         if t.name.is_empty() || t.partitions < 1 {
-            bail!("topic `{}`: a name and at least one partition are required", t.name);
+            bail!(
+                "topic `{}`: a name and at least one partition are required",
+                t.name
+            );
         }
         if let Some(r) = t.replication_factor {
             if r == 0 || r < -1 {

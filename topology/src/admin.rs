@@ -17,9 +17,9 @@ use rdkafka::client::{Client, ClientContext};
 use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::builder::repartition::APPLICATION_ID_PLACEHOLDER;
 use crate::builder::Topology;
 use crate::config::StreamsConfig;
-use crate::builder::repartition::APPLICATION_ID_PLACEHOLDER;
 use crate::TopologyError;
 
 /// A topic the runtime owns.

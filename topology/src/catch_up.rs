@@ -153,7 +153,10 @@ mod tests {
             since: Some(Instant::now()),
             ..Backlog::default()
         };
-        assert!(b.holds("0_1", |_| Some(26), |_| Some(29)), "not caught up at 26");
+        assert!(
+            b.holds("0_1", |_| Some(26), |_| Some(29)),
+            "not caught up at 26"
+        );
         assert!(b.holds("0_1", |_| Some(28), |_| Some(40)));
         // Extended once only: records that arrived after the assignment do not hold it.
         assert!(!b.holds("0_1", |_| Some(29), |_| Some(40)));

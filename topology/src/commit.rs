@@ -293,7 +293,10 @@ mod tests {
             value: Some(&value),
         };
         task.process(&rec, 1_000).unwrap();
-        assert!(!task.out.is_empty(), "the reference job forwards every input");
+        assert!(
+            !task.out.is_empty(),
+            "the reference job forwards every input"
+        );
         BTreeMap::from([(id, task)])
     }
 
@@ -354,7 +357,11 @@ mod tests {
         let (value, checkpoint) = stored(&tasks);
         assert!(value.is_some());
         let last = io.last_delivered(&changelog(), 0).unwrap();
-        assert_eq!(checkpoint, Some(last + 1), "checkpoint: next changelog offset");
+        assert_eq!(
+            checkpoint,
+            Some(last + 1),
+            "checkpoint: next changelog offset"
+        );
     }
 
     #[test]
@@ -367,7 +374,11 @@ mod tests {
         };
         assert!(commit_tasks(&mut tasks, &mut io, false, false).is_err());
         assert_eq!(io.log, ["deliver"]);
-        assert_eq!(stored(&tasks), (None, None), "the buffered write was dropped");
+        assert_eq!(
+            stored(&tasks),
+            (None, None),
+            "the buffered write was dropped"
+        );
     }
 
     #[test]
@@ -391,7 +402,10 @@ mod tests {
         assert_eq!(log.first().map(String::as_str), Some("begin"));
         let pos = |s: &str| log.iter().position(|l| l == s).unwrap_or(usize::MAX);
         assert!(pos(&outputs) < pos("send changelogs"), "{log:?}");
-        assert!(pos("send changelogs") < pos("commit_transaction 1"), "{log:?}");
+        assert!(
+            pos("send changelogs") < pos("commit_transaction 1"),
+            "{log:?}"
+        );
         assert_eq!(log.last().map(String::as_str), Some("deliver"));
         assert!(tasks.values().all(|t| t.out.is_empty()));
         assert!(stored(&tasks).0.is_some());

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use crate::builder::Topology;
 use crate::builder::repartition::APPLICATION_ID_PLACEHOLDER;
+use crate::builder::Topology;
 
 /// A rendered-on-demand description of a topology.
 #[derive(Debug, Clone, serde::Serialize)]

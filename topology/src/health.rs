@@ -76,7 +76,8 @@ impl HealthTracker {
             return;
         }
         self.next_snapshot = now + SNAPSHOT_INTERVAL;
-        self.committed_at.retain(|id, _| tm.tasks().contains_key(id));
+        self.committed_at
+            .retain(|id, _| tm.tasks().contains_key(id));
         let positions = consumer.position().ok();
         let tasks = tm
             .tasks()

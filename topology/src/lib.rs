@@ -71,6 +71,7 @@ pub mod truncation;
 mod watermarks;
 
 pub use admin::{internal_topics, InternalTopic, InternalTopicKind};
+pub use builder::repartition::{RepartitionSpec, RepartitionTopic, APPLICATION_ID_PLACEHOLDER};
 pub use builder::{ProcessorDef, ProcessorSpec, StoreSpec, SubTopology, Topology, TopologyBuilder};
 pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use describe::{ProcessorDescription, SubTopologyDescription, TopologyDescription};
@@ -78,18 +79,17 @@ pub use dlq::ErrorHandling;
 #[cfg(feature = "embedded")]
 pub use embedded::EmbeddedBroker;
 pub use error::{DecodeError, ProcessError, TopologyError};
-pub use stats::TaskHealth;
 pub use lifecycle::TaskState;
 #[cfg(feature = "testkit")]
 pub use output::flush_producer;
 pub use processor::{Context, Processor, Punctuation, PunctuationType};
 pub use record::{partition_for, InRecord, OutRecord};
-pub use builder::repartition::{RepartitionSpec, RepartitionTopic, APPLICATION_ID_PLACEHOLDER};
 pub use shared_decode::SharedDecoder;
+pub use state_manager::StoreBackend;
 pub use state_stores::{KeyValueStore, SledStoreConfig, TypedStore};
+pub use stats::TaskHealth;
 pub use stats::{WorkerState, WorkerStats};
 pub use stream_worker::{KeyLocation, StreamWorker, WorkerHandle};
-pub use state_manager::StoreBackend;
 pub use task_id::TaskId;
 #[cfg(feature = "testkit")]
 pub use test_driver::{DriverConfig, TopologyTestDriver};

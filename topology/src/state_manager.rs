@@ -279,10 +279,7 @@ mod tests {
             "{plan:?}"
         );
         let store = reference::STORE;
-        sm.get_mut(store)
-            .unwrap()
-            .put("k", b"1".to_vec())
-            .unwrap();
+        sm.get_mut(store).unwrap().put("k", b"1".to_vec()).unwrap();
         let prepared = sm.prepare(42).unwrap();
         assert_eq!(prepared.len(), 1);
         let (name, rec) = &prepared[0];
@@ -294,10 +291,7 @@ mod tests {
         sm.abort();
         assert_eq!(sm[store].get("k").unwrap(), None);
 
-        sm.get_mut(store)
-            .unwrap()
-            .put("k", b"2".to_vec())
-            .unwrap();
+        sm.get_mut(store).unwrap().put("k", b"2".to_vec()).unwrap();
         sm.prepare(43).unwrap();
         sm.commit(&HashMap::from([(store.to_string(), 8)]), false)
             .unwrap();

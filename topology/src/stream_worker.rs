@@ -32,8 +32,8 @@ use crate::health::HealthTracker;
 use crate::record::{partition_for, InRecord};
 use crate::restore::Restorer;
 use crate::sender::Sender;
-use crate::task_id::TaskId;
 use crate::stats::{WorkerState, WorkerStats};
+use crate::task_id::TaskId;
 use crate::task_manager::TaskManager;
 use crate::{admin, output, TopologyError};
 

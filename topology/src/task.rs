@@ -95,8 +95,7 @@ impl Task {
             .iter()
             .find(|s| s.id == id.subtopology)
             .ok_or_else(|| TopologyError::Invalid(format!("no sub-topology {}", id.subtopology)))?;
-        let stores =
-            StateManager::open(topology, id, &settings.application_id, &settings.backend)?;
+        let stores = StateManager::open(topology, id, &settings.application_id, &settings.backend)?;
         let mut nodes = Vec::new();
         let mut routes: FxHashMap<String, Vec<usize>> = FxHashMap::default();
         for (slot, &pi) in sub.processors.iter().enumerate() {

@@ -11,9 +11,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::TopicPartitionList;
 
 use crate::builder::Topology;
+use crate::commit::{self, Committed};
 use crate::config::{ProcessingGuarantee, StreamsConfig};
 use crate::deadlines::{now_ms, Deadlines};
 use crate::gauge_parts::GaugeParts;
+use crate::gauge_parts::Series;
+use crate::kafka_io::KafkaCommitIo;
 use crate::lifecycle::TaskState;
 use crate::output::OutProducer;
 use crate::parallel::join_all;
@@ -23,9 +26,6 @@ use crate::sender::Sender;
 use crate::stats::{WorkerState, WorkerStats};
 use crate::task::{Task, TaskSettings};
 use crate::task_id::TaskId;
-use crate::commit::{self, Committed};
-use crate::gauge_parts::Series;
-use crate::kafka_io::KafkaCommitIo;
 use crate::{metrics as m, TopologyError};
 
 pub(crate) struct TaskManager {
@@ -259,8 +259,7 @@ impl TaskManager {
             }
             running += 1;
             for (topic, next) in &task.next_offsets {
-                if let Some(high) = crate::watermarks::cached_high(consumer, topic, id.partition)
-                {
+                if let Some(high) = crate::watermarks::cached_high(consumer, topic, id.partition) {
                     let series = Series::new(m::CONSUMER_LAG)
                         .label("topic", topic.as_str())
                         .label("partition", id.partition.to_string());

@@ -435,7 +435,8 @@ impl CommitProducer for MemoryCommitIo<'_> {
 impl OffsetCommitter for MemoryCommitIo<'_> {
     fn commit_offsets(&mut self, offsets: &[InputOffset]) -> Result<(), TopologyError> {
         for o in offsets {
-            self.committed.insert((o.topic.clone(), o.partition), o.next);
+            self.committed
+                .insert((o.topic.clone(), o.partition), o.next);
         }
         Ok(())
     }
