@@ -18,7 +18,7 @@
 use super::sequence::{position, Position};
 use schemas::{
     HistoryResponse, HistoryRound, HistoryStatus, HistoryVote, MatchEvent, MatchEventData,
-    MatchHistory, RoundVoice, SeatReveal, SCHEMA_VERSION,
+    MatchHistory, RoundVoice, SCHEMA_VERSION,
 };
 
 fn empty_history(match_id: &str) -> MatchHistory {
@@ -64,17 +64,7 @@ pub fn evolve_history(history: Option<MatchHistory>, ev: &MatchEvent) -> MatchHi
             h.template.clone_from(&e.template);
             h.total_rounds = e.total_rounds;
             h.created_at = ev.timestamp;
-            h.seats = e
-                .seats
-                .iter()
-                .map(|s| SeatReveal {
-                    identity: s.identity,
-                    kind: s.kind,
-                    player_id: s.player_id.clone(),
-                    name: s.name.clone(),
-                    voices: Vec::new(),
-                })
-                .collect();
+            h.seats = super::seats::reveals(&e.seats);
             h.final_scores = e.seats.iter().map(|s| (s.identity, 0)).collect();
         }
         MatchEventData::PlayerJoined(e) => {

@@ -74,17 +74,7 @@ pub fn apply(state: &mut MatchState, event: &MatchEvent) {
             state.response_window_ms = e.response_window_ms;
             state.voting_window_ms = e.voting_window_ms;
             state.robots_window_ms = e.robots_window_ms;
-            state.seats = e
-                .seats
-                .iter()
-                .map(|s| SeatReveal {
-                    identity: s.identity,
-                    kind: s.kind,
-                    player_id: s.player_id.clone(),
-                    name: s.name.clone(),
-                    voices: Vec::new(),
-                })
-                .collect();
+            state.seats = super::seats::reveals(&e.seats);
             state.scores = e.seats.iter().map(|s| (s.identity, 0)).collect();
             state.status = MatchStatus::WaitingForPlayers;
             state.round = 0;

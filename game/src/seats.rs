@@ -12,7 +12,7 @@
 //! assert_eq!(kinds, seat_kinds("match-42", t));
 //! ```
 
-use schemas::{Identity, SeatKind};
+use schemas::{Identity, Seat, SeatKind, SeatReveal};
 
 use super::ids::digest;
 use super::templates::Template;
@@ -41,6 +41,21 @@ pub fn presentation_order(match_id: &str, round: u32, identities: &mut [Identity
         identities,
         &digest(&[match_id.as_bytes(), &round.to_le_bytes(), b"presentation"]),
     );
+}
+
+/// The reveal entries of a new match's seats: who sits where, no voices yet. Shared by the
+/// match state and the history document, which both start from `match.created`.
+pub(crate) fn reveals(seats: &[Seat]) -> Vec<SeatReveal> {
+    seats
+        .iter()
+        .map(|s| SeatReveal {
+            identity: s.identity,
+            kind: s.kind,
+            player_id: s.player_id.clone(),
+            name: s.name.clone(),
+            voices: Vec::new(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -125,6 +125,36 @@ pub fn describe_all(defs: &[MetricDef]) {
     }
 }
 
+/// The ways `defs` break the Prometheus conventions this project follows: a histogram
+/// without strictly increasing buckets, `_total` on anything but a counter or a counter
+/// without it. Each crate's metric table is checked with it in a unit test.
+///
+/// ```
+/// use topology::metrics::{convention_violations, MetricDef};
+/// let bad = [MetricDef::gauge("orchestra_cost_total", &[], "A gauge named like a counter")];
+/// assert_eq!(convention_violations(&bad).len(), 1);
+/// ```
+pub fn convention_violations(defs: &[MetricDef]) -> Vec<String> {
+    let mut found = Vec::new();
+    for def in defs {
+        if let Some(b) = def.buckets() {
+            if b.is_empty() || !b.windows(2).all(|w| w[0] < w[1]) {
+                found.push(format!(
+                    "{}: buckets must be non-empty and increasing",
+                    def.name
+                ));
+            }
+        }
+        if def.name.ends_with("_total") != (def.kind == MetricKind::Counter) {
+            found.push(format!(
+                "{}: `_total` is for counters, and counters only",
+                def.name
+            ));
+        }
+    }
+    found
+}
+
 /// Counter, label `processor`.
 pub const RECORDS_PROCESSED: &str = "orchestra_records_processed_total";
 /// Histogram (seconds), label `processor`.
@@ -244,17 +274,7 @@ mod tests {
 
     #[test]
     fn every_histogram_has_increasing_buckets_and_names_follow_the_conventions() {
-        for def in DEFINITIONS {
-            if let Some(b) = def.buckets() {
-                assert!(!b.is_empty(), "{}", def.name);
-                assert!(b.windows(2).all(|w| w[0] < w[1]), "{}", def.name);
-            }
-            assert_eq!(
-                def.name.ends_with("_total"),
-                def.kind == MetricKind::Counter,
-                "`_total` is for counters only: {}",
-                def.name
-            );
-        }
+        let found = convention_violations(DEFINITIONS);
+        assert!(found.is_empty(), "{found:?}");
     }
 }
