@@ -345,10 +345,24 @@ fn run(args: &[&str], envs: &[(&str, &str)]) -> (String, String) {
 #[test]
 fn export_from_a_broker_process_filters_by_time_skips_bad_documents_and_writes_csv_duckdb_reads() {
     let d = demo();
+    // Matches whose last round ends on the same deadline complete in the same
+    // millisecond: spread the completion times (keeping their order) so that a time
+    // filter always has two sides to split.
+    let first = d
+        .history
+        .iter()
+        .filter_map(|h| h["completedAt"].as_i64())
+        .min()
+        .unwrap();
+    let mut order: Vec<usize> = (0..d.history.len()).collect();
+    order.sort_by_key(|&i| d.history[i]["completedAt"].as_i64().unwrap());
+    let mut history: Vec<Value> = d.history.clone();
+    for (rank, &i) in order.iter().enumerate() {
+        history[i]["completedAt"] = serde_json::json!(first + rank as i64 * 1000);
+    }
     let dir = tempfile::tempdir().unwrap();
     let (_broker, bootstrap) = procs::broker(dir.path(), &["--partitions", "2"]);
-    let mut values: Vec<(String, Vec<u8>)> = d
-        .history
+    let mut values: Vec<(String, Vec<u8>)> = history
         .iter()
         .map(|h| {
             (
@@ -361,15 +375,13 @@ fn export_from_a_broker_process_filters_by_time_skips_bad_documents_and_writes_c
     produce(&bootstrap, "match-history", &values);
 
     // --since: the later half of the matches by completion time.
-    let mut completed: Vec<i64> = d
-        .history
+    let mut completed: Vec<i64> = history
         .iter()
         .map(|h| h["completedAt"].as_i64().unwrap())
         .collect();
     completed.sort_unstable();
     let since = completed[completed.len() / 2];
-    let kept: Vec<Value> = d
-        .history
+    let kept: Vec<Value> = history
         .iter()
         .filter(|h| h["completedAt"].as_i64().unwrap() >= since)
         .cloned()
