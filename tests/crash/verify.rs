@@ -215,9 +215,19 @@ pub(crate) fn verify(
     );
 
     // match-history = a fresh fold of each match's events.
-    let live =
-        orchestra::views::read_latest(client, topics::MATCH_HISTORY, Duration::from_secs(120))
-            .expect("read match-history");
+    // The history view is a separate sub-topology: after the last disruption its task may
+    // still be catching up with match-events when the last match completes. Wait (up to a
+    // minute) for every match's document; one that never comes fails below.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let live = loop {
+        let live =
+            orchestra::views::read_latest(client, topics::MATCH_HISTORY, Duration::from_secs(120))
+                .expect("read match-history");
+        if ids.iter().all(|id| live.contains_key(id.as_str())) || Instant::now() >= deadline {
+            break live;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     for id in ids {
         let folded = logs[id]
             .values()
