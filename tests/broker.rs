@@ -21,36 +21,13 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use http::{get, play_human, poll, post, token_of, wait_ready, PLAY};
-use procs::{Proc, START};
+use procs::{worker, Proc, START};
 
 /// `orchestra broker --partitions PARTITIONS EXTRA…`, and its bootstrap address.
 fn broker(dir: &Path, partitions: &str, extra: &[&str]) -> (Proc, String) {
     let mut args = vec!["--partitions", partitions];
     args.extend_from_slice(extra);
     procs::broker(dir, &args)
-}
-
-/// `orchestra run` against `bootstrap` with the read API on a free port; and its base URL.
-fn worker(dir: &Path, bootstrap: &str, extra: &[&str], envs: &[(&str, &str)]) -> (Proc, String) {
-    let state = dir.join("state");
-    let state = state.to_str().expect("utf-8 path");
-    let mut args = vec![
-        "run",
-        "--bootstrap-servers",
-        bootstrap,
-        "--replication-factor",
-        "1",
-        "--http",
-        "127.0.0.1:0",
-        "--state-dir",
-        state,
-        "--worker-id",
-        "test-worker",
-    ];
-    args.extend_from_slice(extra);
-    let p = Proc::spawn("run", &args, envs, dir);
-    let base = p.line_starting("read API: ", START);
-    (p, base)
 }
 
 #[test]

@@ -17,7 +17,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use http::{get, play_human, poll, wait_ready, PLAY};
-use procs::{Proc, START};
 
 type Ws = tungstenite::WebSocket<TcpStream>;
 
@@ -94,35 +93,16 @@ fn assert_no_secrets(v: &Value) {
     );
 }
 
-fn run_worker(dir: &std::path::Path, bootstrap: &str) -> (Proc, String) {
-    let state = dir.join("state");
-    let args = [
-        "run",
-        "--bootstrap-servers",
-        bootstrap,
-        "--replication-factor",
-        "1",
-        "--http",
-        "127.0.0.1:0",
-        "--state-dir",
-        state.to_str().expect("utf-8"),
-        "--worker-id",
-        "live-worker",
-        "--response-window-ms",
-        "4000",
-        "--voting-window-ms",
-        "4000",
-    ];
-    let p = Proc::spawn("run", &args, &[], dir);
-    let base = p.line_starting("read API: ", START);
-    (p, base)
-}
-
 #[test]
 fn live_events_stream_in_order_resume_after_a_reconnect_and_stay_fair_until_the_reveal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_broker, bootstrap) = procs::broker(dir.path(), &["--partitions", "2"]);
-    let (run, base) = run_worker(dir.path(), &bootstrap);
+    let (run, base) = procs::worker(
+        dir.path(),
+        &bootstrap,
+        &["--response-window-ms", "4000", "--voting-window-ms", "4000"],
+        &[],
+    );
     let http = Client::new();
     wait_ready(&http, &base, &run);
 

@@ -192,6 +192,35 @@ pub fn broker(dir: &Path, args: &[&str]) -> (Proc, String) {
     (p, bootstrap)
 }
 
+/// `orchestra run` (worker id `test-worker`, replication factor 1, state in `DIR/state`)
+/// against `bootstrap` with the read API on a free port, plus `extra` flags; and its base URL.
+pub fn worker(
+    dir: &Path,
+    bootstrap: &str,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> (Proc, String) {
+    let state = dir.join("state");
+    let state = state.to_str().expect("utf-8 path");
+    let mut args = vec![
+        "run",
+        "--bootstrap-servers",
+        bootstrap,
+        "--replication-factor",
+        "1",
+        "--http",
+        "127.0.0.1:0",
+        "--state-dir",
+        state,
+        "--worker-id",
+        "test-worker",
+    ];
+    args.extend_from_slice(extra);
+    let p = Proc::spawn("run", &args, envs, dir);
+    let base = p.line_starting("read API: ", START);
+    (p, base)
+}
+
 /// A Tansu broker (`scripts/tansu-broker.sh`, installed by `scripts/install-tansu.sh`) on
 /// a free loopback port, and its bootstrap address once it is ready.
 pub fn tansu(dir: &Path) -> (Proc, String) {
