@@ -434,6 +434,11 @@ pub struct RunArgs {
     /// How long a round's voting phase lasts, ms (new matches).
     #[arg(long, env = "ORCHESTRA_VOTING_WINDOW_MS", default_value_t = 30_000)]
     pub voting_window_ms: u64,
+    /// How long after a phase's deadline its timeouts fire, ms. An answer or vote is in
+    /// time when its own timestamp (when the API took it) is not past the deadline; the
+    /// grace lets one still in flight at the deadline arrive.
+    #[arg(long, env = "ORCHESTRA_DEADLINE_GRACE_MS", default_value_t = 2_000)]
+    pub deadline_grace_ms: u64,
     #[command(flatten)]
     pub llm: LlmArgs,
 }

@@ -130,6 +130,7 @@ async fn async_main(cli: Cli, log: Option<LogTarget>) -> Result<()> {
                 robots_window_ms: (a.robots_window_ms > 0).then_some(a.robots_window_ms),
                 response_window_ms: a.response_window_ms,
                 voting_window_ms: a.voting_window_ms,
+                deadline_grace_ms: a.deadline_grace_ms,
             };
             run::run(opts, install_metrics()).await
         }

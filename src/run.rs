@@ -63,6 +63,8 @@ pub struct RunOptions {
     pub response_window_ms: u64,
     /// Voting phase length of new matches.
     pub voting_window_ms: u64,
+    /// How long after a phase's deadline its timeouts fire.
+    pub deadline_grace_ms: u64,
 }
 
 /// How often the process checks that its stream workers still run.
@@ -79,7 +81,8 @@ pub async fn run(
         .game
         .with_robots_window_ms(opts.robots_window_ms)
         .with_response_window_ms(opts.response_window_ms)
-        .with_voting_window_ms(opts.voting_window_ms);
+        .with_voting_window_ms(opts.voting_window_ms)
+        .with_deadline_grace_ms(opts.deadline_grace_ms);
     // Issue 15 item 4: robots answer after their (scaled) think time, reading the room
     // (scale 0: at once, as before).
     let max_think_ms = RobotEngineConfig::default().max_think_time.as_millis() as u64;

@@ -32,6 +32,13 @@ pub struct GameConfig {
     pub min_rounds: u32,
     /// Most rounds a match may have (default 20).
     pub max_rounds: u32,
+    /// How long after a phase's deadline its timeouts fire (default 2 s). Whether an
+    /// answer or vote is in time is decided by its own timestamp (the moment the API or
+    /// the robot worker took it): one stamped at or before the deadline is accepted if it
+    /// arrives within the grace, one stamped after it is rejected `round_over` however
+    /// early it arrives. So a request's outcome does not depend on when a (possibly
+    /// failed-over, catching-up) worker happened to run the deadline.
+    pub deadline_grace_ms: u64,
 }
 
 impl Default for GameConfig {
@@ -45,6 +52,7 @@ impl Default for GameConfig {
             max_player_id_chars: 128,
             min_rounds: 1,
             max_rounds: 20,
+            deadline_grace_ms: 2_000,
         }
     }
 }
@@ -65,6 +73,12 @@ impl GameConfig {
     /// Sets how long a round waits for its robots (`None`: no limit).
     pub fn with_robots_window_ms(mut self, ms: Option<u64>) -> Self {
         self.robots_window_ms = ms;
+        self
+    }
+
+    /// Sets how long after a deadline its timeouts fire.
+    pub fn with_deadline_grace_ms(mut self, ms: u64) -> Self {
+        self.deadline_grace_ms = ms;
         self
     }
 

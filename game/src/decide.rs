@@ -8,9 +8,12 @@
 //! * `Err(Rejection)` — the input is refused with a reason code.
 //!
 //! Robot answers are lenient where humans are strict: an over-long robot text is
-//! truncated, an empty one replaced by fallback text, a duplicate ignored. A robot answer
-//! that arrives after its phase ended is rejected with `round_over` (expected after a
-//! timeout; adapters may log it instead of dead-lettering it).
+//! truncated, an empty one replaced by fallback text, a duplicate ignored. An answer or
+//! vote stamped after its phase's deadline, or arriving after the phase ended, is
+//! rejected with `round_over` (for robots, expected after a timeout; adapters may log it
+//! instead of dead-lettering it). Lateness is judged by the input's own timestamp, so it
+//! does not depend on when the deadline's timeouts ran (see
+//! [`GameConfig::deadline_grace_ms`]).
 //!
 //! ```
 //! use game::{decide, handle, GameConfig, MatchInput, RejectionCode};
@@ -269,8 +272,9 @@ fn join(
     Ok(Decided::direct(em, s.free_human_seats() == 1))
 }
 
-/// The current round if `round` may receive responses now.
-fn response_phase(s: &MatchState, round: u32) -> Result<&RoundState, Rejection> {
+/// The current round if `round` may receive a response stamped `at`: its response phase
+/// is open and `at` is not past its deadline.
+fn response_phase(s: &MatchState, round: u32, at: i64) -> Result<&RoundState, Rejection> {
     not_over(s)?;
     let over = || {
         reject(
@@ -291,14 +295,22 @@ fn response_phase(s: &MatchState, round: u32) -> Result<&RoundState, Rejection> 
         return not_started();
     }
     match (s.status, s.current.as_ref()) {
+        (MatchStatus::Responding, Some(cur)) if at > cur.response_deadline => reject(
+            Code::RoundOver,
+            format!(
+                "responses for round {round} closed at {}; this one is stamped {at}",
+                cur.response_deadline
+            ),
+        ),
         (MatchStatus::Responding, Some(cur)) => Ok(cur),
         (MatchStatus::Voting | MatchStatus::RoundCompleted, _) => over(),
         _ => not_started(),
     }
 }
 
-/// The current round if `round` may receive votes now.
-fn vote_phase(s: &MatchState, round: u32) -> Result<&RoundState, Rejection> {
+/// The current round if `round` may receive a vote stamped `at`: its voting phase is
+/// open and `at` is not past its deadline.
+fn vote_phase(s: &MatchState, round: u32, at: i64) -> Result<&RoundState, Rejection> {
     not_over(s)?;
     let over = || {
         reject(
@@ -319,6 +331,13 @@ fn vote_phase(s: &MatchState, round: u32) -> Result<&RoundState, Rejection> {
         return not_open();
     }
     match (s.status, s.current.as_ref()) {
+        (MatchStatus::Voting, Some(cur)) if cur.voting_deadline.is_some_and(|d| at > d) => reject(
+            Code::RoundOver,
+            format!(
+                "voting for round {round} closed at {}; this vote is stamped {at}",
+                cur.voting_deadline.unwrap_or_default()
+            ),
+        ),
         (MatchStatus::Voting, Some(cur)) => Ok(cur),
         (MatchStatus::RoundCompleted, _) => over(),
         _ => not_open(),
@@ -359,7 +378,7 @@ fn respond(
             format!("player `{}` is not in the match", r.player_id),
         );
     };
-    let cur = response_phase(s, r.round)?;
+    let cur = response_phase(s, r.round, req.timestamp)?;
     if r.text.trim().is_empty() {
         return reject(Code::EmptyText, "response text is empty");
     }
@@ -400,7 +419,7 @@ fn vote(s: &MatchState, req: &MatchRequest, v: &VoteSubmit) -> Result<Decided, R
             format!("player `{}` is not in the match", v.player_id),
         );
     };
-    let cur = vote_phase(s, v.round)?;
+    let cur = vote_phase(s, v.round, req.timestamp)?;
     let target = vote_target(s, seat.identity, &v.voted_for)?;
     if let Some(prev) = cur.votes.iter().find(|x| x.voter == seat.identity) {
         if prev.voted_for == target {
@@ -475,7 +494,7 @@ fn robot_answer(
     };
     let mut em = emitter(s, input);
     if is_vote {
-        let cur = vote_phase(s, round)?;
+        let cur = vote_phase(s, round, input.timestamp)?;
         check_assigned(cur, identity, robot_id)?;
         if has_vote(cur, identity) {
             return Ok(Decided::nothing());
@@ -513,7 +532,7 @@ fn robot_answer(
         });
         return Ok(Decided::direct(em, pending_votes(s, cur) == 1));
     }
-    let cur = response_phase(s, round)?;
+    let cur = response_phase(s, round, input.timestamp)?;
     check_assigned(cur, identity, robot_id)?;
     if has_response(cur, identity) {
         return Ok(Decided::nothing());

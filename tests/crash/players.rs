@@ -88,6 +88,17 @@ impl Players {
             MatchStatus::Voting => "vote",
             _ => return,
         };
+        // As a player's page would: no answer or vote once the phase's countdown (less a
+        // second for the request's way) has run out. The state read may be stale after a
+        // failover; a request stamped past the deadline would be (correctly) rejected.
+        let deadline = match state.status {
+            MatchStatus::Responding => Some(cur.response_deadline),
+            _ => cur.voting_deadline,
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let too_late = deadline.is_some_and(|d| now_ms + 1_000 > d);
         for seat in state.seats.iter().filter(|s| s.kind == SeatKind::Human) {
             let Some(player) = seat.player_id.clone() else {
                 continue;
@@ -98,7 +109,7 @@ impl Players {
                 seat.identity.as_str(),
                 cur.round
             );
-            if self.sent.contains(&key) {
+            if self.sent.contains(&key) || too_late {
                 continue;
             }
             self.sent.insert(key.clone());

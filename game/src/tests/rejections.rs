@@ -284,6 +284,68 @@ fn a_response_for_a_round_that_is_over_is_rejected() {
 }
 
 #[test]
+fn lateness_is_judged_by_the_request_timestamp_not_by_when_the_timeouts_ran() {
+    let mut w = started("duel_2v1", 2);
+    let deadline = w.matches["m"]
+        .current
+        .as_ref()
+        .expect("round")
+        .response_deadline;
+    // The deadline has passed but its timeouts have not run (a worker catching up):
+    // an answer stamped at the deadline is in time, one stamped a millisecond later is
+    // not, and the phase is still open for the first.
+    w.now = deadline - 10; // request_envelope stamps now + 10
+    let on_time = w.request(
+        "m",
+        ResponseSubmit {
+            player_id: "p0".into(),
+            round: 1,
+            text: "just in time".into(),
+        },
+    );
+    assert!(
+        on_time.is_ok_and(|e| !e.is_empty()),
+        "stamped at the deadline"
+    );
+    w.now = deadline - 9;
+    assert_eq!(
+        code_of(
+            &mut w,
+            ResponseSubmit {
+                player_id: "p1".into(),
+                round: 1,
+                text: "one millisecond late".into()
+            }
+        ),
+        Code::RoundOver
+    );
+    assert_eq!(w.matches["m"].status, MatchStatus::Responding);
+    // Votes likewise, against the voting deadline.
+    assert!(w.fire_next_deadline());
+    w.run_robots(&mut diligent_robots());
+    let voting = w.matches["m"]
+        .current
+        .as_ref()
+        .expect("round")
+        .voting_deadline;
+    let voting = voting.expect("voting is open");
+    assert_eq!(w.matches["m"].status, MatchStatus::Voting);
+    w.now = voting - 9;
+    let target = first_other(&w.matches["m"], human_identity(&w, "p0"));
+    assert_eq!(
+        code_of(
+            &mut w,
+            VoteSubmit {
+                player_id: "p0".into(),
+                round: 1,
+                voted_for: target.as_str().into()
+            }
+        ),
+        Code::RoundOver
+    );
+}
+
+#[test]
 fn responses_from_outsiders_are_rejected() {
     let mut w = started("duel_2v1", 2);
     assert_eq!(

@@ -287,7 +287,12 @@ impl Processor for MatchProcessor {
         ctx: &mut Context<'_>,
         p: &Punctuation<'_>,
     ) -> Result<(), ProcessError> {
-        let now = p.timestamp;
+        // Timeouts fire a grace period after their deadline, so a request stamped in time
+        // but still in flight at the deadline is applied (decide judges lateness by the
+        // request's own timestamp).
+        let now = p
+            .timestamp
+            .saturating_sub(self.cfg.deadline_grace_ms as i64);
         let due = ctx
             .store::<String>(DEADLINES)?
             .range("", Some(&deadline_key(now + 1, "")))?;

@@ -433,7 +433,11 @@ impl Game {
             let next = active.iter().filter_map(|s| s.next_deadline()).min();
             match next {
                 Some(d) => {
-                    let by = (d - self.now()).max(0) + 1_000;
+                    // Timeouts fire a grace period after the deadline. At most 5 s at a
+                    // time, so that robots of other matches (ones not played here) answer
+                    // their commands in time, as they would in real time.
+                    let grace = self.settings.game.deadline_grace_ms as i64;
+                    let by = ((d - self.now()).max(0) + grace + 1_000).min(5_000);
                     self.advance(by);
                 }
                 None => panic!(
