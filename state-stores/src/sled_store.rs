@@ -38,8 +38,8 @@ const FORMAT_VERSION: &[u8] = b"1";
 pub struct SledStoreConfig {
     /// sled page cache size in bytes (per task database).
     pub cache_capacity: u64,
-    /// Interval of sled's background flush, ms.
-    pub flush_every_ms: u64,
+    /// Interval of sled's background sync to disk (its `flush_every_ms`), ms.
+    pub sync_every_ms: u64,
     /// How long opening waits for a lock another handle holds before it fails with
     /// [`StoreError::Locked`], ms. sled lets go of its file lock only once its background
     /// threads have released a closed database, a few milliseconds after the last handle
@@ -51,7 +51,7 @@ impl Default for SledStoreConfig {
     fn default() -> Self {
         Self {
             cache_capacity: 16 * 1024 * 1024,
-            flush_every_ms: 1000,
+            sync_every_ms: 1000,
             lock_wait_ms: 5000,
         }
     }
@@ -194,7 +194,7 @@ fn try_open(dir: &Path, config: &SledStoreConfig) -> Result<sled::Db, String> {
         .cache_capacity(config.cache_capacity)
         // sled's own background flusher stays on (its default configuration, the one
         // exercised upstream); commits additionally fsync every few seconds.
-        .flush_every_ms(Some(config.flush_every_ms));
+        .flush_every_ms(Some(config.sync_every_ms));
     let opened = catch_unwind(AssertUnwindSafe(|| -> Result<sled::Db, String> {
         let db = cfg.open().map_err(|e| e.to_string())?;
         match db.get(FORMAT_KEY).map_err(|e| e.to_string())? {

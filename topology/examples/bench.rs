@@ -417,7 +417,7 @@ fn passthrough(
         }
     }
     // The worker's flush (rust-rdkafka's own `flush` waits in 100 ms steps here).
-    topology::flush_producer(&producer, Duration::from_secs(60))?;
+    topology::await_deliveries(&producer, Duration::from_secs(60))?;
     consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
     Ok((records as f64 / started.elapsed().as_secs_f64(), first))
 }

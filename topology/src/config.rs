@@ -22,7 +22,7 @@ use crate::state_manager::StoreBackend;
 #[serde(rename_all = "snake_case")]
 pub enum ProcessingGuarantee {
     /// Outputs are produced as records are processed; offsets are committed after the
-    /// producer has flushed. A crash may repeat the effects of records since the last commit.
+    /// producer has delivered them. A crash may repeat the effects of records since the last commit.
     #[default]
     AtLeastOnce,
     /// One transactional producer per worker: outputs, changelog records and input offsets

@@ -50,8 +50,8 @@ impl<C: ConsumerContext> CommitProducer for KafkaCommitIo<'_, C> {
         if let Some(sender) = self.sender.as_mut() {
             sender.drain()?;
         }
-        output::flush_producer(self.producer, TIMEOUT)
-            .map_err(|e| TopologyError::kafka("flush producer", e))?;
+        output::await_deliveries(self.producer, TIMEOUT)
+            .map_err(|e| TopologyError::kafka("await deliveries", e))?;
         let errors = self.producer.context().take_errors();
         if !errors.is_empty() {
             return Err(TopologyError::Delivery(errors.join("; ")));

@@ -8,7 +8,7 @@
 //! inside the process (`orchestra demo` and `orchestra broker` run it); `testkit` (implies
 //! `embedded`) adds the test kit — `TopologyTestDriver` (a topology in memory, on the real
 //! task and commit code), the `reference` topology, the `testing` helpers and
-//! `flush_producer`. Crates enable `testkit` in their dev-dependencies.
+//! `await_deliveries`. Crates enable `testkit` in their dev-dependencies.
 //!
 //! Module map, by owner:
 //! * the worker: `stream_worker` (the consumer loop), `task_manager` (the worker's tasks:
@@ -28,6 +28,10 @@
 //! * around: `metrics`, `gauge_parts`, `watermarks`, `truncation`, `parallel`;
 //! * behind features: `embedded` (feature `embedded`); the test kit `test_driver`,
 //!   `testing`, `reference` (feature `testkit`).
+//!
+//! Words: *flush* means only a processor writing what it keeps in memory to its stores
+//! before a commit ([`Processor::flush`]); a producer's records are *delivered*
+//! (`await_deliveries`), stores *sync* to disk, a restore *applies* changelog batches.
 
 mod admin;
 mod builder;
@@ -81,7 +85,7 @@ pub use embedded::EmbeddedBroker;
 pub use error::{DecodeError, ProcessError, TopologyError};
 pub use lifecycle::TaskState;
 #[cfg(feature = "testkit")]
-pub use output::flush_producer;
+pub use output::await_deliveries;
 pub use processor::{Context, Processor, Punctuation, PunctuationType};
 pub use record::{partition_for, InRecord, OutRecord};
 pub use shared_decode::SharedDecoder;

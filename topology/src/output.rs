@@ -162,9 +162,9 @@ pub(crate) fn send(producer: &OutProducer, rec: &OutRecord) -> Result<(), Topolo
 /// use rdkafka::ClientConfig;
 /// let producer: ThreadedProducer<DefaultProducerContext> =
 ///     ClientConfig::new().set("bootstrap.servers", "localhost:9092").create().unwrap();
-/// topology::flush_producer(&producer, std::time::Duration::from_secs(10)).unwrap();
+/// topology::await_deliveries(&producer, std::time::Duration::from_secs(10)).unwrap();
 /// ```
-pub fn flush_producer<C: ProducerContext>(
+pub fn await_deliveries<C: ProducerContext>(
     producer: &ThreadedProducer<C>,
     timeout: Duration,
 ) -> Result<(), KafkaError> {

@@ -375,7 +375,7 @@ impl Group<'_> {
                     }
                     t.last_offset = msg.offset();
                     if t.pending.len() >= BATCH {
-                        flush_target(&mut tasks, t)?;
+                        apply_restored(&mut tasks, t)?;
                     }
                     if msg.offset() + 1 >= t.end {
                         t.end = watermarks::end_after_read(consumer, &t.topic, t.partition, t.end);
@@ -476,7 +476,7 @@ fn apply_last_batches(
                 scope.spawn(move || ts.into_iter().try_for_each(|t| apply_target(task, t)))
             })
             .collect();
-        join_all(handles, "restore flush")
+        join_all(handles, "restore apply")
             .into_iter()
             .collect::<Result<Vec<()>, _>>()
     })?;
@@ -488,7 +488,7 @@ fn apply_last_batches(
     }
 }
 
-fn flush_target(
+fn apply_restored(
     tasks: &mut BTreeMap<TaskId, &mut Task>,
     t: &mut Target,
 ) -> Result<(), TopologyError> {

@@ -10,7 +10,7 @@
 //! A batch is handed over when it is full, and whenever the stream thread is about to
 //! wait for input (see `stream_worker::run_loop`), so an output never waits for more
 //! input to arrive. [`Sender::drain`] is the commit's barrier: it returns once every
-//! record handed over so far is in the producer, which the commit then flushes. A failed
+//! record handed over so far is in the producer, whose deliveries the commit then awaits. A failed
 //! send is kept and fails that commit, so input offsets are never committed past an
 //! output that was not produced. The exactly_once path does not use the sender: its
 //! records go into the transaction from the stream thread at commit.

@@ -293,7 +293,7 @@ fn run_loop(
     loop {
         match signal.load(Ordering::Relaxed) {
             KILL => {
-                tracing::warn!("worker killed: no commit, no store flush");
+                tracing::warn!("worker killed: no commit, no store sync");
                 // Drop the task manager (and its producer) without committing anything.
                 ctx.lock().take();
                 return Ok(());
@@ -405,7 +405,7 @@ impl WorkerHandle {
         self.join()
     }
 
-    /// Stops without committing or flushing anything (a crash, for tests).
+    /// Stops without committing or syncing anything (a crash, for tests).
     pub fn kill(&self) {
         self.signal.store(KILL, Ordering::Relaxed);
         let _ = self.join();

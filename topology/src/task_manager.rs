@@ -47,7 +47,7 @@ pub(crate) struct TaskManager {
     /// This worker's part of the gauges derived from its running tasks (lag, active
     /// tasks, processors' gauges), stated at every commit and rebalance.
     task_gauges: GaugeParts,
-    /// This worker's part of the store-size gauges, stated at every sled flush and
+    /// This worker's part of the store-size gauges, stated at every sled sync and
     /// rebalance.
     store_gauges: GaugeParts,
 }
@@ -195,7 +195,7 @@ impl TaskManager {
 
     /// Clean shutdown's last step: waits (bounded) for the producer's last records.
     pub fn close(self) {
-        let _ = crate::output::flush_producer(&self.producer, std::time::Duration::from_secs(10));
+        let _ = crate::output::await_deliveries(&self.producer, std::time::Duration::from_secs(10));
     }
 
     /// Commits every task (see `commit.rs`), after letting the processors flush what they

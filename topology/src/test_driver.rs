@@ -77,7 +77,7 @@ pub struct DriverConfig {
     pub partitions: i32,
     /// Store backend (default in memory).
     pub backend: StoreBackend,
-    /// Commit (flush store buffers to the backend and emit changelog records) every N
+    /// Commit (apply store buffers to the backend and emit changelog records) every N
     /// input records (default 1).
     pub commit_every: u64,
     /// Initial wall clock, epoch ms (default 0).

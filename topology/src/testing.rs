@@ -80,8 +80,8 @@ pub fn produce(
             }
         }
     }
-    crate::flush_producer(&producer, Duration::from_secs(30))
-        .map_err(|e| TopologyError::kafka("test producer flush", e))
+    crate::await_deliveries(&producer, Duration::from_secs(30))
+        .map_err(|e| TopologyError::kafka("test producer delivery", e))
 }
 
 /// A raw record: optional key, optional value.
@@ -110,8 +110,8 @@ pub fn produce_raw(
             .send(rec)
             .map_err(|(e, _)| TopologyError::kafka("test produce", e))?;
     }
-    crate::flush_producer(&producer, Duration::from_secs(30))
-        .map_err(|e| TopologyError::kafka("test producer flush", e))
+    crate::await_deliveries(&producer, Duration::from_secs(30))
+        .map_err(|e| TopologyError::kafka("test producer delivery", e))
 }
 
 /// Reads every partition of `topic` from the beginning until the high watermarks seen at
