@@ -41,7 +41,7 @@ pub use error::StoreError;
 pub use logging::{Change, ChangeLoggingStore};
 pub use memory::MemoryStore;
 pub use sled_store::{OpenOutcome, SledStore, SledStoreConfig};
-pub use store::{Batch, KeyValueStore, Storage};
+pub use store::{Batch, KeyValueStore, Storage, StoreReader};
 pub use typed::TypedStore;
 pub use write_buffer::WriteBuffer;
 

@@ -24,8 +24,9 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
-use crate::{Batch, KeyValueStore, Storage, StoreError, WriteBuffer};
+use crate::{Batch, KeyValueStore, Storage, StoreError, StoreReader, WriteBuffer};
 
 /// One buffered change: a new value, or `None` for a delete (a changelog tombstone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,12 @@ impl ChangeLoggingStore {
     /// The current phase.
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// A handle other threads may read the committed state through (see
+    /// [`StoreReader`]); `None` when the backend offers none.
+    pub fn reader(&self) -> Option<Arc<dyn StoreReader>> {
+        self.inner.reader()
     }
 
     /// Number of keys changed since the last commit.

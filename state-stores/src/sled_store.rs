@@ -21,9 +21,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{Batch, KeyValueStore, Storage, StoreError};
+use crate::{Batch, KeyValueStore, Storage, StoreError, StoreReader};
 
 /// Reserved key of the checkpoint inside each tree (not valid UTF-8, so never a user key).
 const CHECKPOINT_KEY: &[u8] = b"\xff\x00checkpoint";
@@ -321,6 +322,30 @@ impl Storage for SledStore {
     fn clear(&mut self) -> Result<(), StoreError> {
         self.tree.clear().map_err(|e| backend(&self.name, e))
     }
+
+    fn reader(&self) -> Option<Arc<dyn StoreReader>> {
+        Some(Arc::new(SledReader {
+            name: self.name.clone(),
+            tree: self.tree.clone(),
+        }))
+    }
+}
+
+/// A handle on a sled tree for other threads: sled trees are shared and thread-safe, and
+/// the owner's batches are atomic, so a reader sees each commit whole or not at all.
+struct SledReader {
+    name: String,
+    tree: sled::Tree,
+}
+
+impl StoreReader for SledReader {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .tree
+            .get(key.as_bytes())
+            .map_err(|e| backend(&self.name, e))?
+            .map(|v| v.to_vec()))
+    }
 }
 
 #[cfg(test)]
@@ -347,6 +372,35 @@ mod tests {
         assert_eq!(
             s.prefix("a").unwrap(),
             vec![("a".to_string(), b"1".to_vec())]
+        );
+    }
+
+    #[test]
+    fn a_reader_on_another_thread_sees_committed_writes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
+        let mut store =
+            crate::ChangeLoggingStore::new("t", Box::new(SledStore::new(&db, "t").unwrap()));
+        let reader = store.reader().expect("sled offers a reader");
+        let read = |reader: &Arc<dyn StoreReader>| {
+            let reader = reader.clone();
+            std::thread::spawn(move || reader.get("a").unwrap())
+                .join()
+                .unwrap()
+        };
+        store.put("a", b"1".to_vec()).unwrap();
+        assert_eq!(read(&reader), None, "a buffered write is not committed");
+        store.prepare().unwrap();
+        assert_eq!(read(&reader), None, "nor a prepared one");
+        store.commit(Some(1)).unwrap();
+        assert_eq!(read(&reader), Some(b"1".to_vec()));
+        store.delete("a").unwrap();
+        store.prepare().unwrap();
+        store.abort();
+        assert_eq!(
+            read(&reader),
+            Some(b"1".to_vec()),
+            "an abort takes nothing back"
         );
     }
 

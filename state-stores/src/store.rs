@@ -3,6 +3,8 @@
 //! a batch with its changelog checkpoint, read the checkpoint, sync to disk, clear).
 //! Processors are handed `&mut dyn KeyValueStore` and cannot reach the second.
 
+use std::sync::Arc;
+
 use crate::StoreError;
 
 /// A batch of writes applied atomically together with a changelog checkpoint.
@@ -50,4 +52,26 @@ pub trait Storage: KeyValueStore {
     fn sync(&mut self) -> Result<(), StoreError>;
     /// Removes every key and the checkpoint.
     fn clear(&mut self) -> Result<(), StoreError>;
+    /// A handle other threads may read the applied state through while the owner goes on
+    /// writing, where the backend allows it (sled); `None` otherwise (in memory).
+    fn reader(&self) -> Option<Arc<dyn StoreReader>> {
+        None
+    }
+}
+
+/// A read-only view of a store's applied state — what the last commit applied, never a
+/// write a crash could still take back — that another thread may hold (interactive
+/// queries read through it without stopping the stream thread).
+///
+/// ```
+/// # fn demo(store: &dyn state_stores::Storage) -> Result<(), state_stores::StoreError> {
+/// if let Some(reader) = store.reader() {
+///     let value = std::thread::spawn(move || reader.get("m1")).join().unwrap()?;
+///     # let _ = value;
+/// }
+/// # Ok(()) }
+/// ```
+pub trait StoreReader: Send + Sync {
+    /// Reads one key.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }

@@ -12,7 +12,8 @@
 //!
 //! Module map, by owner:
 //! * the worker: `stream_worker` (the consumer loop), `task_manager` (the worker's tasks:
-//!   assignment, revoke, commit bookkeeping), `deadlines` (commit interval, punctuation
+//!   assignment, revoke, commit bookkeeping), `queryable` (the store readers queries use
+//!   without the stream thread's lock), `deadlines` (commit interval, punctuation
 //!   checks, disk syncs, wall clock), `stats` (counters and state `/health` reads),
 //!   `health`, `kafka_io` (the commit's Kafka side), `output` (producer), `sender`;
 //! * a task: `task` (one partition's processors; Kafka Streams' `commit_needed` /
@@ -54,6 +55,7 @@ mod output;
 mod parallel;
 mod processor;
 mod punctuate;
+mod queryable;
 mod record;
 mod recover;
 #[cfg(feature = "testkit")]

@@ -111,6 +111,15 @@ impl StateManager {
         &mut self.stores
     }
 
+    /// Each store's reader for other threads (`None` where the backend offers none).
+    pub fn readers(
+        &self,
+    ) -> impl Iterator<Item = (&str, Option<Arc<dyn state_stores::StoreReader>>)> + '_ {
+        self.stores
+            .iter()
+            .map(|(name, s)| (name.as_str(), s.reader()))
+    }
+
     /// The offsets store (input positions and recovered sinks' covered positions).
     pub fn offsets(&self) -> Option<&ChangeLoggingStore> {
         self.stores.get(&self.offsets_store)

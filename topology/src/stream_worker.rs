@@ -29,6 +29,7 @@ use state_stores::KeyValueStore;
 use crate::builder::Topology;
 use crate::config::{ProcessingGuarantee, StreamsConfig};
 use crate::health::HealthTracker;
+use crate::queryable::Queryable;
 use crate::record::{partition_for, InRecord};
 use crate::restore::Restorer;
 use crate::sender::Sender;
@@ -119,6 +120,8 @@ pub struct WorkerHandle {
     thread: Mutex<Option<JoinHandle<Result<(), TopologyError>>>>,
     stats: Arc<WorkerStats>,
     ctx: Arc<WorkerContext>,
+    /// The store readers queries use without the stream thread's lock.
+    queryable: Arc<Queryable>,
     topology: Topology,
 }
 
@@ -230,6 +233,7 @@ impl StreamWorker {
             sub_partitions,
             stats.clone(),
         );
+        let queryable = tm.queryable();
         *consumer.context().lock() = Some(tm);
         let topics: Vec<String> = topology.source_topics();
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -275,6 +279,7 @@ impl StreamWorker {
             thread: Mutex::new(Some(thread)),
             stats,
             ctx,
+            queryable,
             topology,
         })
     }
@@ -430,12 +435,12 @@ impl WorkerHandle {
         }
     }
 
-    /// Interactive query: where `key` of `store` lives, and its value if it is local.
+    /// Interactive query: where `key` of `store` lives, and its value if it is local —
+    /// the value the last commit applied. Between rebalances it reads the task's store
+    /// directly (see `queryable`) and never waits for the stream thread; during one, or
+    /// on a backend without readers, it waits for the task manager. Blocking: call it from
+    /// a blocking context (`tokio::task::spawn_blocking`).
     pub fn query(&self, store: &str, key: &str) -> Result<KeyLocation, TopologyError> {
-        let guard = self.ctx.lock();
-        let tm = guard
-            .as_ref()
-            .ok_or_else(|| TopologyError::Config("worker is not running".into()))?;
         let sub = self
             .topology
             .subtopologies()
@@ -447,11 +452,24 @@ impl WorkerHandle {
                     .any(|st| st.name == store)
             })
             .ok_or_else(|| TopologyError::Invalid(format!("no store `{store}`")))?;
-        let partitions = tm.partitions_of(sub.id);
-        let id = TaskId {
+        let task_of = |partitions: i32| TaskId {
             subtopology: sub.id,
             partition: partition_for(key.as_bytes(), partitions),
         };
+        // The usual way: through the published readers, without the stream thread's lock.
+        if let Some(snapshot) = self.queryable.current() {
+            let id = task_of(snapshot.partitions.get(&sub.id).copied().unwrap_or(1));
+            return match snapshot.readers.get(&(id, store.to_string())) {
+                Some(reader) => Ok(KeyLocation::Local(reader.get(key)?)),
+                None => Ok(KeyLocation::Remote { task: id }),
+            };
+        }
+        // During a rebalance, or on a backend without readers: through the task manager.
+        let guard = self.ctx.lock();
+        let tm = guard
+            .as_ref()
+            .ok_or_else(|| TopologyError::Config("worker is not running".into()))?;
+        let id = task_of(tm.partitions_of(sub.id));
         match tm.tasks().get(&id) {
             Some(task) => Ok(KeyLocation::Local(task.stores[store].get(key)?)),
             None => Ok(KeyLocation::Remote { task: id }),

@@ -20,6 +20,7 @@ use crate::kafka_io::KafkaCommitIo;
 use crate::lifecycle::TaskState;
 use crate::output::OutProducer;
 use crate::parallel::join_all;
+use crate::queryable::Queryable;
 use crate::record::InRecord;
 use crate::restore::Restorer;
 use crate::sender::Sender;
@@ -50,6 +51,8 @@ pub(crate) struct TaskManager {
     /// This worker's part of the store-size gauges, stated at every sled sync and
     /// rebalance.
     store_gauges: GaugeParts,
+    /// The store readers interactive queries use (republished when the task set changes).
+    queryable: Arc<Queryable>,
 }
 
 /// Creates new tasks (opening their sled databases, about 5 ms each) on up to one thread
@@ -139,7 +142,13 @@ impl TaskManager {
             buffered: 0,
             task_gauges: GaugeParts::new(),
             store_gauges: GaugeParts::new(),
+            queryable: Arc::default(),
         }
+    }
+
+    /// The store readers interactive queries use; see [`Queryable`].
+    pub(crate) fn queryable(&self) -> Arc<Queryable> {
+        self.queryable.clone()
     }
 
     /// The worker's tasks.
@@ -382,6 +391,7 @@ impl TaskManager {
         tpl: &TopicPartitionList,
     ) -> Result<(), TopologyError> {
         tracing::info!(worker = %self.config.worker_id, partitions = tpl.count(), "partitions revoked; committing");
+        self.queryable.stale();
         self.commit(consumer)?;
         self.sync_all()?;
         for task in self.tasks.values_mut() {
@@ -390,6 +400,7 @@ impl TaskManager {
             }
         }
         self.publish_gauges(consumer);
+        self.queryable.publish(&self.tasks, &self.sub_partitions);
         Ok(())
     }
 
@@ -414,7 +425,13 @@ impl TaskManager {
         if let Err(e) = consumer.pause(tpl) {
             tracing::debug!(error = %e, "pausing input during assignment");
         }
+        // Queries wait for the assignment (through the task manager's lock) while tasks
+        // open and restore, instead of being told another instance owns a key.
+        self.queryable.stale();
         let result = self.assign_tasks(consumer, tpl);
+        if result.is_ok() {
+            self.queryable.publish(&self.tasks, &self.sub_partitions);
+        }
         if let Err(e) = consumer.resume(tpl) {
             tracing::warn!(error = %e, "resuming input after assignment");
         }
@@ -557,6 +574,7 @@ impl TaskManager {
 
     /// Drops every buffered effect (used when the worker fails).
     pub fn abort_all(&mut self) {
+        self.queryable.stale();
         for task in self.tasks.values_mut() {
             task.abort();
         }
@@ -599,4 +617,11 @@ fn position_from_state<C: ConsumerContext>(
         task.next_offsets.insert(topic, offset.max(group));
     }
     Ok(())
+}
+
+impl Drop for TaskManager {
+    /// Queries stop reading this worker's stores once it has no tasks.
+    fn drop(&mut self) {
+        self.queryable.stale();
+    }
 }
