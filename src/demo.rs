@@ -297,7 +297,8 @@ async fn run_in(
             live: Some(crate::api::live::LiveEvents::start(&client)?),
         });
         let (bound, task) = api::serve(addr, state).await?;
-        println!("read API: http://{bound}  (GET /matches/history, /matches/{{id}}, /robots/pool, /topology, /metrics, /health)");
+        println!("play: http://{bound}/   (the game in a browser: lobby, play now, history)");
+        println!("read API: http://{bound}  (GET /matches/history, /matches/{{id}}, /matches/{{id}}/view, /matches/{{id}}/live (WebSocket), /robots/pool, /topology, /metrics, /health)");
         api_addr = Some(bound);
         api_task = Some(task);
     }

@@ -164,6 +164,7 @@ pub async fn run(
             live: Some(api::live::LiveEvents::start(&client)?),
         });
         let (bound, task) = api::serve(addr, state).await?;
+        println!("play: http://{bound}/");
         println!("read API: http://{bound}");
         {
             use std::io::Write as _;

@@ -219,6 +219,7 @@ impl Player {
                 template: template.name.to_string(),
                 total_rounds: self.cfg.total_rounds,
                 humans,
+                ..Default::default()
             }
             .into(),
         );

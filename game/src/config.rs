@@ -39,6 +39,10 @@ pub struct GameConfig {
     /// early it arrives. So a request's outcome does not depend on when a (possibly
     /// failed-over, catching-up) worker happened to run the deadline.
     pub deadline_grace_ms: u64,
+    /// Shortest response or voting window a `match.create` may ask for (default 1 s).
+    pub min_window_ms: u64,
+    /// Longest response or voting window a `match.create` may ask for (default 10 min).
+    pub max_window_ms: u64,
 }
 
 impl Default for GameConfig {
@@ -53,6 +57,8 @@ impl Default for GameConfig {
             min_rounds: 1,
             max_rounds: 20,
             deadline_grace_ms: 2_000,
+            min_window_ms: 1_000,
+            max_window_ms: 600_000,
         }
     }
 }
@@ -80,6 +86,31 @@ impl GameConfig {
     pub fn with_deadline_grace_ms(mut self, ms: u64) -> Self {
         self.deadline_grace_ms = ms;
         self
+    }
+
+    /// The windows of a match created with `response`/`voting` windows (`None`: this
+    /// config's), or the out-of-range one as `(field, value)`.
+    ///
+    /// ```
+    /// use game::GameConfig;
+    /// let cfg = GameConfig::default();
+    /// assert_eq!(cfg.match_windows(Some(30_000), None), Ok((30_000, 30_000)));
+    /// assert_eq!(cfg.match_windows(None, Some(10)), Err(("votingWindowMs", 10)));
+    /// ```
+    pub fn match_windows(
+        &self,
+        response: Option<u64>,
+        voting: Option<u64>,
+    ) -> Result<(u64, u64), (&'static str, u64)> {
+        let check = |field, v: Option<u64>, default| match v {
+            None => Ok(default),
+            Some(ms) if (self.min_window_ms..=self.max_window_ms).contains(&ms) => Ok(ms),
+            Some(ms) => Err((field, ms)),
+        };
+        Ok((
+            check("responseWindowMs", response, self.response_window_ms)?,
+            check("votingWindowMs", voting, self.voting_window_ms)?,
+        ))
     }
 
     /// Sets the longest accepted response.

@@ -20,7 +20,7 @@
 //! use schemas::{Envelope, MatchCreate, MatchRequest, MatchEventData, VoteSubmit};
 //! let cfg = GameConfig::default();
 //! let create: MatchRequest = Envelope::new("req-1", "m1", 1_000, "req-1", "req-1",
-//!     MatchCreate { template: "duel_2v1".into(), total_rounds: 3, humans: vec![] });
+//!     MatchCreate { template: "duel_2v1".into(), total_rounds: 3, humans: vec![], ..Default::default() });
 //! let (state, events) = handle(None, &create.clone().into(), &cfg).unwrap();
 //! assert!(matches!(events[0].data, MatchEventData::MatchCreated(_)));
 //! // The same request again is a no-op.
@@ -189,6 +189,19 @@ fn create(
             ),
         );
     }
+    let (response_window_ms, voting_window_ms) =
+        match cfg.match_windows(c.response_window_ms, c.voting_window_ms) {
+            Ok(w) => w,
+            Err((field, ms)) => {
+                return reject(
+                    Code::WindowOutOfRange,
+                    format!(
+                        "{field} {ms} outside {}..={}",
+                        cfg.min_window_ms, cfg.max_window_ms
+                    ),
+                )
+            }
+        };
     if c.humans.len() > t.humans as usize {
         return reject(
             Code::TooManyHumans,
@@ -229,8 +242,8 @@ fn create(
         template: t.name.to_owned(),
         total_rounds: c.total_rounds,
         seats,
-        response_window_ms: cfg.response_window_ms,
-        voting_window_ms: cfg.voting_window_ms,
+        response_window_ms,
+        voting_window_ms,
         robots_window_ms: cfg.robots_window_ms,
     });
     Ok(Decided::direct(em, true))

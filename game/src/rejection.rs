@@ -28,6 +28,8 @@ pub enum RejectionCode {
     UnknownTemplate,
     /// `totalRounds` outside 1..=20 (configurable).
     TotalRoundsOutOfRange,
+    /// `responseWindowMs` or `votingWindowMs` outside 1 s..=10 min (configurable).
+    WindowOutOfRange,
     /// More humans listed than the template has human seats.
     TooManyHumans,
     /// Player id or name empty, too long, or listed twice.
@@ -71,6 +73,7 @@ impl RejectionCode {
             RejectionCode::InvalidMatchId => "invalid_match_id",
             RejectionCode::UnknownTemplate => "unknown_template",
             RejectionCode::TotalRoundsOutOfRange => "total_rounds_out_of_range",
+            RejectionCode::WindowOutOfRange => "window_out_of_range",
             RejectionCode::TooManyHumans => "too_many_humans",
             RejectionCode::InvalidPlayer => "invalid_player",
             RejectionCode::MatchFull => "match_full",

@@ -135,6 +135,7 @@ impl Bench {
                     player_id: format!("{match_id}-human"),
                     name: "Human".into(),
                 }],
+                ..Default::default()
             },
         );
     }

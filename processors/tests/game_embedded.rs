@@ -98,6 +98,7 @@ fn a_classic_match_runs_from_creation_to_reveal_on_the_embedded_broker() {
                 player_id: p.into(),
                 name: "Emb".into(),
             }],
+            ..Default::default()
         },
     );
 

@@ -8,7 +8,7 @@
 //! ```
 //! use schemas::{Envelope, MatchCreate, MatchRequest};
 //! let req: MatchRequest = Envelope::new("req-1", "m1", 0, "req-1", "req-1",
-//!     MatchCreate { template: "duel_2v1".into(), total_rounds: 3, humans: vec![] });
+//!     MatchCreate { template: "duel_2v1".into(), total_rounds: 3, ..Default::default() });
 //! assert_eq!(req.event_type(), "match.create");
 //! ```
 
@@ -58,6 +58,29 @@ pub struct MatchCreate {
     /// remaining human seats wait for `match.join`.
     #[serde(default)]
     pub humans: Vec<PlayerRef>,
+    /// Length of each response phase of this match, in milliseconds (absent: the match
+    /// processor's configured window). Bounds are the processor's (default 1 s..=10 min).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1000, max = 600000))]
+    pub response_window_ms: Option<u64>,
+    /// Length of each voting phase of this match, in milliseconds (absent: the match
+    /// processor's configured window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1000, max = 600000))]
+    pub voting_window_ms: Option<u64>,
+}
+
+impl Default for MatchCreate {
+    /// The default template and rounds, no humans, the processor's windows.
+    fn default() -> Self {
+        MatchCreate {
+            template: default_template(),
+            total_rounds: default_total_rounds(),
+            humans: Vec::new(),
+            response_window_ms: None,
+            voting_window_ms: None,
+        }
+    }
 }
 
 /// `match.join`: a human takes a free human seat.

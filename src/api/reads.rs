@@ -85,6 +85,32 @@ pub(super) async fn match_history(
     resp
 }
 
+/// `GET /matches/history/{id}`: one finished match's `match-history` document, `404`
+/// until the view has it.
+pub(super) async fn history_record(
+    State(st): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = valid_id("match id", &id) {
+        return e.into_response();
+    }
+    match st.history.get(&id) {
+        Some(e) if is_json(&e.value) => raw_json(StatusCode::OK, e.value),
+        Some(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the stored history document is not valid JSON",
+        )
+        .with("matchId", id.as_str())
+        .into_response(),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no finished match with this id in the match-history view",
+        )
+        .with("matchId", id.as_str())
+        .into_response(),
+    }
+}
+
 fn state_name(s: WorkerState) -> Value {
     serde_json::to_value(s).unwrap_or(Value::Null)
 }

@@ -35,6 +35,10 @@ pub(super) struct CreateBody {
     pub(super) template: Option<String>,
     pub(super) total_rounds: Option<u32>,
     pub(super) humans: Option<Vec<PlayerBody>>,
+    /// This match's response window (ms; absent: the processor's).
+    pub(super) response_window_ms: Option<u64>,
+    /// This match's voting window (ms; absent: the processor's).
+    pub(super) voting_window_ms: Option<u64>,
 }
 
 /// A human: body of `POST /matches/{id}/players` and an element of `humans`.
@@ -125,6 +129,12 @@ pub(super) fn validate_create(body: CreateBody, cfg: &GameConfig) -> Result<Matc
             cfg.min_rounds, cfg.max_rounds
         )));
     }
+    if let Err((field, ms)) = cfg.match_windows(body.response_window_ms, body.voting_window_ms) {
+        return Err(ApiError::bad_request(format!(
+            "{field} must be between {} and {} (milliseconds), got {ms}",
+            cfg.min_window_ms, cfg.max_window_ms
+        )));
+    }
     let humans = body.humans.unwrap_or_default();
     if humans.len() > t.humans as usize {
         return Err(ApiError::bad_request(format!(
@@ -152,6 +162,8 @@ pub(super) fn validate_create(body: CreateBody, cfg: &GameConfig) -> Result<Matc
         template: t.name.to_string(),
         total_rounds,
         humans: players,
+        response_window_ms: body.response_window_ms,
+        voting_window_ms: body.voting_window_ms,
     })
 }
 
@@ -259,5 +271,21 @@ mod tests {
             ..Default::default()
         };
         assert!(validate_create(two, &cfg).is_err());
+        let fast = CreateBody {
+            response_window_ms: Some(30_000),
+            voting_window_ms: Some(20_000),
+            ..Default::default()
+        };
+        let c = validate_create(fast, &cfg).unwrap();
+        assert_eq!(
+            (c.response_window_ms, c.voting_window_ms),
+            (Some(30_000), Some(20_000))
+        );
+        let blink = CreateBody {
+            voting_window_ms: Some(5),
+            ..Default::default()
+        };
+        let e = validate_create(blink, &cfg).unwrap_err();
+        assert!(e.body["error"].as_str().unwrap().contains("votingWindowMs"));
     }
 }

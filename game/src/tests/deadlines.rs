@@ -18,6 +18,7 @@ fn one_human(w: &mut World, m: &str, template: &str, rounds: u32) {
                 player_id: "h".into(),
                 name: "H".into(),
             }],
+            ..Default::default()
         },
     )
     .expect("create");

@@ -12,6 +12,7 @@ fn the_same_request_twice_has_one_effect() {
             template: "duo_2v2".into(),
             total_rounds: 1,
             humans: vec![],
+            ..Default::default()
         },
     );
     assert_eq!(w.send(create.clone().into()).expect("create").len(), 1);
@@ -87,6 +88,7 @@ fn duplicate_robot_answers_and_assignments_are_no_ops() {
                 player_id: "h".into(),
                 name: "H".into(),
             }],
+            ..Default::default()
         },
     )
     .expect("create");
@@ -131,6 +133,7 @@ fn seen_ids_stay_bounded() {
             template: "mega_4v4".into(),
             total_rounds: 20,
             humans: vec![],
+            ..Default::default()
         },
     )
     .expect("create");

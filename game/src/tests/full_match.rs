@@ -29,6 +29,7 @@ fn every_template_plays_from_creation_to_reveal_with_scripted_robots() {
                 template: t.name.into(),
                 total_rounds: 3,
                 humans: players(t.humans),
+                ..Default::default()
             },
         )
         .expect("create");
@@ -102,6 +103,7 @@ fn human_seats_wait_for_joins_before_round_one() {
                 template: "duo_2v2".into(),
                 total_rounds: 1,
                 humans: vec![],
+                ..Default::default()
             },
         )
         .expect("create");
@@ -151,6 +153,7 @@ fn derived_events_take_the_cause_timestamp_and_ids() {
             template: "duel_2v1".into(),
             total_rounds: 1,
             humans: players(2),
+            ..Default::default()
         },
     );
     let events = w.send(env.clone().into()).expect("create");
@@ -180,6 +183,7 @@ fn scores_follow_the_rule_in_a_scripted_duel() {
             template: "duel_2v1".into(),
             total_rounds: 2,
             humans: players(2),
+            ..Default::default()
         },
     )
     .expect("create");
@@ -208,6 +212,7 @@ fn scores_follow_the_rule_in_a_scripted_duel() {
             template: "duel_2v1".into(),
             total_rounds: 1,
             humans: players(2),
+            ..Default::default()
         },
     )
     .expect("create");
@@ -250,6 +255,7 @@ fn voting_shows_responses_in_a_deterministic_shuffled_order() {
                 template: "mega_4v4".into(),
                 total_rounds: 1,
                 humans: players(4),
+                ..Default::default()
             },
         )
         .expect("create");

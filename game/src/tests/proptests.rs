@@ -116,6 +116,7 @@ fn run(ops: Vec<Op>) {
                         template: t.name.into(),
                         total_rounds: rounds,
                         humans,
+                        ..Default::default()
                     }
                     .into(),
                 ))

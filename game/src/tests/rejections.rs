@@ -21,6 +21,7 @@ fn started(template: &str, humans: u32) -> World {
             template: template.into(),
             total_rounds: 2,
             humans: players,
+            ..Default::default()
         },
     )
     .expect("create");
@@ -84,6 +85,7 @@ fn bad_creates_are_rejected() {
                 name: "N".into(),
             })
             .collect(),
+        ..Default::default()
     };
     assert_eq!(
         w.request("m", create("chess_1v1", 5, 0))
@@ -101,6 +103,22 @@ fn bad_creates_are_rejected() {
     assert_eq!(
         w.request("m", create("duo_2v2", 5, 3)).map_err(|r| r.code),
         Err(Code::TooManyHumans)
+    );
+    let blink = MatchCreate {
+        voting_window_ms: Some(999),
+        ..create("duo_2v2", 5, 0)
+    };
+    assert_eq!(
+        w.request("m", blink).map_err(|r| r.code),
+        Err(Code::WindowOutOfRange)
+    );
+    let forever = MatchCreate {
+        response_window_ms: Some(600_001),
+        ..create("duo_2v2", 5, 0)
+    };
+    assert_eq!(
+        w.request("m", forever).map_err(|r| r.code),
+        Err(Code::WindowOutOfRange)
     );
     assert_eq!(
         w.request("", create("duo_2v2", 5, 1)).map_err(|r| r.code),
@@ -140,6 +158,38 @@ fn bad_creates_are_rejected() {
     assert_eq!(
         w.request("m", create("duo_2v2", 5, 1)).map_err(|r| r.code),
         Err(Code::MatchAlreadyExists)
+    );
+}
+
+/// A create's windows are frozen into the match (the config's when absent).
+#[test]
+fn windows_of_the_create_are_frozen_into_the_match() {
+    let mut w = World::new();
+    let create = |t: &str| MatchCreate {
+        template: t.into(),
+        ..Default::default()
+    };
+    let paced = MatchCreate {
+        response_window_ms: Some(30_000),
+        voting_window_ms: Some(20_000),
+        ..create("duo_2v2")
+    };
+    w.request("paced", paced).expect("create with windows");
+    assert_eq!(
+        (
+            w.matches["paced"].response_window_ms,
+            w.matches["paced"].voting_window_ms
+        ),
+        (30_000, 20_000)
+    );
+    w.request("plain", create("duo_2v2")).expect("create");
+    let cfg = crate::GameConfig::default();
+    assert_eq!(
+        (
+            w.matches["plain"].response_window_ms,
+            w.matches["plain"].voting_window_ms
+        ),
+        (cfg.response_window_ms, cfg.voting_window_ms)
     );
 }
 
@@ -499,6 +549,7 @@ fn invalid_assignments_and_completed_matches_are_rejected() {
             template: "duel_2v1".into(),
             total_rounds: 1,
             humans: vec![],
+            ..Default::default()
         },
     )
     .expect("create");

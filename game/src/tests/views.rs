@@ -19,6 +19,7 @@ fn duel(m: &str, w: &mut World, pick_robot: bool) {
             template: "duel_2v1".into(),
             total_rounds: 2,
             humans,
+            ..Default::default()
         },
     )
     .expect("create");

@@ -152,6 +152,7 @@ fn unseated_matches_wait_for_players_and_ask_for_no_robots() {
             player_id: "a".into(),
             name: "A".into(),
         }],
+        ..Default::default()
     };
     g.request("seated-one", created);
     assert_eq!(

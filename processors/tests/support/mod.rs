@@ -248,6 +248,7 @@ impl Game {
                 template: template.into(),
                 total_rounds: rounds,
                 humans: vec![],
+                ..Default::default()
             },
         )
     }
@@ -266,6 +267,7 @@ impl Game {
                 template: template_name.into(),
                 total_rounds: rounds,
                 humans,
+                ..Default::default()
             },
         );
     }
