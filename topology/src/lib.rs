@@ -15,6 +15,7 @@
 //!   assignment, revoke, commit bookkeeping), `queryable` (the store readers queries use
 //!   without the stream thread's lock), `deadlines` (commit interval, punctuation
 //!   checks, disk syncs, wall clock), `stats` (counters and state `/health` reads),
+//!   `task_gauges` (the gauges derived from the tasks),
 //!   `health`, `kafka_io` (the commit's Kafka side), `output` (producer), `sender`;
 //! * a task: `task` (one partition's processors; Kafka Streams' `commit_needed` /
 //!   `prepare_commit` / `post_commit` contract), `state_manager` (its stores, changelog
@@ -67,6 +68,7 @@ mod state_manager;
 mod stats;
 mod stream_worker;
 mod task;
+mod task_gauges;
 mod task_id;
 mod task_manager;
 #[cfg(feature = "testkit")]

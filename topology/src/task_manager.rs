@@ -14,8 +14,6 @@ use crate::builder::Topology;
 use crate::commit::{self, Committed};
 use crate::config::{ProcessingGuarantee, StreamsConfig};
 use crate::deadlines::{now_ms, Deadlines};
-use crate::gauge_parts::GaugeParts;
-use crate::gauge_parts::Series;
 use crate::kafka_io::KafkaCommitIo;
 use crate::lifecycle::TaskState;
 use crate::output::OutProducer;
@@ -26,6 +24,7 @@ use crate::restore::Restorer;
 use crate::sender::Sender;
 use crate::stats::{WorkerState, WorkerStats};
 use crate::task::{Task, TaskSettings};
+use crate::task_gauges::TaskGauges;
 use crate::task_id::TaskId;
 use crate::{metrics as m, TopologyError};
 
@@ -45,12 +44,8 @@ pub(crate) struct TaskManager {
     /// The commit interval, punctuation checks, disk syncs and the wall clock.
     deadlines: Deadlines,
     buffered: usize,
-    /// This worker's part of the gauges derived from its running tasks (lag, active
-    /// tasks, processors' gauges), stated at every commit and rebalance.
-    task_gauges: GaugeParts,
-    /// This worker's part of the store-size gauges, stated at every sled sync and
-    /// rebalance.
-    store_gauges: GaugeParts,
+    /// This worker's part of the gauges derived from its tasks.
+    gauges: TaskGauges,
     /// The store readers interactive queries use (republished when the task set changes).
     queryable: Arc<Queryable>,
 }
@@ -140,8 +135,7 @@ impl TaskManager {
             sub_partitions,
             stats,
             buffered: 0,
-            task_gauges: GaugeParts::new(),
-            store_gauges: GaugeParts::new(),
+            gauges: TaskGauges::new(),
             queryable: Arc::default(),
         }
     }
@@ -232,7 +226,7 @@ impl TaskManager {
         if outcome? == Committed::Done {
             if sync {
                 self.deadlines.synced();
-                self.report_store_sizes();
+                self.gauges.report_store_sizes(&self.tasks);
             }
             self.buffered = 0;
             self.stats.commits.fetch_add(1, Ordering::Relaxed);
@@ -240,47 +234,8 @@ impl TaskManager {
             metrics::histogram!(m::COMMIT_LATENCY).record(started.elapsed().as_secs_f64());
         }
         self.deadlines.committed();
-        self.publish_gauges(consumer);
+        self.gauges.publish(&self.tasks, consumer);
         Ok(())
-    }
-
-    /// Keys per store across this worker's tasks (an O(keys) scan, so only at every sync
-    /// and after a rebalance).
-    pub(crate) fn report_store_sizes(&self) {
-        let mut parts = Vec::new();
-        for task in self.tasks.values() {
-            for (store, n) in task.store_sizes() {
-                parts.push((Series::new(m::STORE_KEYS).label("store", store), n as f64));
-            }
-        }
-        self.store_gauges.publish(parts);
-    }
-
-    /// States this worker's part of the process gauges, derived from its running tasks:
-    /// the lag of each input partition, the number of tasks, and what the processors set
-    /// with `Context::set_gauge`. A suspended or closed task contributes nothing.
-    pub(crate) fn publish_gauges<C: ConsumerContext>(&self, consumer: &BaseConsumer<C>) {
-        let mut parts = Vec::new();
-        let mut running = 0;
-        for (id, task) in &self.tasks {
-            if task.state != TaskState::Running {
-                continue;
-            }
-            running += 1;
-            for (topic, next) in &task.next_offsets {
-                if let Some(high) = crate::watermarks::cached_high(consumer, topic, id.partition) {
-                    let series = Series::new(m::CONSUMER_LAG)
-                        .label("topic", topic.as_str())
-                        .label("partition", id.partition.to_string());
-                    parts.push((series, (high - next).max(0) as f64));
-                }
-            }
-            for (name, value) in task.gauges() {
-                parts.push((Series::new(name), value));
-            }
-        }
-        parts.push((Series::new(m::ACTIVE_TASKS), f64::from(running)));
-        self.task_gauges.publish(parts);
     }
 
     pub fn eos(&self) -> bool {
@@ -399,7 +354,7 @@ impl TaskManager {
                 task.set_state(TaskState::Suspended)?;
             }
         }
-        self.publish_gauges(consumer);
+        self.gauges.publish(&self.tasks, consumer);
         self.queryable.publish(&self.tasks, &self.sub_partitions);
         Ok(())
     }
@@ -524,9 +479,9 @@ impl TaskManager {
         self.reposition(consumer, tpl)?;
         self.stats.set_tasks(self.tasks.keys().copied().collect());
         self.stats.set_state(WorkerState::Running);
-        self.publish_gauges(consumer);
+        self.gauges.publish(&self.tasks, consumer);
         // The stores just restored, and without those that moved away.
-        self.report_store_sizes();
+        self.gauges.report_store_sizes(&self.tasks);
         tracing::info!(worker = %self.config.worker_id, tasks = ?self.tasks.keys().map(|t| t.to_string()).collect::<Vec<_>>(), "assignment done");
         Ok(())
     }
