@@ -373,7 +373,7 @@ fn a_person_plays_in_the_browser_two_see_each_other_live_and_the_page_survives_a
         .expect("share link")
         .to_string();
     assert!(link.ends_with(&format!("#/match/{duo}")), "{link}");
-    let bo = driver.session(390, 844); // phone width
+    let bo = driver.phone(390, 844);
     bo.goto(&link);
     bo.wait_for("#join-name", STEP);
     bo.type_into("#join-name", &format!("Bo{ENTER}"));
@@ -397,6 +397,11 @@ fn a_person_plays_in_the_browser_two_see_each_other_live_and_the_page_survives_a
         "Bo sees it live, before answering himself"
     );
     assert!(bo.text("#answer-form").is_some(), "Bo can still answer");
+    assert_eq!(
+        bo.js("return [window.innerWidth, document.documentElement.scrollWidth <= window.innerWidth];", json!([])),
+        json!([390, true]),
+        "phone width, nothing wider than the screen"
+    );
     shot(&bo, shots, "phone");
     bo.type_into("#answer", &format!("Bo says: waffles, obviously{ENTER}"));
     ada.wait(
@@ -426,8 +431,27 @@ fn a_person_plays_in_the_browser_two_see_each_other_live_and_the_page_survives_a
     );
 
     // ---- Act 3: the worker dies mid-match and comes back; the open page catches up.
-    let crash = create_from_lobby(&ada, &base, "Ada", "classic_1v3", 2);
+    // "Play now": classic_1v3, 3 rounds, windows a person can play in.
+    ada.goto(&format!("{base}/#/"));
+    ada.wait_for("#play-now", STEP);
+    ada.click("#play-now");
+    let crash = match_id_of(&ada);
     status_is(&ada, &["responding"], STEP);
+    let state = analyst(&http, &base, &crash);
+    assert_eq!(
+        (
+            &state["template"],
+            &state["totalRounds"],
+            &state["responseWindowMs"],
+            &state["votingWindowMs"]
+        ),
+        (
+            &json!("classic_1v3"),
+            &json!(3),
+            &json!(30_000),
+            &json!(20_000)
+        )
+    );
     ada.wait(
         "a live socket",
         STEP,

@@ -69,16 +69,32 @@ impl Driver {
 
     /// A new headless Chromium session with its own profile, `width`×`height` window.
     pub fn session(&self, width: u32, height: u32) -> Browser {
+        self.open(width, height, None)
+    }
+
+    /// A session emulating a phone's `width`×`height` viewport (Chromium's windows are
+    /// at least 500 px wide; device emulation goes below).
+    pub fn phone(&self, width: u32, height: u32) -> Browser {
+        let metrics =
+            json!({"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0}});
+        self.open(width, height, Some(metrics))
+    }
+
+    fn open(&self, width: u32, height: u32, mobile: Option<Value>) -> Browser {
         let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut options = json!({
+            "binary": binary,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--hide-scrollbars",
+                     "--force-device-scale-factor=1",
+                     format!("--window-size={width},{height}")]
+        });
+        if let Some(m) = mobile {
+            options["mobileEmulation"] = m;
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": binary,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--hide-scrollbars",
-                         "--force-device-scale-factor=1",
-                         format!("--window-size={width},{height}")]
-            }
+            "goog:chromeOptions": options
         }}});
         let r: Value = self
             .http

@@ -443,7 +443,7 @@
         waiting_for_players: 'Waiting for the other humans to join.',
         waiting_for_robots: `Round ${r}: the robots take their seats…`,
         responding: you ? 'Answer the prompt — like yourself.' : 'The players are answering.',
-        voting: you ? 'Voting is open: who is the other human?' : 'The players are voting.',
+        voting: you ? 'Voting is open: which of the others is human?' : 'The players are voting.',
         round_completed: `Round ${r} is over.`,
         completed: 'The match is over: the reveal.',
       };
