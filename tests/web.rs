@@ -201,6 +201,30 @@ fn a_person_plays_in_the_browser_two_see_each_other_live_and_the_page_survives_a
     let (mut run, base) = worker(dir.path(), &bootstrap, port);
     let http = Client::new();
     wait_ready(&http, &base, &run);
+    // The page and its assets are served by the worker; bad windows are refused.
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/web/app.js", "text/javascript"),
+        ("/web/style.css", "text/css"),
+        ("/web/templates", "application/json"),
+    ] {
+        let r = http.get(format!("{base}{path}")).send().expect("GET");
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let ct = r.headers()["content-type"].to_str().unwrap_or_default();
+        assert!(ct.starts_with(kind), "{path}: {ct}");
+    }
+    let (s, body) = http::post(
+        &http,
+        &format!("{base}/matches"),
+        json!({"template": "classic_1v3", "votingWindowMs": 10}),
+    );
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("votingWindowMs"));
+    let (s, _) = get(&http, &format!("{base}/matches/history/no-such-match"));
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let driver = Driver::start(&dir.path().join("chromedriver.log"));
     let ada = driver.session(1000, 1150);
 
