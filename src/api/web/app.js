@@ -424,7 +424,11 @@
       const you = view && view.you;
       $('#match-title').textContent = you ? `You are seat ${you}` : 'Match';
       fill(head,
-        you ? h('span', {}, 'Your seat: ', h('span', { class: 'seat', id: 'seat' }, you)) : h('span', { id: 'seat-none' }, seat ? 'Taking your seat…' : 'Watching'),
+        you ? h('span', {}, 'Your seat: ', h('span', { class: 'seat', id: 'seat' }, you))
+          : h('span', { id: 'seat-none' }, !seat ? 'Watching'
+            : view && view.status !== 'waiting_for_players'
+              ? 'No seat for you (the match was full or had started): watching'
+              : 'Taking your seat…'),
         view ? h('span', { id: 'template-name' }, view.template) : null,
         view && view.round ? h('span', { id: 'round' }, `Round ${view.round} of ${view.totalRounds}`) : null,
         conn);
