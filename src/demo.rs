@@ -328,6 +328,7 @@ async fn run_in(
     });
     let mut last_log = Instant::now();
     let mut last_events = (Instant::now(), 0i64);
+    let mut last_line = String::new();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -373,10 +374,19 @@ async fn run_in(
                 events,
                 "demo progress"
             );
-            println!(
+            let line = format!(
                 "progress: {} created, {done} completed, {events} match events",
                 sim.stats.created.load(Ordering::Relaxed)
             );
+            // Only news: once the simulated matches are done the demo keeps serving the
+            // page and the API quietly.
+            if line != last_line {
+                println!("{line}");
+                if opts.matches.is_some_and(|n| done >= n) {
+                    println!("the simulated matches are done; still serving (Ctrl-C stops)");
+                }
+                last_line = line;
+            }
         }
     }
     if let Some(b) = &bar {
