@@ -72,6 +72,10 @@ pub struct StreamsConfig {
     /// between them (whole tasks each), read and applied in parallel. Default: the
     /// machine's cores, at most 4.
     pub restore_consumers: usize,
+    /// Standby replicas (Kafka Streams' `num.standby.replicas`; default 0): above 0, the
+    /// worker keeps warm copies of the stores of the tasks it does not run, so that a
+    /// failover restores only the changelog's tail (see `standby`). Needs sled stores.
+    pub num_standby_replicas: u32,
 }
 
 impl StreamsConfig {
@@ -97,6 +101,7 @@ impl StreamsConfig {
             restore_consumers: std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .clamp(1, 4),
+            num_standby_replicas: 0,
         }
     }
 
@@ -151,6 +156,12 @@ impl StreamsConfig {
     ) -> Self {
         self.deserialization_handler = deserialization;
         self.processing_handler = processing;
+        self
+    }
+
+    /// Sets `num.standby.replicas` (0: no standby replicas).
+    pub fn num_standby_replicas(mut self, n: u32) -> Self {
+        self.num_standby_replicas = n;
         self
     }
 

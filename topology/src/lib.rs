@@ -15,7 +15,8 @@
 //!   assignment, revoke, commit bookkeeping), `queryable` (the store readers queries use
 //!   without the stream thread's lock), `deadlines` (commit interval, punctuation
 //!   checks, disk syncs, wall clock), `stats` (counters and state `/health` reads),
-//!   `task_gauges` (the gauges derived from the tasks),
+//!   `task_gauges` (the gauges derived from the tasks), `standby` (standby replicas:
+//!   warm copies of the tasks the worker does not run),
 //!   `health`, `kafka_io` (the commit's Kafka side), `output` (producer), `sender`;
 //! * a task: `task` (one partition's processors; Kafka Streams' `commit_needed` /
 //!   `prepare_commit` / `post_commit` contract), `state_manager` (its stores, changelog
@@ -64,6 +65,7 @@ pub mod reference;
 mod restore;
 mod sender;
 mod shared_decode;
+mod standby;
 mod state_manager;
 mod stats;
 mod stream_worker;
@@ -93,6 +95,7 @@ pub use output::await_deliveries;
 pub use processor::{Context, Processor, Punctuation, PunctuationType};
 pub use record::{partition_for, InRecord, OutRecord};
 pub use shared_decode::SharedDecoder;
+pub use standby::StandbyStatus;
 pub use state_manager::StoreBackend;
 pub use state_stores::{KeyValueStore, SledStoreConfig, TypedStore};
 pub use stats::TaskHealth;

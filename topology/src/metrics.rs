@@ -169,6 +169,10 @@ pub const RESTORE_REMAINING: &str = "orchestra_restore_remaining_records";
 pub const RESTORE_RATE: &str = "orchestra_restore_records_per_second";
 /// Counter.
 pub const RESTORED_RECORDS: &str = "orchestra_restored_records_total";
+/// Gauge: tasks this process keeps standby replicas of.
+pub const STANDBY_TASKS: &str = "orchestra_standby_tasks";
+/// Counter: changelog records standby replicas read.
+pub const STANDBY_RECORDS: &str = "orchestra_standby_records_total";
 /// Gauge, labels `topic`, `partition`.
 pub const CONSUMER_LAG: &str = "orchestra_consumer_lag_records";
 /// Counter, labels `kind` (`deserialization`, `rejected`, `processing`) and `processor`.
@@ -248,6 +252,16 @@ pub const DEFINITIONS: &[MetricDef] = &[
         "Records per second of the last restore in this process",
     ),
     MetricDef::counter(RESTORED_RECORDS, &[], "Changelog records restored"),
+    MetricDef::gauge(
+        STANDBY_TASKS,
+        &[],
+        "Tasks this process keeps standby replicas of (num.standby.replicas)",
+    ),
+    MetricDef::counter(
+        STANDBY_RECORDS,
+        &[],
+        "Changelog records read into standby replicas",
+    ),
     MetricDef::gauge(
         CONSUMER_LAG,
         &["topic", "partition"],

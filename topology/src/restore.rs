@@ -438,7 +438,7 @@ impl Group<'_> {
 
 /// Whether a store is wiped before its restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wipe {
+pub(crate) enum Wipe {
     No,
     /// The checkpoint is not in the changelog's offsets: the topic was recreated or
     /// truncated by retention, and the store's contents cannot be trusted.
@@ -449,7 +449,7 @@ enum Wipe {
 
 /// Where a store's restore starts, given its checkpoint (next changelog offset) and the
 /// changelog partition's `low`..`high` offsets, and whether the store is wiped first.
-fn restore_start(checkpoint: Option<i64>, low: i64, high: i64) -> (i64, Wipe) {
+pub(crate) fn restore_start(checkpoint: Option<i64>, low: i64, high: i64) -> (i64, Wipe) {
     match checkpoint {
         Some(cp) if cp >= low && cp <= high => (cp, Wipe::No),
         Some(_) => (low, Wipe::Yes),

@@ -33,6 +33,7 @@ use crate::queryable::Queryable;
 use crate::record::{partition_for, InRecord};
 use crate::restore::Restorer;
 use crate::sender::Sender;
+use crate::standby::{Standby, StandbyStatus, StandbyTasks};
 use crate::stats::{WorkerState, WorkerStats};
 use crate::task_id::TaskId;
 use crate::task_manager::TaskManager;
@@ -122,6 +123,7 @@ pub struct WorkerHandle {
     ctx: Arc<WorkerContext>,
     /// The store readers queries use without the stream thread's lock.
     queryable: Arc<Queryable>,
+    standby_tasks: StandbyTasks,
     topology: Topology,
 }
 
@@ -224,6 +226,7 @@ impl StreamWorker {
         let restorer = restorer
             .join()
             .map_err(|_| TopologyError::Config("the restore warm-up thread panicked".into()))??;
+        let standby = Standby::start(&topology, &config, &sub_partitions)?;
         let tm = TaskManager::new(
             topology.clone(),
             config.clone(),
@@ -232,8 +235,10 @@ impl StreamWorker {
             sender,
             sub_partitions,
             stats.clone(),
+            standby,
         );
         let queryable = tm.queryable();
+        let standby_tasks = tm.standby_tasks();
         *consumer.context().lock() = Some(tm);
         let topics: Vec<String> = topology.source_topics();
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -280,6 +285,7 @@ impl StreamWorker {
             stats,
             ctx,
             queryable,
+            standby_tasks,
             topology,
         })
     }
@@ -474,6 +480,12 @@ impl WorkerHandle {
             Some(task) => Ok(KeyLocation::Local(task.stores[store].get(key)?)),
             None => Ok(KeyLocation::Remote { task: id }),
         }
+    }
+
+    /// The standby replicas this worker keeps (`num.standby.replicas`), with what each
+    /// has applied of its changelogs.
+    pub fn standby_tasks(&self) -> Vec<StandbyStatus> {
+        self.standby_tasks.now()
     }
 
     /// Every entry of `store` held by this worker's tasks, sorted by key.

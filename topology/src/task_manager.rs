@@ -22,6 +22,7 @@ use crate::queryable::Queryable;
 use crate::record::InRecord;
 use crate::restore::Restorer;
 use crate::sender::Sender;
+use crate::standby::{Standby, StandbyTasks};
 use crate::stats::{WorkerState, WorkerStats};
 use crate::task::{Task, TaskSettings};
 use crate::task_gauges::TaskGauges;
@@ -48,6 +49,8 @@ pub(crate) struct TaskManager {
     gauges: TaskGauges,
     /// The store readers interactive queries use (republished when the task set changes).
     queryable: Arc<Queryable>,
+    /// Standby replicas of the tasks this worker does not run (`num.standby.replicas`).
+    standby: Option<Standby>,
 }
 
 /// Creates new tasks (opening their sled databases, about 5 ms each) on up to one thread
@@ -114,6 +117,7 @@ impl TaskManager {
         sender: Option<Sender>,
         sub_partitions: HashMap<u32, i32>,
         stats: Arc<WorkerStats>,
+        standby: Option<Standby>,
     ) -> Self {
         let settings = TaskSettings {
             application_id: config.application_id.clone(),
@@ -137,7 +141,16 @@ impl TaskManager {
             buffered: 0,
             gauges: TaskGauges::new(),
             queryable: Arc::default(),
+            standby,
         }
+    }
+
+    /// The tasks this worker keeps standby replicas of.
+    pub(crate) fn standby_tasks(&self) -> StandbyTasks {
+        self.standby
+            .as_ref()
+            .map(Standby::tasks)
+            .unwrap_or_default()
     }
 
     /// The store readers interactive queries use; see [`Queryable`].
@@ -432,6 +445,10 @@ impl TaskManager {
                 None => fresh.push(*id),
             }
         }
+        if let Some(standby) = &self.standby {
+            // A database is open in one place at a time: the standby lets go first.
+            standby.claim(&fresh);
+        }
         for mut task in open_tasks(&self.topology, &fresh, &self.settings, now_ms())? {
             if let Some(state_stores::OpenOutcome::Rebuilt { reason }) = &task.stores.open_outcome {
                 tracing::warn!(task = %task.id, %reason, "local store was corrupt; rebuilding from the changelog");
@@ -477,6 +494,9 @@ impl TaskManager {
             }
         }
         self.reposition(consumer, tpl)?;
+        if let Some(standby) = &self.standby {
+            standby.set_active(self.tasks.keys().copied());
+        }
         self.stats.set_tasks(self.tasks.keys().copied().collect());
         self.stats.set_state(WorkerState::Running);
         self.gauges.publish(&self.tasks, consumer);
