@@ -424,6 +424,11 @@ pub struct RunArgs {
     /// default: the machine's cores, at most 4).
     #[arg(long, env = "ORCHESTRA_RESTORE_CONSUMERS")]
     pub restore_consumers: Option<usize>,
+    /// Standby replicas (Kafka Streams' `num.standby.replicas`): above 0, each worker
+    /// keeps warm copies of the tasks it does not run, so a failover restores only the
+    /// changelog's tail.
+    #[arg(long, env = "ORCHESTRA_NUM_STANDBY_REPLICAS", default_value_t = 0)]
+    pub num_standby_replicas: u32,
     /// How long a round waits for its robots before it starts without them, ms
     /// (0: wait forever).
     #[arg(long, env = "ORCHESTRA_ROBOTS_WINDOW_MS", default_value_t = 30_000)]

@@ -57,6 +57,8 @@ pub struct RunOptions {
     pub commit_interval: Option<Duration>,
     /// Restore consumers (`None`: the runtime's default).
     pub restore_consumers: Option<usize>,
+    /// `num.standby.replicas` (0: none).
+    pub num_standby_replicas: u32,
     /// How long a round waits for robots (`None`: forever).
     pub robots_window_ms: Option<u64>,
     /// Response phase length of new matches.
@@ -113,6 +115,7 @@ pub async fn run(
         if let Some(n) = opts.restore_consumers {
             cfg = cfg.restore_consumers(n);
         }
+        cfg = cfg.num_standby_replicas(opts.num_standby_replicas);
         for (k, v) in opts.kafka.pairs() {
             cfg = cfg.kafka(k, v);
         }
