@@ -429,6 +429,10 @@ pub struct RunArgs {
     /// changelog's tail.
     #[arg(long, env = "ORCHESTRA_NUM_STANDBY_REPLICAS", default_value_t = 0)]
     pub num_standby_replicas: u32,
+    /// Page cache of each read view (match-history, robot-pool-state), MiB: the views live
+    /// on disk under `<state-dir>/views/`, so their memory is this, whatever their size.
+    #[arg(long, env = "ORCHESTRA_VIEW_CACHE_MB", default_value_t = 64)]
+    pub view_cache_mb: u64,
     /// How long a round waits for its robots before it starts without them, ms
     /// (0: wait forever).
     #[arg(long, env = "ORCHESTRA_ROBOTS_WINDOW_MS", default_value_t = 30_000)]

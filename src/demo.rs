@@ -416,7 +416,9 @@ async fn run_in(
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
         );
-        for (_, entry) in history.snapshot() {
+        // Streamed from the view's store, by match id.
+        for item in history.iter() {
+            let (_, entry) = item?;
             f.write_all(&entry.value)?;
             f.write_all(b"\n")?;
         }

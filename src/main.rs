@@ -128,6 +128,7 @@ async fn async_main(cli: Cli, log: Option<LogTarget>) -> Result<()> {
                 commit_interval: a.commit_interval_ms.map(Duration::from_millis),
                 restore_consumers: a.restore_consumers,
                 num_standby_replicas: a.num_standby_replicas,
+                view_cache_mb: a.view_cache_mb,
                 robots_window_ms: (a.robots_window_ms > 0).then_some(a.robots_window_ms),
                 response_window_ms: a.response_window_ms,
                 voting_window_ms: a.voting_window_ms,

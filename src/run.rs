@@ -23,7 +23,7 @@ use topology::{ProcessingGuarantee, StreamWorker, StreamsConfig, Topology, Worke
 use crate::api::{self, ApiState};
 use crate::kafka_config::KafkaSettings;
 use crate::robot_worker::RobotWorker;
-use crate::views::LatestView;
+use crate::views::{LatestView, ViewConfig};
 
 /// Which parts this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub restore_consumers: Option<usize>,
     /// `num.standby.replicas` (0: none).
     pub num_standby_replicas: u32,
+    /// Page cache of each read view's store, MiB (`<state_dir>/views/<topic>`).
+    pub view_cache_mb: u64,
     /// How long a round waits for robots (`None`: forever).
     pub robots_window_ms: Option<u64>,
     /// Response phase length of new matches.
@@ -67,6 +69,13 @@ pub struct RunOptions {
     pub voting_window_ms: u64,
     /// How long after a phase's deadline its timeouts fire.
     pub deadline_grace_ms: u64,
+}
+
+/// The read view of `topic` in `<state_dir>/views/<topic>` (resumed from there after a
+/// restart), with `--view-cache-mb` of page cache.
+fn open_view(client: &rdkafka::ClientConfig, opts: &RunOptions, topic: &str) -> Result<LatestView> {
+    let config = ViewConfig::in_state_dir(&opts.state_dir, topic, opts.view_cache_mb);
+    LatestView::open(client, topic, &config)
 }
 
 /// How often the process checks that its stream workers still run.
@@ -160,8 +169,8 @@ pub async fn run(
             workers: workers.clone(),
             topology: topology.clone(),
             requests,
-            history: LatestView::start(&client, topics::MATCH_HISTORY)?,
-            pool: LatestView::start(&client, topics::ROBOT_POOL_STATE)?,
+            history: open_view(&client, &opts, topics::MATCH_HISTORY)?,
+            pool: open_view(&client, &opts, topics::ROBOT_POOL_STATE)?,
             metrics,
             tokens: api::PlayerTokens::from_env(),
             live: Some(api::live::LiveEvents::start(&client)?),

@@ -4,13 +4,13 @@
 //! |---|---|
 //! | `GET /` | the web page: lobby, the match you play, history ([`web`]; also `/web/app.js`, `/web/style.css`, `/web/templates`) |
 //! | `GET /matches/history/{id}` | one finished match's `match-history` document (`404` until the view has it) |
-//! | `GET /matches/history?limit=&offset=` | finished matches, newest first, from the `match-history` view (limit default 20, max 500; header `X-Total-Count`) |
+//! | `GET /matches/history?limit=&offset=` | finished matches, newest first, from the `match-history` view's on-disk index (limit default 20, max 500; header `X-Total-Count`) |
 //! | `GET /matches/{id}` | the match state from the local `matches` store of the owning task; `404` when the owner has no such match; `421 Misdirected Request` with `{"matchId","task","partition","detail"}` when another worker instance owns the key (`application.server` style); `503` while this instance's workers are not running |
 //! | `GET /robots/pool` | the `robot-pool-state` view, a JSON array |
 //! | `GET /topology` | the topology as Mermaid (`text/plain`; `?format=text` for the text form) |
 //! | `GET /metrics` | Prometheus text (`503` when no recorder is installed) |
 //! | `GET /report?since=&until=` | the HTML report of the finished matches in the `match-history` view ([`crate::report`]; `since`/`until` as in `orchestra report`, `400` when malformed) |
-//! | `GET /health` | `200 {"status":"ready",..}` only when every worker is `running` and the views have read their topics to the end; otherwise `503` with the same detail and `reasons` (why not: e.g. what a starting worker waits for, a failed worker's error). Per worker: `state`, `tasks` (`[{task, state, lag, lastCommitAgeMs}]`), counters, `waitingFor`, `failure` |
+//! | `GET /health` | `200 {"status":"ready",..}` only when every worker is `running` and no view has failed (views serve while they catch up; per view `entries`, `caughtUp`, `behind` — records still to read — and `cacheBytes`); otherwise `503` with the same detail and `reasons` (why not: e.g. what a starting worker waits for, a failed worker's error). Per worker: `state`, `tasks` (`[{task, state, lag, lastCommitAgeMs}]`), counters, `waitingFor`, `failure` |
 //! | `POST /matches` | `match.create` — body `{template?, totalRounds?, humans?: [{playerId, name}], responseWindowMs?, votingWindowMs?}` (windows in ms, 1 s..=10 min; absent: the worker's) (an empty body without a content type means all defaults); answers a new match id (with an `Idempotency-Key`, the key is the match id) |
 //! | `GET /matches/{id}/view` | the player's view of the match state ([`auth`]): like `GET /matches/{id}` but without seat kinds, sources, robots or player ids until the match is completed; with `Authorization: Bearer <token>`, `"you"` is the token holder's seat |
 //! | `GET /matches/{id}/live?after=<sequence>` | WebSocket: the match's events as players may see them, in order, resumable after the last `sequence` seen ([`live`]) |

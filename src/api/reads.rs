@@ -16,7 +16,7 @@ use topology::{KeyLocation, WorkerState};
 
 use super::validation::valid_id;
 use super::{ApiError, ApiState, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
-use crate::views::{self, LatestView};
+use crate::views::LatestView;
 
 fn raw_json(status: StatusCode, body: Vec<u8>) -> Response {
     (
@@ -70,15 +70,32 @@ pub(super) async fn match_history(
         .unwrap_or(DEFAULT_HISTORY_LIMIT)
         .min(MAX_HISTORY_LIMIT);
     let offset = page.offset.unwrap_or(0);
-    let snapshot = st.history.snapshot();
-    let docs = views::sorted_histories(&snapshot);
-    let total = docs.len();
-    let body = raw_array(
-        docs.iter()
-            .skip(offset)
-            .take(limit)
-            .map(|(_, e)| e.value.as_slice()),
-    );
+    // A page is a short walk of the view's on-disk index: on the blocking pool.
+    let view = st.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let total = view.history.indexed();
+        view.history.page(offset, limit).map(|p| (total, p))
+    })
+    .await;
+    let (total, docs) = match read {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "reading the match-history view");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the match-history view could not be read",
+            )
+            .into_response();
+        }
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the history read failed: {e}"),
+            )
+            .into_response()
+        }
+    };
+    let body = raw_array(docs.iter().map(|(_, e)| e.value.as_slice()));
     let mut resp = raw_json(StatusCode::OK, body);
     resp.headers_mut()
         .insert("x-total-count", HeaderValue::from(total));
@@ -238,16 +255,23 @@ async fn match_state(st: &ApiState, id: &str) -> Result<Vec<u8>, Response> {
 }
 
 pub(super) async fn robot_pool(State(st): State<Arc<ApiState>>) -> Response {
-    let snapshot = st.pool.snapshot();
-    raw_json(
-        StatusCode::OK,
-        raw_array(
-            snapshot
-                .values()
-                .map(|e| e.value.as_slice())
-                .filter(|v| is_json(v)),
-        ),
-    )
+    // The pool is bounded by its scaling rules (max total robots), not by history.
+    let mut values = Vec::new();
+    for item in st.pool.iter() {
+        match item {
+            Ok((_, e)) if is_json(&e.value) => values.push(e.value),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "reading the robot-pool-state view");
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the robot-pool-state view could not be read",
+                )
+                .into_response();
+            }
+        }
+    }
+    raw_json(StatusCode::OK, raw_array(values.iter().map(Vec::as_slice)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -290,12 +314,20 @@ pub(super) async fn prometheus_metrics(State(st): State<Arc<ApiState>>) -> Respo
     }
 }
 
+/// A view's health: it serves while it catches up, so only a failed view is not ready;
+/// `behind` says how many records it has still to read.
 fn view_health(v: &LatestView) -> (bool, Value) {
     let caught_up = v.caught_up();
     let failure = v.failure();
     (
-        caught_up && failure.is_none(),
-        json!({ "entries": v.len(), "caughtUp": caught_up, "failure": failure }),
+        failure.is_none(),
+        json!({
+            "entries": v.len(),
+            "caughtUp": caught_up,
+            "behind": v.behind(),
+            "cacheBytes": v.store().cache_bytes(),
+            "failure": failure,
+        }),
     )
 }
 
@@ -318,9 +350,10 @@ fn worker_not_ready(i: usize, s: &topology::WorkerStats) -> Option<String> {
     }
 }
 
-/// `GET /health`: `200` when every worker runs and the views have read their topics,
-/// `503` otherwise; `reasons` says why not. Per worker: its state, each task's state,
-/// lag (records behind the end of its input partitions) and the age of its last commit.
+/// `GET /health`: `200` when every worker runs and no view has failed (a view serves
+/// while it catches up: `caughtUp` and `behind` say how far it is), `503` otherwise;
+/// `reasons` says why not. Per worker: its state, each task's state, lag (records behind
+/// the end of its input partitions) and the age of its last commit.
 pub(super) async fn health(State(st): State<Arc<ApiState>>) -> Response {
     let mut reasons: Vec<String> = Vec::new();
     let workers: Vec<Value> = st
@@ -347,13 +380,8 @@ pub(super) async fn health(State(st): State<Arc<ApiState>>) -> Response {
     for v in [&st.history, &st.pool] {
         let (ok, detail) = view_health(v);
         if !ok {
-            reasons.push(match v.failure() {
-                Some(f) => format!("view of {} failed: {f}", v.topic()),
-                None => format!(
-                    "view of {} has not read its topic to the end yet",
-                    v.topic()
-                ),
-            });
+            let f = v.failure().unwrap_or_default();
+            reasons.push(format!("view of {} failed: {f}", v.topic()));
         }
         views.insert(v.topic().to_string(), detail);
     }

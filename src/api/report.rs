@@ -35,12 +35,41 @@ pub(super) async fn report(
         Ok(r) => r,
         Err(e) => return ApiError::bad_request(e.to_string()).into_response(),
     };
-    let snapshot = st.history.snapshot();
-    let docs = Documents::from_values(
-        snapshot.values().map(|e| e.value.as_slice()),
-        std::iter::empty(),
-        range,
-    );
-    let html = crate::report::render_html(&docs, &Default::default());
+    // The documents stream from the view's store (the report decodes the ones in range).
+    let view = st.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let mut failed = None;
+        let values = view.history.iter().filter_map(|r| match r {
+            Ok((_, e)) => Some(e.value),
+            Err(e) => {
+                failed.get_or_insert(e);
+                None
+            }
+        });
+        let docs = Documents::from_owned_values(values, range);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(crate::report::render_html(&docs, &Default::default())),
+        }
+    })
+    .await;
+    let html = match rendered {
+        Ok(Ok(html)) => html,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "reading the match-history view");
+            return ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "the match-history view could not be read",
+            )
+            .into_response();
+        }
+        Err(e) => {
+            return ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("rendering the report failed: {e}"),
+            )
+            .into_response()
+        }
+    };
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }

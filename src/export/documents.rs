@@ -42,20 +42,7 @@ impl Documents {
     ) -> Self {
         let mut docs = Documents::default();
         for bytes in histories {
-            match schemas::decode_document::<MatchHistory>(bytes) {
-                Ok(h) => {
-                    let done = h.status == HistoryStatus::Completed;
-                    if done && h.completed_at.is_some_and(|t| range.contains(t)) {
-                        docs.histories.push(h);
-                    } else {
-                        docs.filtered_out += 1;
-                    }
-                }
-                Err(e) => {
-                    docs.skipped += 1;
-                    tracing::warn!(error = %e, "export: skipping an undecodable match-history value");
-                }
-            }
+            docs.add_history(bytes, range);
         }
         for bytes in stats {
             match schemas::decode_document::<MatchStats>(bytes) {
@@ -67,11 +54,45 @@ impl Documents {
                 }
             }
         }
-        docs.histories
+        docs.sorted()
+    }
+
+    /// Decodes owned `match-history` values as they come (e.g. streamed from a view's
+    /// store), without holding the raw values.
+    pub fn from_owned_values(
+        histories: impl IntoIterator<Item = Vec<u8>>,
+        range: TimeRange,
+    ) -> Self {
+        let mut docs = Documents::default();
+        for bytes in histories {
+            docs.add_history(&bytes, range);
+        }
+        docs.sorted()
+    }
+
+    fn add_history(&mut self, bytes: &[u8], range: TimeRange) {
+        match schemas::decode_document::<MatchHistory>(bytes) {
+            Ok(h) => {
+                let done = h.status == HistoryStatus::Completed;
+                if done && h.completed_at.is_some_and(|t| range.contains(t)) {
+                    self.histories.push(h);
+                } else {
+                    self.filtered_out += 1;
+                }
+            }
+            Err(e) => {
+                self.skipped += 1;
+                tracing::warn!(error = %e, "export: skipping an undecodable match-history value");
+            }
+        }
+    }
+
+    fn sorted(mut self) -> Self {
+        self.histories
             .sort_by(|a, b| (a.completed_at, &a.match_id).cmp(&(b.completed_at, &b.match_id)));
-        docs.stats
+        self.stats
             .sort_by(|a, b| (a.window_start, &a.stat_key).cmp(&(b.window_start, &b.stat_key)));
-        docs
+        self
     }
 
     /// Decodes `match-history` documents from JSON lines (`demo --history-out`, `orchestra

@@ -1,20 +1,23 @@
-//! [`LatestView`]: the latest value per key of a (compacted) topic, kept in memory by a
-//! background reader thread; [`read_latest`] reads one to the end.
+//! [`LatestView`]: the latest value per key of a (compacted) topic, kept in a local
+//! on-disk [`ViewStore`] by a background reader thread; [`read_latest`] reads one to the
+//! end into memory (for one-shot commands).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use processors::streams::topics;
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::reader::{assign, assign_consumer, high_watermarks, partitions_of, Reader};
-
+use super::store::{Order, Record, ViewStore, ViewStoreError};
 /// The latest value of one key, with where it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -28,12 +31,55 @@ pub struct Entry {
     pub offset: i64,
 }
 
+/// Where and how big a view's store is.
+#[derive(Debug, Clone)]
+pub struct ViewConfig {
+    /// Directory of the view's sled database (`<state_dir>/views/<topic>`); `None`: a
+    /// temporary directory removed when the view is dropped.
+    pub dir: Option<PathBuf>,
+    /// sled's page cache cap, bytes: the view's memory, whatever the topic's size.
+    pub cache_bytes: u64,
+}
+
+/// Default page cache of a view ([`ViewConfig::cache_bytes`]): 64 MiB.
+pub const DEFAULT_VIEW_CACHE_BYTES: u64 = 64 << 20;
+
+/// Records applied per store batch at most.
+const BATCH: usize = 1000;
+/// How often the reader refreshes how far behind the partitions' ends it is.
+const LAG_REFRESH: Duration = Duration::from_secs(1);
+/// How long one watermark request of that refresh may take.
+const LAG_TIMEOUT: Duration = Duration::from_millis(500);
+
+impl ViewConfig {
+    /// A view of `topic` under `state_dir` (`<state_dir>/views/<topic>`) with a cache of
+    /// `cache_mb` MiB.
+    pub fn in_state_dir(state_dir: &std::path::Path, topic: &str, cache_mb: u64) -> Self {
+        Self {
+            dir: Some(state_dir.join("views").join(topic)),
+            cache_bytes: cache_mb.saturating_mul(1 << 20),
+        }
+    }
+}
+
+impl Default for ViewConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            cache_bytes: DEFAULT_VIEW_CACHE_BYTES,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Progress {
     /// Records applied so far (the condition variable's generation).
     records: u64,
     /// Partitions that reached their end (partition EOF; empty ones from the start).
     done: BTreeSet<i32>,
+    /// Records between the view's position and each partition's end (last refresh;
+    /// zero at a partition EOF).
+    behind: BTreeMap<i32, u64>,
     /// Set when the view could not keep reading (the thread ended with an error).
     failed: Option<String>,
 }
@@ -41,21 +87,13 @@ struct Progress {
 struct Shared {
     topic: String,
     partitions: Vec<i32>,
-    entries: RwLock<BTreeMap<String, Entry>>,
+    store: ViewStore,
     progress: Mutex<Progress>,
     changed: Condvar,
     stop: AtomicBool,
 }
 
 impl Shared {
-    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Entry>> {
-        self.entries.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
-        self.entries.write().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn progress(&self) -> MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -63,10 +101,17 @@ impl Shared {
     fn caught_up(&self, p: &Progress) -> bool {
         self.partitions.iter().all(|id| p.done.contains(id))
     }
+
+    fn fail(&self, why: String) {
+        tracing::error!(topic = %self.topic, error = %why, "the view stopped reading");
+        self.progress().failed = Some(why);
+        self.changed.notify_all();
+    }
 }
 
-/// The latest value per key of one topic, kept up to date by a background thread.
-/// See the module docs. Stops its thread on [`LatestView::stop`] or drop.
+/// The latest value per key of one topic, kept up to date by a background thread in an
+/// on-disk [`ViewStore`] (memory capped by [`ViewConfig::cache_bytes`]), serving while it
+/// catches up. See the module docs. Stops its thread on [`LatestView::stop`] or drop.
 pub struct LatestView {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -83,24 +128,78 @@ impl std::fmt::Debug for LatestView {
 }
 
 impl LatestView {
-    /// Starts reading every partition of `topic` from the beginning. Fails when the
-    /// consumer cannot be created or the topic's metadata cannot be read (unknown topic,
-    /// unreachable cluster); afterwards read errors are logged and retried by librdkafka.
+    /// Starts reading every partition of `topic` from the beginning into a temporary
+    /// store with the default cache ([`ViewConfig::default`]).
     pub fn start(client: &ClientConfig, topic: &str) -> Result<Self> {
+        Self::open(client, topic, &ViewConfig::default())
+    }
+
+    /// Opens the view's store as `config` says and starts reading `topic` where the store
+    /// stopped (from the beginning for a new store). A store of another topic or cluster,
+    /// a corrupt one, or one whose position is past a partition's end is wiped and rebuilt
+    /// (with a warning); a store another process holds falls back to a temporary one.
+    /// Fails when the consumer cannot be created or the topic's metadata cannot be read
+    /// (unknown topic, unreachable cluster); afterwards read errors are logged and retried
+    /// by librdkafka, and a store that cannot be written stops the view ([`failure`]).
+    ///
+    /// [`failure`]: LatestView::failure
+    pub fn open(client: &ClientConfig, topic: &str, config: &ViewConfig) -> Result<Self> {
         let consumer = assign_consumer(client, &format!("view-{topic}"))?;
         let partitions = partitions_of(&consumer, topic)?;
         let highs = high_watermarks(&consumer, topic, &partitions)?;
-        assign(&consumer, topic, &partitions, Offset::Beginning)?;
+        let cluster = consumer.client().fetch_cluster_id(Duration::from_secs(10));
+        let order = order_of(topic);
+        let store = match &config.dir {
+            None => ViewStore::temporary(topic, config.cache_bytes, order)?,
+            Some(dir) => {
+                match ViewStore::open(dir, topic, cluster.as_deref(), config.cache_bytes, order) {
+                    Ok(s) => s,
+                    Err(e @ ViewStoreError::Locked(_)) => {
+                        tracing::warn!(error = %e, topic, "using a temporary view store instead");
+                        ViewStore::temporary(topic, config.cache_bytes, order)?
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let mut stored = store.offsets()?;
+        let ahead = stored
+            .iter()
+            .find(|(p, o)| highs.get(p).is_none_or(|high| *o > high));
+        if let Some((p, o)) = ahead {
+            tracing::warn!(
+                topic, partition = p, stored_offset = o, end = ?highs.get(p),
+                path = %store.path().display(),
+                "the view store is ahead of the topic (another cluster, or the topic was recreated); wiping it and reading the topic from the beginning"
+            );
+            store.clear()?;
+            stored.clear();
+        }
+        let mut tpl = TopicPartitionList::new();
         let mut progress = Progress::default();
-        for (p, high) in &highs {
-            if *high <= 0 {
+        for p in &partitions {
+            let from = stored.get(p).copied();
+            let offset = from.map_or(Offset::Beginning, Offset::Offset);
+            tpl.add_partition_offset(topic, *p, offset)
+                .with_context(|| format!("assigning {topic}/{p}"))?;
+            let high = highs.get(p).copied().unwrap_or(0);
+            if high <= from.unwrap_or(0) {
                 progress.done.insert(*p);
             }
+            progress
+                .behind
+                .insert(*p, (high - from.unwrap_or(0)).max(0) as u64);
+        }
+        consumer
+            .assign(&tpl)
+            .with_context(|| format!("assigning the partitions of `{topic}`"))?;
+        if !stored.is_empty() {
+            tracing::info!(topic, entries = store.len(), behind = progress.behind.values().sum::<u64>(), path = %store.path().display(), "view resumes from its store");
         }
         let shared = Arc::new(Shared {
             topic: topic.to_string(),
             partitions,
-            entries: RwLock::new(BTreeMap::new()),
+            store,
             progress: Mutex::new(progress),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -121,19 +220,42 @@ impl LatestView {
         &self.shared.topic
     }
 
-    /// The latest value of `key`, if it has one.
-    pub fn get(&self, key: &str) -> Option<Entry> {
-        self.shared.read().get(key).cloned()
+    /// The store the view reads into (for paging, iteration, its cache cap).
+    pub fn store(&self) -> &ViewStore {
+        &self.shared.store
     }
 
-    /// A copy of every entry, sorted by key.
-    pub fn snapshot(&self) -> BTreeMap<String, Entry> {
-        self.shared.read().clone()
+    /// The latest value of `key`, if it has one (a store read error is logged and
+    /// answers `None`; use [`ViewStore::get`] to see it).
+    pub fn get(&self, key: &str) -> Option<Entry> {
+        self.shared.store.get(key).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, key, "view read failed");
+            None
+        })
+    }
+
+    /// Up to `limit` entries, newest first (see [`Order`]), after skipping `offset`.
+    pub fn page(
+        &self,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<(String, Entry)>, ViewStoreError> {
+        self.shared.store.page(offset, limit)
+    }
+
+    /// Every entry by key, read from disk as the iterator advances.
+    pub fn iter(&self) -> impl Iterator<Item = Result<(String, Entry), ViewStoreError>> + '_ {
+        self.shared.store.iter()
     }
 
     /// Number of keys with a value.
     pub fn len(&self) -> usize {
-        self.shared.read().len()
+        self.shared.store.len() as usize
+    }
+
+    /// Number of entries [`LatestView::page`] pages over.
+    pub fn indexed(&self) -> usize {
+        self.shared.store.indexed() as usize
     }
 
     /// Whether no key has a value.
@@ -144,6 +266,12 @@ impl LatestView {
     /// Records applied so far (values and tombstones).
     pub fn records_applied(&self) -> u64 {
         self.shared.progress().records
+    }
+
+    /// Records between the view's position and the ends of its partitions (refreshed
+    /// about every second while reading).
+    pub fn behind(&self) -> u64 {
+        self.shared.progress().behind.values().sum()
     }
 
     /// Whether every partition has reached its end once (the consumer's partition EOF).
@@ -157,33 +285,42 @@ impl LatestView {
         self.shared.progress().failed.clone()
     }
 
-    /// Waits until `cond(entries)` holds, woken by every applied record (no polling);
+    /// Waits until `cond(self)` holds, re-checked after every applied batch (no polling);
     /// returns whether it held before `timeout`.
-    pub fn wait_until(
-        &self,
-        timeout: Duration,
-        mut cond: impl FnMut(&BTreeMap<String, Entry>) -> bool,
-    ) -> bool {
-        self.wait_progress(timeout, |_| cond(&self.shared.read()))
+    pub fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&Self) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.shared.progress().records;
+            if cond(self) {
+                return true;
+            }
+            let mut g = self.shared.progress();
+            while g.records == seen {
+                let now = Instant::now();
+                if now >= deadline || g.failed.is_some() {
+                    return false;
+                }
+                g = self
+                    .shared
+                    .changed
+                    .wait_timeout(g, deadline - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
     }
 
     /// Waits until the view holds at least `n` keys; returns whether it did in time.
     pub fn wait_for(&self, n: usize, timeout: Duration) -> bool {
-        self.wait_until(timeout, |m| m.len() >= n)
+        self.wait_until(timeout, |v| v.len() >= n)
     }
 
     /// Waits until [`LatestView::caught_up`]; returns whether it did in time.
     pub fn wait_caught_up(&self, timeout: Duration) -> bool {
-        self.wait_progress(timeout, |g| self.shared.caught_up(g))
-    }
-
-    /// Waits, woken by every applied record (no polling), until `cond` holds on the
-    /// reader's progress; gives up at `timeout` or when the reader failed.
-    fn wait_progress(&self, timeout: Duration, mut cond: impl FnMut(&Progress) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         let mut g = self.shared.progress();
         loop {
-            if cond(&g) {
+            if self.shared.caught_up(&g) {
                 return true;
             }
             let now = Instant::now();
@@ -208,6 +345,9 @@ impl LatestView {
                 tracing::warn!(topic = %self.shared.topic, "view thread panicked");
             }
         }
+        if let Err(e) = self.shared.store.flush() {
+            tracing::warn!(topic = %self.shared.topic, error = %e, "flushing the view store");
+        }
     }
 }
 
@@ -217,46 +357,55 @@ impl Drop for LatestView {
     }
 }
 
+/// The index a topic's view keeps: completion order for `match-history`, record time
+/// otherwise.
+fn order_of(topic: &str) -> Order {
+    if topic == topics::MATCH_HISTORY {
+        Order::HistoryCompletion
+    } else {
+        Order::RecordTime
+    }
+}
+
+/// One record read, owned until its batch is applied.
+struct Owned {
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+    timestamp: i64,
+    partition: i32,
+    offset: i64,
+}
+
 fn run_view(consumer: Reader, shared: Arc<Shared>) {
     let mut last_error: Option<String> = None;
+    let mut batch: Vec<Owned> = Vec::with_capacity(BATCH);
+    let mut next: BTreeMap<i32, i64> = shared.store.offsets().unwrap_or_default();
+    let mut lag_at = Instant::now();
     while !shared.stop.load(Ordering::Relaxed) {
-        match consumer.poll(Duration::from_millis(100)) {
-            None => {}
+        // Block for the first record, then drain what is buffered into one batch.
+        let wait = if batch.is_empty() {
+            Duration::from_millis(100)
+        } else {
+            Duration::ZERO
+        };
+        let polled = consumer.poll(wait);
+        let mut eof = None;
+        match polled {
             Some(Ok(m)) => {
-                let (partition, offset) = (m.partition(), m.offset());
-                if let Some(key) = m.key() {
-                    let key = String::from_utf8_lossy(key).into_owned();
-                    let mut entries = shared.write();
-                    match m.payload() {
-                        Some(v) => {
-                            entries.insert(
-                                key,
-                                Entry {
-                                    value: v.to_vec(),
-                                    timestamp: m.timestamp().to_millis().unwrap_or(-1),
-                                    partition,
-                                    offset,
-                                },
-                            );
-                        }
-                        None => {
-                            entries.remove(&key);
-                        }
-                    }
-                }
-                // A partition is at its end when the consumer says so (partition EOF,
-                // from the fetch's high watermark), not when a record reaches the end
-                // ListOffsets gave at start: some brokers (Tansu 0.6) answer that short.
-                shared.progress().records += 1;
-                shared.changed.notify_all();
-            }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                let mut p = shared.progress();
-                if p.done.insert(partition) {
-                    drop(p);
-                    shared.changed.notify_all();
+                next.insert(m.partition(), m.offset() + 1);
+                // Keyless records cannot be a table's rows: they only advance the position.
+                batch.push(Owned {
+                    key: m.key().map(<[u8]>::to_vec).unwrap_or_default(),
+                    value: m.key().and(m.payload()).map(<[u8]>::to_vec),
+                    timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                });
+                if batch.len() < BATCH {
+                    continue;
                 }
             }
+            Some(Err(KafkaError::PartitionEOF(partition))) => eof = Some(partition),
             Some(Err(e)) => {
                 let msg = e.to_string();
                 if last_error.as_deref() != Some(msg.as_str()) {
@@ -264,25 +413,121 @@ fn run_view(consumer: Reader, shared: Arc<Shared>) {
                     last_error = Some(msg);
                 }
             }
+            None => {}
+        }
+        if !batch.is_empty() {
+            let records: Vec<Record<'_>> = batch
+                .iter()
+                .filter(|r| !r.key.is_empty() || r.value.is_some())
+                .map(|r| Record {
+                    key: &r.key,
+                    value: r.value.as_deref(),
+                    timestamp: r.timestamp,
+                    partition: r.partition,
+                    offset: r.offset,
+                })
+                .collect();
+            if let Err(e) = shared.store.apply(&records) {
+                shared.fail(format!("writing the view store: {e}"));
+                return;
+            }
+            let n = batch.len() as u64;
+            batch.clear();
+            shared.progress().records += n;
+            shared.changed.notify_all();
+        }
+        if let Some(partition) = eof {
+            // A partition is at its end when the consumer says so (partition EOF, from
+            // the fetch's high watermark), not when a record reaches the end ListOffsets
+            // gave at start: some brokers (Tansu 0.6) answer that short.
+            let mut p = shared.progress();
+            p.behind.insert(partition, 0);
+            if p.done.insert(partition) {
+                drop(p);
+                shared.changed.notify_all();
+            }
+        }
+        if lag_at.elapsed() >= LAG_REFRESH {
+            lag_at = Instant::now();
+            let behind = lag(&consumer, &shared, &next);
+            shared.progress().behind.extend(behind);
         }
     }
 }
 
-/// Reads `topic` to the end and returns the latest value per key.
+/// Records between `next` and each partition's end (asks the broker; a partition whose
+/// watermarks cannot be read keeps its last figure).
+fn lag(consumer: &Reader, shared: &Shared, next: &BTreeMap<i32, i64>) -> Vec<(i32, u64)> {
+    let mut behind = Vec::new();
+    for p in &shared.partitions {
+        if let Ok((low, high)) = consumer.fetch_watermarks(&shared.topic, *p, LAG_TIMEOUT) {
+            let at = next.get(p).copied().unwrap_or(low).max(low);
+            behind.push((*p, (high - at).max(0) as u64));
+        }
+    }
+    behind
+}
+
+/// Reads `topic` to the end and returns the latest value per key, in memory: for
+/// one-shot commands (`orchestra history`, `export`, `replay`), not for long-lived views.
 pub fn read_latest(
     client: &ClientConfig,
     topic: &str,
     timeout: Duration,
 ) -> Result<BTreeMap<String, Entry>> {
-    let view = LatestView::start(client, topic)?;
-    if !view.wait_caught_up(timeout) {
-        let why = view
-            .failure()
-            .unwrap_or_else(|| format!("not at the end after {timeout:?}"));
-        bail!("reading `{topic}`: {why}");
+    let consumer = assign_consumer(client, &format!("read-{topic}"))?;
+    let partitions = partitions_of(&consumer, topic)?;
+    let highs = high_watermarks(&consumer, topic, &partitions)?;
+    assign(&consumer, topic, &partitions, Offset::Beginning)?;
+    let mut done: BTreeSet<i32> = highs
+        .iter()
+        .filter(|(_, h)| **h <= 0)
+        .map(|(p, _)| *p)
+        .collect();
+    let mut out = BTreeMap::new();
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    while done.len() < partitions.len() {
+        if Instant::now() >= deadline {
+            let why = last_error.unwrap_or_else(|| format!("not at the end after {timeout:?}"));
+            bail!("reading `{topic}`: {why}");
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(m)) => {
+                if let Some(key) = m.key() {
+                    let key = String::from_utf8_lossy(key).into_owned();
+                    match m.payload() {
+                        Some(v) => {
+                            out.insert(
+                                key,
+                                Entry {
+                                    value: v.to_vec(),
+                                    timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                                    partition: m.partition(),
+                                    offset: m.offset(),
+                                },
+                            );
+                        }
+                        None => {
+                            out.remove(&key);
+                        }
+                    }
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                done.insert(p);
+            }
+            Some(Err(e)) => {
+                let msg = e.to_string();
+                if last_error.as_deref() != Some(msg.as_str()) {
+                    tracing::warn!(topic, error = %msg, "read error (retrying)");
+                }
+                last_error = Some(msg);
+            }
+        }
     }
-    view.stop();
-    Ok(view.snapshot())
+    Ok(out)
 }
 
 /// Whether `topic` is a compacted table (latest value per key) rather than a stream.
