@@ -98,6 +98,11 @@ pub async fn run(opts: BrokerOptions) -> Result<()> {
     broker
         .create_internal_topics(&topology, &opts.application_id, opts.partitions)
         .context("creating the internal topics")?;
+    // Which instance runs which tasks (`orchestra run` creates it through the admin API
+    // elsewhere; this broker has none).
+    broker
+        .create_topic(&crate::instances::topic(&opts.application_id), 1)
+        .context("creating the instances topic")?;
     let own = broker.bootstrap_servers();
     let bootstrap = match opts.listen {
         None => own.clone(),

@@ -254,6 +254,20 @@ impl KafkaArgs {
     }
 }
 
+/// `HOST:PORT` with a non-empty host and a port in 1..=65535.
+fn parse_host_port(s: &str) -> Result<String, String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{s}` is not HOST:PORT"))?;
+    let host_ok = !host.is_empty() && !host.contains('/') && !host.contains(' ');
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && host_ok => Ok(s.to_string()),
+        _ => Err(format!(
+            "`{s}` is not HOST:PORT (a host name or IP address and a port 1-65535)"
+        )),
+    }
+}
+
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -404,6 +418,12 @@ pub struct RunArgs {
     /// Read API address (health, metrics, history, matches).
     #[arg(long, env = "ORCHESTRA_HTTP")]
     pub http: Option<SocketAddr>,
+    /// The `HOST:PORT` other instances reach this one's read API at (Kafka Streams'
+    /// `application.server`): published with the tasks this instance runs, so any
+    /// instance answers `GET /matches/{id}` by forwarding to the owner. Default: the
+    /// address `--http` binds, unless that is a wildcard (0.0.0.0, ::).
+    #[arg(long, env = "ORCHESTRA_APPLICATION_SERVER", value_name = "HOST:PORT", value_parser = parse_host_port)]
+    pub application_server: Option<String>,
     /// Concurrent robot commands per worker.
     #[arg(long, env = "ORCHESTRA_ROBOT_CONCURRENCY", default_value_t = 32)]
     pub robot_concurrency: usize,

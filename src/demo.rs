@@ -295,6 +295,8 @@ async fn run_in(
             metrics: metrics.clone(),
             tokens: crate::api::PlayerTokens::from_env(),
             live: Some(crate::api::live::LiveEvents::start(&client)?),
+            routing: None,
+            latency: Some(crate::api::RequestLatency::start(&client)?),
         });
         let (bound, task) = api::serve(addr, state).await?;
         println!("play: http://{bound}/   (the game in a browser: lobby, play now, history)");

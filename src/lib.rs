@@ -12,6 +12,7 @@
 //! * [`robot_worker`] — consumers of `robot-commands` answering through the robot engine.
 //! * [`simulator`] — plays the humans of many matches.
 //! * [`api`] — the read API (axum).
+//! * [`instances`] — which instance runs which tasks, and its address (`application.server`).
 //! * [`views`] — latest-value views of compacted topics, `tail`, `history`, `stats`.
 //! * [`replay`] — rebuilds `match-state` and `match-history` from `match-events` and compares.
 //! * [`export`] — `match-history`/`match-stats` as Parquet or CSV tables for analysts.
@@ -23,6 +24,7 @@ pub mod broker;
 pub mod cli;
 pub mod demo;
 pub mod export;
+pub mod instances;
 pub mod kafka_config;
 pub mod logging;
 pub mod metrics;

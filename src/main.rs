@@ -121,6 +121,7 @@ async fn async_main(cli: Cli, log: Option<LogTarget>) -> Result<()> {
                 processing_guarantee: a.processing_guarantee,
                 role: a.role,
                 http: a.http,
+                application_server: a.application_server,
                 llm: a.llm.config(),
                 robot_concurrency: a.robot_concurrency,
                 think_time_scale: a.llm.think_time_scale,

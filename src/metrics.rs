@@ -13,12 +13,39 @@ use topology::metrics::{describe_all, MetricDef};
 /// (`accepted`, `invalid`, `unavailable`, `error`).
 pub const API_PLAYER_REQUESTS: &str = "orchestra_api_player_requests_total";
 
+/// Histogram (seconds), label `action`: a player's request taken by the API → the first
+/// `match-events` event it caused, read by the same API process (see `api::latency`).
+pub const REQUEST_TO_MATCH_EVENT: &str = "orchestra_request_to_match_event_seconds";
+/// Histogram (seconds), label `action`: a player's request taken by the API → the first
+/// `robot-commands` command it led to, read by the same API process.
+pub const REQUEST_TO_ROBOT_COMMAND: &str = "orchestra_request_to_robot_command_seconds";
+
+/// Request latencies: a few milliseconds on one host (the target is p99 < 20 ms) up to
+/// seconds (commit intervals, rebalances, a slow broker).
+const REQUEST_LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+];
+
 /// Every metric of the binary's own code.
-pub const DEFINITIONS: &[MetricDef] = &[MetricDef::counter(
-    API_PLAYER_REQUESTS,
-    &["action", "outcome"],
-    "Player requests received by the read API, by action and outcome",
-)];
+pub const DEFINITIONS: &[MetricDef] = &[
+    MetricDef::counter(
+        API_PLAYER_REQUESTS,
+        &["action", "outcome"],
+        "Player requests received by the read API, by action and outcome",
+    ),
+    MetricDef::seconds(
+        REQUEST_TO_MATCH_EVENT,
+        &["action"],
+        REQUEST_LATENCY_BUCKETS,
+        "Player request taken by the API to the first match-events event it caused, as the same API process reads it",
+    ),
+    MetricDef::seconds(
+        REQUEST_TO_ROBOT_COMMAND,
+        &["action"],
+        REQUEST_LATENCY_BUCKETS,
+        "Player request taken by the API to the first robot-commands command it led to, as the same API process reads it",
+    ),
+];
 
 /// Every metric of the project: the runtime's, the processors' and the binary's.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {

@@ -21,6 +21,7 @@ use rdkafka::producer::FutureProducer;
 use topology::{ProcessingGuarantee, StreamWorker, StreamsConfig, Topology, WorkerHandle};
 
 use crate::api::{self, ApiState};
+use crate::instances;
 use crate::kafka_config::KafkaSettings;
 use crate::robot_worker::RobotWorker;
 use crate::views::{LatestView, ViewConfig};
@@ -48,6 +49,9 @@ pub struct RunOptions {
     pub processing_guarantee: ProcessingGuarantee,
     pub role: Role,
     pub http: Option<SocketAddr>,
+    /// The address this instance advertises (`None`: the one `http` binds, unless that is
+    /// a wildcard); see [`crate::instances`].
+    pub application_server: Option<String>,
     pub llm: RobotLlmConfig,
     pub robot_concurrency: usize,
     pub think_time_scale: f64,
@@ -158,7 +162,18 @@ pub async fn run(
         )?);
     }
     let mut api_task = None;
+    let mut server = opts.application_server.clone();
     if let Some(addr) = opts.http {
+        let routing = {
+            let (c, app, rf) = (
+                client.clone(),
+                opts.application_id.clone(),
+                opts.replication_factor,
+            );
+            tokio::task::spawn_blocking(move || instances::ensure_topic(&c, &app, rf)).await?;
+            instances::InstancesView::start(&client, &instances::topic(&opts.application_id))?
+        };
+        let routing = Arc::new(routing);
         let requests: FutureProducer = client
             .clone()
             .set("partitioner", "murmur2_random")
@@ -174,8 +189,17 @@ pub async fn run(
             metrics,
             tokens: api::PlayerTokens::from_env(),
             live: Some(api::live::LiveEvents::start(&client)?),
+            routing: Some(api::Routing::new(routing, server.clone())?),
+            latency: Some(api::RequestLatency::start(&client)?),
         });
-        let (bound, task) = api::serve(addr, state).await?;
+        let (bound, task) = api::serve(addr, state.clone()).await?;
+        if server.is_none() && !bound.ip().is_unspecified() {
+            // The address --http bound (port 0 picked one).
+            server = Some(bound.to_string());
+            if let Some(r) = &state.routing {
+                r.advertise(bound.to_string());
+            }
+        }
         println!("play: http://{bound}/");
         println!("read API: http://{bound}");
         {
@@ -184,6 +208,18 @@ pub async fn run(
         }
         api_task = Some(task);
     }
+    let publisher = if workers.is_empty() {
+        None
+    } else {
+        tracing::info!(application_server = ?server, "advertising this instance");
+        Some(instances::InstancePublisher::start(
+            &client,
+            instances::topic(&opts.application_id),
+            opts.worker_id.clone(),
+            server,
+            workers.clone(),
+        )?)
+    };
     let died = tokio::select! {
         _ = wait_for_shutdown_signal() => None,
         died = first_dead_worker(&workers) => Some(died),
@@ -208,6 +244,9 @@ pub async fn run(
         )));
     }
     tracing::info!("shutting down: committing and closing stores");
+    if let Some(p) = publisher {
+        p.stop().await;
+    }
     for r in robots {
         r.stop().await;
     }

@@ -79,6 +79,8 @@ impl Api {
             metrics: None,
             tokens: api::PlayerTokens::new(TEST_SECRET),
             live: None,
+            routing: None,
+            latency: None,
         });
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let (bound, _server) = rt.block_on(api::serve(addr, state.clone())).expect("serve");

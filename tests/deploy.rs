@@ -139,11 +139,21 @@ fn deploy_command_lines() -> Vec<(String, Vec<String>, Vec<String>)> {
                 if !is_orchestra_image(&c["image"]) {
                     continue;
                 }
-                let env = c["env"]
-                    .as_sequence()
-                    .into_iter()
-                    .flatten()
+                let entries: Vec<&serde_yaml::Value> =
+                    c["env"].as_sequence().into_iter().flatten().collect();
+                // A variable only other values refer to (`$(POD_IP)`, Kubernetes'
+                // dependent variables) is an input of those, not read by orchestra.
+                let referenced = |name: &str| {
+                    entries.iter().any(|e| {
+                        e["value"]
+                            .as_str()
+                            .is_some_and(|v| v.contains(&format!("$({name})")))
+                    })
+                };
+                let env = entries
+                    .iter()
                     .filter_map(|e| e["name"].as_str().map(String::from))
+                    .filter(|n| !referenced(n))
                     .collect();
                 found.push((
                     format!(

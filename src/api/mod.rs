@@ -5,7 +5,8 @@
 //! | `GET /` | the web page: lobby, the match you play, history ([`web`]; also `/web/app.js`, `/web/style.css`, `/web/templates`) |
 //! | `GET /matches/history/{id}` | one finished match's `match-history` document (`404` until the view has it) |
 //! | `GET /matches/history?limit=&offset=` | finished matches, newest first, from the `match-history` view's on-disk index (limit default 20, max 500; header `X-Total-Count`) |
-//! | `GET /matches/{id}` | the match state from the local `matches` store of the owning task; `404` when the owner has no such match; `421 Misdirected Request` with `{"matchId","task","partition","detail"}` when another worker instance owns the key (`application.server` style); `503` while this instance's workers are not running |
+//! | `GET /matches/{id}` | the match state from the local `matches` store of the owning task; `404` when the owner has no such match. When another instance owns the key, the request is forwarded to the address it advertises (`--application-server`, found in the instances topic, see [`crate::instances`]) and its answer returned; `421 Misdirected Request` with `{"matchId","task","partition","owner","detail"}` when the owner is unknown or unreachable (`owner`: its address, if known); `503` while this instance's workers are not running |
+//! | `GET /instances` | `{"applicationId","self","instances":[{instance, server, workerIds, active:[{subtopology,partition}], standby, assignedAt, ageMs, alive}]}`: which instance owns which tasks ([`routing`]) |
 //! | `GET /robots/pool` | the `robot-pool-state` view, a JSON array |
 //! | `GET /topology` | the topology as Mermaid (`text/plain`; `?format=text` for the text form) |
 //! | `GET /metrics` | Prometheus text (`503` when no recorder is installed) |
@@ -44,10 +45,12 @@
 
 pub mod auth;
 mod error;
+mod latency;
 pub mod live;
 mod reads;
 mod report;
 mod requests;
+mod routing;
 mod validation;
 pub mod web;
 
@@ -68,7 +71,9 @@ use crate::views::LatestView;
 
 pub use auth::PlayerTokens;
 pub use error::{ApiError, ApiJson, ApiJsonOrEmpty};
+pub use latency::{RequestLatency, PENDING_FOR};
 pub use requests::new_id;
+pub use routing::{Routing, FORWARDED_HEADER, FORWARD_TIMEOUT};
 
 use reads::{
     describe_topology, get_match, health, history_record, match_history, player_view,
@@ -110,6 +115,12 @@ pub struct ApiState {
     pub tokens: PlayerTokens,
     /// The shared tail of `match-events` for `/matches/{id}/live` (`None`: `503`).
     pub live: Option<Arc<live::LiveEvents>>,
+    /// Where the other instances are, to forward queries for keys they own and list them
+    /// at `/instances` (`None`: answer `421` and `503`).
+    pub routing: Option<Routing>,
+    /// Measures request → `match-events` and request → `robot-commands` latency of the
+    /// requests this instance takes ([`RequestLatency`]; `None`: not measured).
+    pub latency: Option<Arc<RequestLatency>>,
 }
 
 /// A producer for [`ApiState::requests`]: `client`'s settings plus the runtime's
@@ -170,6 +181,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/topology", get(describe_topology))
         .route("/metrics", get(prometheus_metrics))
         .route("/health", get(health))
+        .route("/instances", get(routing::instances))
         .route("/report", get(report::report))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .with_state(state)

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use topology::{KeyLocation, WorkerState};
 
+use super::routing::{was_forwarded, Forwarded};
 use super::validation::valid_id;
 use super::{ApiError, ApiState, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT};
 use crate::views::LatestView;
@@ -132,8 +133,12 @@ fn state_name(s: WorkerState) -> Value {
     serde_json::to_value(s).unwrap_or(Value::Null)
 }
 
-pub(super) async fn get_match(State(st): State<Arc<ApiState>>, Path(id): Path<String>) -> Response {
-    match match_state(&st, &id).await {
+pub(super) async fn get_match(
+    State(st): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    match match_state(&st, &id, &headers).await {
         Ok(v) => raw_json(StatusCode::OK, v),
         Err(r) => r,
     }
@@ -145,7 +150,7 @@ pub(super) async fn player_view(
     Path(id): Path<String>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let raw = match match_state(&st, &id).await {
+    let raw = match match_state(&st, &id, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -174,8 +179,14 @@ pub(super) async fn player_view(
     (StatusCode::OK, Json(state)).into_response()
 }
 
-/// The raw match state from the owning task, or the error answer.
-async fn match_state(st: &ApiState, id: &str) -> Result<Vec<u8>, Response> {
+/// The raw match state from the owning task — local, or forwarded to the instance that
+/// runs it ([`super::routing`]) unless `headers` say another instance forwarded this
+/// request already — or the error answer.
+async fn match_state(
+    st: &ApiState,
+    id: &str,
+    headers: &axum::http::HeaderMap,
+) -> Result<Vec<u8>, Response> {
     let id = id.to_string();
     if let Err(e) = valid_id("match id", &id) {
         return Err(e.into_response());
@@ -234,16 +245,32 @@ async fn match_state(st: &ApiState, id: &str) -> Result<Vec<u8>, Response> {
         .into_response());
     }
     Err(match remote {
-        Some(task) if not_ready.is_empty() => (
-            StatusCode::MISDIRECTED_REQUEST,
-            Json(json!({
-                "matchId": id,
-                "task": task.to_string(),
-                "partition": task.partition,
-                "detail": "owned by another worker instance",
-            })),
-        )
-            .into_response(),
+        Some(task) if not_ready.is_empty() => {
+            let owner = st.routing.as_ref().and_then(|r| r.view.owner(task));
+            let detail = match (&st.routing, &owner) {
+                (Some(r), Some(owner)) if !was_forwarded(headers) => {
+                    match r.forward(owner, &format!("/matches/{id}")).await {
+                        Forwarded::Answer(StatusCode::OK, body) => return Ok(body),
+                        Forwarded::Answer(status, body) => return Err(raw_json(status, body)),
+                        Forwarded::Failed(why) => why,
+                    }
+                }
+                (Some(_), Some(_)) => "owned by another worker instance; not forwarded again (this request was forwarded already)".to_string(),
+                (Some(_), None) => "owned by another worker instance whose address is unknown (no instance advertising --application-server has claimed the task yet)".to_string(),
+                (None, _) => "owned by another worker instance".to_string(),
+            };
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                Json(json!({
+                    "matchId": id,
+                    "task": task.to_string(),
+                    "partition": task.partition,
+                    "owner": owner,
+                    "detail": detail,
+                })),
+            )
+                .into_response()
+        }
         _ => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "stream workers are not ready; retry shortly",

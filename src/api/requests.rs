@@ -80,6 +80,7 @@ async fn submit(
     data: MatchRequestData,
     extra: Option<(&'static str, serde_json::Value)>,
 ) -> Response {
+    let taken = std::time::Instant::now();
     let envelope: MatchRequest = MatchRequest::new(
         &request_id,
         &match_id,
@@ -99,6 +100,10 @@ async fn submit(
             .into_response();
         }
     };
+    if let Some(l) = &st.latency {
+        // Before the write: the event may be read before the acknowledgement arrives.
+        l.taken(&request_id, action, taken);
+    }
     let record = FutureRecord::to(topics::MATCH_REQUESTS)
         .key(match_id.as_str())
         .payload(bytes.as_slice());
@@ -116,6 +121,9 @@ async fn submit(
         }
         Ok(Err((e, _))) => {
             count(action, "unavailable");
+            if let Some(l) = &st.latency {
+                l.dropped(&request_id);
+            }
             tracing::warn!(%match_id, %request_id, error = %e, "request not written");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
