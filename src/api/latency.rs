@@ -14,7 +14,7 @@
 //! So a figure includes the producer, the broker, the stream worker's processing and
 //! commit (under exactly-once the tail reads `read_committed`: a record counts once its
 //! transaction committed, as any consumer sees it) and one fetch by the tail (its
-//! `fetch.wait.max.ms` is 5 ms) — what a player watching the match's WebSocket waits, all
+//! `fetch.wait.max.ms` is 10 ms, as the WebSocket's tail) — what a player watching the match's WebSocket waits, all
 //! on one clock (monotonic, no cross-host skew). Requests this process did not take are
 //! not measured; requests that cause no event (rejected, see the DLQ) or no command
 //! expire after [`PENDING_FOR`].
@@ -77,7 +77,8 @@ impl RequestLatency {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
-            .set("fetch.wait.max.ms", "5");
+            .set("fetch.wait.max.ms", "10")
+            .set("fetch.queue.backoff.ms", "10");
         let consumer: BaseConsumer = cfg.create().context("creating the latency consumer")?;
         let mut tpl = TopicPartitionList::new();
         for topic in [topics::MATCH_EVENTS, topics::ROBOT_COMMANDS] {

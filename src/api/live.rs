@@ -92,7 +92,11 @@ fn consumer(client: &ClientConfig) -> Result<BaseConsumer> {
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed");
+        .set("isolation.level", "read_committed")
+        // A player waits on this hop: librdkafka's default long poll (500 ms) added up to
+        // half a second to every event on the socket (measured by examples/load.rs).
+        .set("fetch.wait.max.ms", "10")
+        .set("fetch.queue.backoff.ms", "10");
     cfg.create()
         .context("creating the live match-events consumer")
 }
