@@ -3,7 +3,8 @@
 //! through one are answered by `GET /matches/{id}` on either — the instance that does not
 //! own a match forwards to the one that does — with the same state; `/instances` lists
 //! both with disjoint tasks covering every partition; after one is killed, the other owns
-//! everything and answers for every match.
+//! everything and answers for every match. The API that took the requests measured each
+//! one's request → `match-events` latency.
 //!
 //! Every wait polls for an observable condition with a deadline; child processes are
 //! killed when the test ends, whatever happens.
@@ -164,6 +165,39 @@ fn any_instance_answers_for_every_match_and_instances_lists_who_owns_what() {
         });
         states.insert(id.clone(), state);
     }
+    // The API that took the creates timed each to its `match.created` (issue 17 item 4).
+    poll(FAILOVER, || {
+        let text = http
+            .get(format!("{base1}/metrics"))
+            .send()
+            .ok()?
+            .text()
+            .ok()?;
+        let count: usize = text
+            .lines()
+            .find(|l| {
+                l.starts_with("orchestra_request_to_match_event_seconds_count{action=\"create\"}")
+            })?
+            .rsplit(' ')
+            .next()?
+            .parse()
+            .ok()?;
+        (count >= MATCHES).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "request → match-events latency was not measured for every create:\n{}",
+            http.get(format!("{base1}/metrics"))
+                .send()
+                .and_then(|r| r.text())
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("request_to"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
+
     // Without forwarding (a request marked as forwarded already), each instance answers
     // only for its own matches and names the owner's address for the others.
     let mut owned = BTreeMap::<String, usize>::new();
