@@ -15,7 +15,9 @@
 //! `causationId` is that id (`match.created`, `response.recorded`, `vote.recorded`). A
 //! thread per socket stamps each frame on arrival; the latency is arrival − the instant
 //! before the `POST` was sent (client clock only). Prints one line per action with p50,
-//! p99 and max, the `POST` round trips (`202`), and the request rate.
+//! p99 and max, the `POST` round trips (`202`), and the request rate; then the API's own
+//! histograms from its `/metrics` (request → `match-events`, request → `robot-commands`,
+//! as bucket bounds; since that process started).
 //!
 //! Needs the robots to answer at once (`--think-time-scale 0`, the default) and a worker
 //! whose response/voting windows are longer than the load's queueing.
@@ -258,6 +260,72 @@ fn you(http: &Client, api: &str, match_id: &str, token: &str) -> Result<String> 
     }
 }
 
+/// `(le, cumulative count)` buckets of one histogram series, from Prometheus text.
+type Buckets = Vec<(f64, f64)>;
+
+/// The bucket bound under which a fraction `q` of the observations fall (an upper bound
+/// of the quantile, at the histogram's resolution).
+fn bucket_quantile(buckets: &Buckets, q: f64) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    buckets
+        .iter()
+        .find(|(_, c)| *c >= q * total)
+        .map(|(le, _)| *le)
+}
+
+/// Prints the API's own histograms (`GET /metrics` of `api`): request → `match-events`
+/// and request → `robot-commands`, per action, as bucket bounds of p50 and p99. They
+/// cover every request that instance took since it started, not only this run's.
+fn server_side(http: &Client, api: &str) -> Result<()> {
+    let text = http.get(format!("{api}/metrics")).send()?.text()?;
+    let mut series: BTreeMap<(String, String), Buckets> = BTreeMap::new();
+    for line in text.lines() {
+        for metric in [
+            "orchestra_request_to_match_event_seconds",
+            "orchestra_request_to_robot_command_seconds",
+        ] {
+            let Some(rest) = line.strip_prefix(&format!("{metric}_bucket{{")) else {
+                continue;
+            };
+            let (labels, value) = rest.split_once("} ").unwrap_or((rest, "0"));
+            let label = |name: &str| {
+                labels
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                    .map(|v| v.trim_end_matches('"').to_string())
+            };
+            let (Some(action), Some(le)) = (label("action"), label("le")) else {
+                continue;
+            };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap_or(f64::INFINITY)
+            };
+            series
+                .entry((metric.to_string(), action))
+                .or_default()
+                .push((le, value.trim().parse().unwrap_or(0.0)));
+        }
+    }
+    for ((metric, action), mut b) in series {
+        b.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let (Some(p50), Some(p99)) = (bucket_quantile(&b, 0.5), bucket_quantile(&b, 0.99)) else {
+            continue;
+        };
+        println!(
+            "server {metric}{{action={action}}}: p50 ≤ {} ms, p99 ≤ {} ms (n={})",
+            p50 * 1000.0,
+            p99 * 1000.0,
+            b.last().map_or(0.0, |l| l.1)
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Arc::new(parse_args()?);
     let http = Client::builder()
@@ -345,6 +413,9 @@ fn main() -> Result<()> {
             percentile(&all, 0.99),
             all.len()
         );
+    }
+    if let Err(e) = server_side(&http, &args.api) {
+        eprintln!("server-side histograms not read: {e:#}");
     }
     if failed.load(Ordering::Relaxed) > 0 {
         bail!("{} matches failed", failed.load(Ordering::Relaxed));

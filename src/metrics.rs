@@ -23,7 +23,8 @@ pub const REQUEST_TO_ROBOT_COMMAND: &str = "orchestra_request_to_robot_command_s
 /// Request latencies: a few milliseconds on one host (the target is p99 < 20 ms) up to
 /// seconds (commit intervals, rebalances, a slow broker).
 const REQUEST_LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+    0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
+    0.5, 1.0, 2.0, 5.0, 10.0,
 ];
 
 /// Every metric of the binary's own code.
