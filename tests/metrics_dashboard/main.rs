@@ -1,6 +1,7 @@
 //! The Grafana dashboard against a real scrape. The demo runs in this process with the
 //! binary's Prometheus exporter (`orchestra::metrics::install`, as `orchestra demo` and
-//! `orchestra run` install it) and plays a few matches with robots; then `GET /metrics`
+//! `orchestra run` install it) and plays a few matches with robots (and one created through
+//! the API, for the request latency histograms); then `GET /metrics`
 //! over HTTP must hold every metric name and label that the dashboard's expressions,
 //! legends and variables refer to. Every `orchestra_` family of the scrape must also be
 //! described and declared, with its type and labels, in a crate's metrics table.
@@ -206,6 +207,15 @@ fn every_dashboard_query_refers_to_metrics_and_labels_of_a_real_scrape() {
             .filter(|r| r.status().is_success())
             .and_then(|r| r.text().ok())
     };
+
+    // One match through the API, so that the request latency histograms have samples
+    // (the demo's simulator writes its requests to Kafka itself).
+    let created = http
+        .post(format!("http://{api}/matches"))
+        .json(&serde_json::json!({"totalRounds": 1, "humans": [{"playerId": "p1", "name": "Ann"}]}))
+        .send()
+        .expect("POST /matches");
+    assert_eq!(created.status().as_u16(), 202, "{:?}", created.text());
 
     let played = topology::testing::wait_until(Duration::from_secs(60), || {
         get("/matches/history?limit=100")
