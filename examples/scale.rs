@@ -2,7 +2,7 @@
 //! million store keys, with and without standby replicas.
 //!
 //! ```text
-//! cargo run --release --example scale [-- --keys 1000000 --partitions 32]
+//! cargo run --release --example scale [-- --keys 1000000 --partitions 32 --only with|without]
 //! ```
 //!
 //! Prints one figure per line (`name: value unit`).
@@ -42,10 +42,14 @@ fn main() -> Result<()> {
     }
     let keys: u64 = flag(&args, "--keys").unwrap_or(1_000_000);
     let partitions: i32 = flag(&args, "--partitions").unwrap_or(32);
+    let only: Option<String> = flag(&args, "--only");
     println!("session timeout: {} ms", SESSION.as_millis());
     for standby in [0u32, 1] {
-        let ms = failover(keys, partitions, standby)?;
         let name = if standby == 0 { "without" } else { "with" };
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let ms = failover(keys, partitions, standby)?;
         println!("failover {name} standby: {ms} ms");
     }
     Ok(())

@@ -346,6 +346,14 @@ impl StoreReader for SledReader {
             .map_err(|e| backend(&self.name, e))?
             .map(|v| v.to_vec()))
     }
+
+    fn len(&self) -> Result<usize, StoreError> {
+        let has_checkpoint = self
+            .tree
+            .contains_key(CHECKPOINT_KEY)
+            .map_err(|e| backend(&self.name, e))?;
+        Ok(self.tree.len() - usize::from(has_checkpoint))
+    }
 }
 
 #[cfg(test)]

@@ -74,4 +74,10 @@ pub trait Storage: KeyValueStore {
 pub trait StoreReader: Send + Sync {
     /// Reads one key.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Number of keys (a scan for sled: call it off the stream thread).
+    fn len(&self) -> Result<usize, StoreError>;
+    /// True when the store holds no key.
+    fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
 }

@@ -306,14 +306,23 @@ impl Worker {
         if claimed.is_empty() {
             return;
         }
+        let mut leaving = Vec::new();
         for id in &claimed {
             if let Some(mut r) = self.replicas.remove(id) {
-                if let Err(e) = r.apply().and_then(|()| r.stores.sync()) {
-                    tracing::warn!(task = %id, error = %e, "standby: closing for the active task");
+                if let Err(e) = r.apply() {
+                    tracing::warn!(task = %id, error = %e, "standby: applying before the hand-over");
                 }
-                tracing::info!(task = %id, "standby handed over to the active task");
+                leaving.push(r);
             }
         }
+        // Closing a sled database flushes and syncs it and stops its flusher thread: the
+        // databases close in parallel.
+        std::thread::scope(|scope| {
+            for r in leaving {
+                scope.spawn(move || drop(r));
+            }
+        });
+        tracing::info!(tasks = ?claimed, "standbys handed over to the active tasks");
         self.assignment_changed = true;
         // The databases are dropped above; the claim may go on.
         let mut c = shared.control();

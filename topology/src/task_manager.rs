@@ -374,9 +374,21 @@ impl TaskManager {
 
     /// fsyncs every task's stores (clean shutdown, revoke).
     pub fn sync_all(&mut self) -> Result<(), TopologyError> {
-        for task in self.tasks.values_mut() {
-            task.sync_stores()?;
-        }
+        // Each task has its own database: their fsyncs run in parallel.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut tasks: Vec<&mut Task> = self.tasks.values_mut().collect();
+        let chunk = tasks.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = tasks
+                .chunks_mut(chunk)
+                .map(|chunk| {
+                    scope.spawn(move || chunk.iter_mut().try_for_each(|t| t.sync_stores()))
+                })
+                .collect();
+            join_all(handles, "store sync")
+                .into_iter()
+                .collect::<Result<Vec<()>, _>>()
+        })?;
         self.deadlines.synced();
         Ok(())
     }
