@@ -471,3 +471,28 @@ pub struct RunArgs {
     #[command(flatten)]
     pub llm: LlmArgs,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[test]
+    fn application_server_takes_host_port_and_refuses_anything_else() {
+        assert_eq!(
+            parse_host_port("10.0.0.7:8080").as_deref(),
+            Ok("10.0.0.7:8080")
+        );
+        assert_eq!(
+            parse_host_port("worker-1:8080").as_deref(),
+            Ok("worker-1:8080")
+        );
+        for bad in ["worker-1", ":8080", "h:0", "h:99999", "h:x", "http://h/:80"] {
+            let e = parse_host_port(bad).unwrap_err();
+            assert!(e.contains("HOST:PORT"), "{bad}: {e}");
+        }
+        let e =
+            Cli::try_parse_from(["orchestra", "run", "--application-server", "nope"]).unwrap_err();
+        assert!(e.to_string().contains("HOST:PORT"), "{e}");
+    }
+}
