@@ -6,7 +6,7 @@
 //! | `GET /matches/history/{id}` | one finished match's `match-history` document (`404` until the view has it) |
 //! | `GET /matches/history?limit=&offset=` | finished matches, newest first, from the `match-history` view's on-disk index (limit default 20, max 500; header `X-Total-Count`) |
 //! | `GET /matches/{id}` | the match state from the local `matches` store of the owning task; `404` when the owner has no such match. When another instance owns the key, the request is forwarded to the address it advertises (`--application-server`, found in the instances topic, see [`crate::instances`]) and its answer returned; `421 Misdirected Request` with `{"matchId","task","partition","owner","detail"}` when the owner is unknown or unreachable (`owner`: its address, if known); `503` while this instance's workers are not running |
-//! | `GET /instances` | `{"applicationId","self","instances":[{instance, server, workerIds, active:[{subtopology,partition}], standby, assignedAt, ageMs, alive}]}`: which instance owns which tasks ([`routing`]) |
+//! | `GET /instances` | `{"applicationId","self","instances":[{instance, server, workerIds, active:[{subtopology,partition}], standby, assignedAt, ageMs, alive}]}`: which instance owns which tasks (`src/api/routing.rs`) |
 //! | `GET /robots/pool` | the `robot-pool-state` view, a JSON array |
 //! | `GET /topology` | the topology as Mermaid (`text/plain`; `?format=text` for the text form) |
 //! | `GET /metrics` | Prometheus text (`503` when no recorder is installed) |
