@@ -242,11 +242,7 @@ impl KeyValueStore for SledStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .tree
-            .get(key.as_bytes())
-            .map_err(|e| backend(&self.name, e))?
-            .map(|v| v.to_vec()))
+        tree_get(&self.tree, &self.name, key)
     }
 
     fn put(&mut self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
@@ -276,11 +272,7 @@ impl KeyValueStore for SledStore {
     }
 
     fn len(&self) -> Result<usize, StoreError> {
-        let has_checkpoint = self
-            .tree
-            .contains_key(CHECKPOINT_KEY)
-            .map_err(|e| backend(&self.name, e))?;
-        Ok(self.tree.len() - usize::from(has_checkpoint))
+        tree_len(&self.tree, &self.name)
     }
 }
 
@@ -331,6 +323,22 @@ impl Storage for SledStore {
     }
 }
 
+/// One key of a store's tree (shared by the store and its readers).
+fn tree_get(tree: &sled::Tree, name: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(tree
+        .get(key.as_bytes())
+        .map_err(|e| backend(name, e))?
+        .map(|v| v.to_vec()))
+}
+
+/// The keys of a store's tree, without its checkpoint record (a scan).
+fn tree_len(tree: &sled::Tree, name: &str) -> Result<usize, StoreError> {
+    let has_checkpoint = tree
+        .contains_key(CHECKPOINT_KEY)
+        .map_err(|e| backend(name, e))?;
+    Ok(tree.len() - usize::from(has_checkpoint))
+}
+
 /// A handle on a sled tree for other threads: sled trees are shared and thread-safe, and
 /// the owner's batches are atomic, so a reader sees each commit whole or not at all.
 struct SledReader {
@@ -340,19 +348,11 @@ struct SledReader {
 
 impl StoreReader for SledReader {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .tree
-            .get(key.as_bytes())
-            .map_err(|e| backend(&self.name, e))?
-            .map(|v| v.to_vec()))
+        tree_get(&self.tree, &self.name, key)
     }
 
     fn len(&self) -> Result<usize, StoreError> {
-        let has_checkpoint = self
-            .tree
-            .contains_key(CHECKPOINT_KEY)
-            .map_err(|e| backend(&self.name, e))?;
-        Ok(self.tree.len() - usize::from(has_checkpoint))
+        tree_len(&self.tree, &self.name)
     }
 }
 

@@ -148,3 +148,13 @@ pub fn assert_outputs_at_least_once(outputs: &[ReadRecord], events: &[(String, R
         );
     }
 }
+
+/// The reference store's entries held by `worker`'s tasks.
+pub fn local_store(worker: &topology::WorkerHandle) -> BTreeMap<String, Aggregate> {
+    worker
+        .local_entries(reference::STORE)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::from_slice(&v).unwrap()))
+        .collect()
+}

@@ -8,19 +8,10 @@ use std::sync::atomic::Ordering;
 
 use common::*;
 use state_stores::{SledStore, SledStoreConfig, Storage};
-use topology::reference::{self, Aggregate};
+use topology::reference;
 use topology::{
     testing, DriverConfig, StreamWorker, TopologyTestDriver, WorkerHandle, WorkerState,
 };
-
-fn local_store(worker: &WorkerHandle) -> BTreeMap<String, Aggregate> {
-    worker
-        .local_entries(reference::STORE)
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::from_slice(&v).unwrap()))
-        .collect()
-}
 
 fn wait_processed(worker: &WorkerHandle, n: u64) {
     assert!(

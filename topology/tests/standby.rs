@@ -10,17 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use common::*;
-use topology::reference::{self, Aggregate};
+use topology::reference;
 use topology::{testing, StreamWorker, TaskId, WorkerHandle, WorkerState};
-
-fn local_store(worker: &WorkerHandle) -> BTreeMap<String, Aggregate> {
-    worker
-        .local_entries(reference::STORE)
-        .unwrap()
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::from_slice(&v).unwrap()))
-        .collect()
-}
 
 fn both_running(a: &WorkerHandle, b: &WorkerHandle, partitions: usize) -> bool {
     a.stats().state() == WorkerState::Running
