@@ -475,7 +475,6 @@ pub struct RunArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser as _;
 
     #[test]
     fn application_server_takes_host_port_and_refuses_anything_else() {

@@ -33,7 +33,7 @@ use crate::queryable::Queryable;
 use crate::record::{partition_for, InRecord};
 use crate::restore::Restorer;
 use crate::sender::Sender;
-use crate::standby::{Standby, StandbyStatus, StandbyTasks};
+use crate::standby::{StandbyStatus, StandbyTasks};
 use crate::stats::{WorkerState, WorkerStats};
 use crate::task_id::TaskId;
 use crate::task_manager::TaskManager;
@@ -226,7 +226,6 @@ impl StreamWorker {
         let restorer = restorer
             .join()
             .map_err(|_| TopologyError::Config("the restore warm-up thread panicked".into()))??;
-        let standby = Standby::start(&topology, &config, &sub_partitions)?;
         let tm = TaskManager::new(
             topology.clone(),
             config.clone(),
@@ -235,8 +234,7 @@ impl StreamWorker {
             sender,
             sub_partitions,
             stats.clone(),
-            standby,
-        );
+        )?;
         let queryable = tm.queryable();
         let standby_tasks = tm.standby_tasks();
         *consumer.context().lock() = Some(tm);

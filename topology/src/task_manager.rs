@@ -108,7 +108,8 @@ fn hand_outputs(
 }
 
 impl TaskManager {
-    /// The task manager of a worker that starts with no task.
+    /// The task manager of a worker that starts with no task (and its standby replicas,
+    /// when the configuration asks for them).
     pub fn new(
         topology: Topology,
         config: StreamsConfig,
@@ -117,8 +118,8 @@ impl TaskManager {
         sender: Option<Sender>,
         sub_partitions: HashMap<u32, i32>,
         stats: Arc<WorkerStats>,
-        standby: Option<Standby>,
-    ) -> Self {
+    ) -> Result<Self, TopologyError> {
+        let standby = Standby::start(&topology, &config, &sub_partitions)?;
         let settings = TaskSettings {
             application_id: config.application_id.clone(),
             backend: config.backend.clone(),
@@ -126,7 +127,7 @@ impl TaskManager {
             processing_handler: config.processing_handler,
             measure_e2e: true,
         };
-        Self {
+        Ok(Self {
             topic_sub: topology.topic_index(),
             deadlines: Deadlines::new(config.commit_interval),
             topology,
@@ -142,7 +143,7 @@ impl TaskManager {
             gauges: TaskGauges::new(),
             queryable: Arc::default(),
             standby,
-        }
+        })
     }
 
     /// The tasks this worker keeps standby replicas of.
