@@ -20,7 +20,8 @@
 //! `orchestra demo`, 7.2 kB) with its own match id and times.
 //!
 //! Output, one figure per line:
-//! `view rss at N matches: X MB`, `history p99 at N matches: X ms`,
+//! `view rss before any request at N matches: X MB` (opened, caught up),
+//! `view rss at N matches: X MB` (after the requests), `history p99 at N matches: X ms`,
 //! `history deep-page p99 at N matches: X ms` (offset uniform over all N), and the same
 //! prefixed `in-memory` for the old view.
 
@@ -295,6 +296,14 @@ fn report(prefix: &str, n: usize, p: f64, deep: f64) {
     eprintln!("{prefix}view peak rss at {n} matches: {peak:.0} MB");
 }
 
+/// RSS once the view is open (loaded) and before any request.
+fn idle_rss(prefix: &str, n: usize) {
+    println!(
+        "{prefix}view rss before any request at {n} matches: {:.0} MB",
+        rss_mb().0
+    );
+}
+
 fn serve_store(args: &Args) -> Result<()> {
     let bootstrap = args.bootstrap.as_deref().context("--bootstrap")?;
     let state_dir = args.state_dir.as_deref().context("--state-dir")?;
@@ -331,6 +340,7 @@ fn serve_store(args: &Args) -> Result<()> {
             args.n
         );
     }
+    idle_rss("", args.n);
     let (p, deep) = rt.block_on(async {
         let (addr, _server) = api::serve("127.0.0.1:0".parse()?, state.clone()).await?;
         measure(
@@ -400,6 +410,7 @@ fn serve_memory(args: &Args) -> Result<()> {
         })
         .collect();
     let view: OldView = Arc::new(map);
+    idle_rss("in-memory ", args.n);
     let rt = runtime()?;
     // Every page copies and sorts the map: far fewer requests than the store's.
     let requests = (args.requests / 50).max(10);

@@ -92,6 +92,10 @@ impl Order {
     }
 }
 
+/// A key's state as a batch sees it: absent (`None`), or present with its index position
+/// (`Some(None)`: not indexed).
+type Seen = Option<Option<(i64, i64)>>;
+
 /// One record to apply: a value, or a tombstone (`value: None`) that removes the key.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
@@ -376,7 +380,7 @@ impl ViewStore {
             return Ok(());
         }
         // Index position of each key this batch touched (bounded by the batch).
-        let mut touched: HashMap<&[u8], Option<Option<(i64, i64)>>> = HashMap::new();
+        let mut touched: HashMap<&[u8], Seen> = HashMap::new();
         let mut next: BTreeMap<i32, i64> = BTreeMap::new();
         let (mut count, mut indexed) = (
             self.count.load(AtomicOrdering::Relaxed) as i64,
@@ -385,7 +389,7 @@ impl ViewStore {
         let mut batch = sled::Batch::default();
         for r in records {
             let ek = entry_key(r.key);
-            let old: Option<Option<(i64, i64)>> = match touched.get(r.key) {
+            let old: Seen = match touched.get(r.key) {
                 Some(p) => *p,
                 None => match self.db.get(&ek).map_err(|e| self.sled_err(e))? {
                     Some(raw) => {
