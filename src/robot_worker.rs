@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use processors::robots::{Answer, Candidate, RobotEngine, RobotTask, TaskKind};
+use processors::robots::{Answer, Candidate, PastRound, RobotEngine, RobotTask, TaskKind};
 use processors::streams::topics::{ROBOT_COMMANDS, ROBOT_RESPONSES};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -342,17 +342,21 @@ pub fn to_task(cmd: &RobotCommand) -> (RobotTask, CommandKind) {
                 // Issue 15 item 4: a command the orchestration held for the robot's
                 // think time carries the answers recorded meanwhile (possibly none), and
                 // the robot reads the room (without thinking a second time).
-                kind: match &g.context.other_responses_so_far {
-                    Some(others) => TaskKind::RespondToRoom {
-                        others: others
+                // The match's earlier rounds come with every answer command after the
+                // first round; a robot reads them even when its command was not held.
+                kind: match (&g.context.other_responses_so_far, &g.context.earlier_rounds) {
+                    (None, earlier) if earlier.is_empty() => TaskKind::Respond,
+                    (others, earlier) => TaskKind::RespondToRoom {
+                        others: others.iter().flatten().map(candidate).collect(),
+                        earlier: earlier
                             .iter()
-                            .map(|r| Candidate {
-                                identity: r.identity.as_str().to_string(),
-                                text: r.text.clone(),
+                            .map(|r| PastRound {
+                                round: r.round,
+                                prompt: r.prompt.clone(),
+                                answers: r.responses.iter().map(candidate).collect(),
                             })
                             .collect(),
                     },
-                    _ => TaskKind::Respond,
                 },
             },
             CommandKind::Response,
@@ -367,18 +371,19 @@ pub fn to_task(cmd: &RobotCommand) -> (RobotTask, CommandKind) {
                 identity: v.identity.as_str().to_string(),
                 prompt: v.prompt.clone(),
                 kind: TaskKind::Vote {
-                    candidates: v
-                        .candidates
-                        .iter()
-                        .map(|c| Candidate {
-                            identity: c.identity.as_str().to_string(),
-                            text: c.text.clone(),
-                        })
-                        .collect(),
+                    candidates: v.candidates.iter().map(candidate).collect(),
                 },
             },
             CommandKind::Vote,
         ),
+    }
+}
+
+/// An anonymous answer as the robot engine reads it.
+fn candidate(r: &schemas::PresentedResponse) -> Candidate {
+    Candidate {
+        identity: r.identity.as_str().to_string(),
+        text: r.text.clone(),
     }
 }
 

@@ -53,7 +53,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use schemas::{
-    Envelope, GenerateResponse, GenerateVote, Identity, MatchEvent, MatchEventData,
+    EarlierRound, Envelope, GenerateResponse, GenerateVote, Identity, MatchEvent, MatchEventData,
     OrchestrationEvent, OrchestrationEventData, PoolScaled, PresentedResponse, ResponseContext,
     RobotAssignment, RobotCommand, RobotCommandData, RobotInstantiated, RobotPoolState,
     RobotReleased, RobotStatus, RobotsAssigned, SCHEMA_VERSION,
@@ -133,9 +133,18 @@ pub struct Pool {
     /// Answer commands waiting for their robot's think time, in creation order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_answers: Vec<PendingAnswer>,
+    /// Per running match, its latest [`EARLIER_ROUNDS`] rounds' answers as voters saw
+    /// them, oldest first: the `earlierRounds` of the robots' answer commands. Dropped with
+    /// the match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub earlier_rounds: BTreeMap<String, Vec<EarlierRound>>,
     #[serde(skip)]
     dirty: bool,
 }
+
+/// How many of a match's latest completed rounds an answer command carries (commands and
+/// the pool's state stay small however long the match).
+pub const EARLIER_ROUNDS: usize = 3;
 
 /// How many completed matches a pool remembers to recognise their redelivered events
 /// (redelivery after a crash reaches back one commit interval, a few matches at most).
@@ -244,6 +253,7 @@ impl Pool {
         }
         if matches!(ev.data, MatchEventData::MatchCompleted(_)) {
             self.positions.remove(&ev.match_id);
+            self.earlier_rounds.remove(&ev.match_id);
             if self.finished.len() >= FINISHED_CAP {
                 self.finished.pop_front();
             }
@@ -285,6 +295,11 @@ impl Pool {
                 // A round that started (without robots, past its robots deadline) no
                 // longer waits for them.
                 self.unqueue(|q| q.match_id == ev.match_id && q.round == r.round);
+                let earlier = self
+                    .earlier_rounds
+                    .get(&ev.match_id)
+                    .cloned()
+                    .unwrap_or_default();
                 for (k, a) in r.robots.iter().enumerate() {
                     let build = |command_id: String, others| {
                         GenerateResponse {
@@ -296,6 +311,7 @@ impl Pool {
                             prompt: r.prompt.clone(),
                             context: ResponseContext {
                                 other_responses_so_far: others,
+                                earlier_rounds: earlier.clone(),
                                 total_rounds: r.total_rounds,
                             },
                             deadline: r.response_deadline,
@@ -359,6 +375,18 @@ impl Pool {
             }
             MatchEventData::VotingStarted(v) => {
                 self.drop_pending(&ev.match_id, Some(v.round));
+                let rounds = self.earlier_rounds.entry(ev.match_id.clone()).or_default();
+                if !rounds.iter().any(|e| e.round == v.round) {
+                    rounds.push(EarlierRound {
+                        round: v.round,
+                        prompt: v.prompt.clone(),
+                        responses: v.responses.clone(),
+                    });
+                    if rounds.len() > EARLIER_ROUNDS {
+                        rounds.remove(0);
+                    }
+                    self.dirty = true;
+                }
                 let mut voters: Vec<(Identity, String, String)> = self
                     .robots
                     .values()

@@ -25,8 +25,25 @@ pub struct ResponseContext {
         skip_serializing_if = "Option::is_none"
     )]
     pub other_responses_so_far: Option<Vec<PresentedResponse>>,
+    /// The match's latest earlier rounds (up to three), oldest first: each round's prompt
+    /// and its answers as voters saw them. Absent in the first round and in older
+    /// commands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_rounds: Vec<EarlierRound>,
     /// Rounds in the match.
     pub total_rounds: u32,
+}
+
+/// One earlier round of a match, as a robot may read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EarlierRound {
+    /// Round number.
+    pub round: u32,
+    /// Its prompt.
+    pub prompt: String,
+    /// Its answers in their presentation order (anonymous: identity and text).
+    pub responses: Vec<PresentedResponse>,
 }
 
 /// `generate.response`: answer the prompt as seat `identity`.

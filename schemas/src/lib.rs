@@ -35,7 +35,7 @@ pub mod requests;
 pub mod robot_responses;
 
 pub use commands::{
-    GenerateResponse, GenerateVote, ResponseContext, RobotCommand, RobotCommandData,
+    EarlierRound, GenerateResponse, GenerateVote, ResponseContext, RobotCommand, RobotCommandData,
 };
 pub use documents::{
     decode_document, Document, HistoryResponse, HistoryRound, HistoryStatus, HistoryVote,

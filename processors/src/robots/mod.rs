@@ -66,7 +66,8 @@ pub use personality::{
 pub use resilience::{call_with_resilience, CallOutcome, RetryClass, RetryObserver, RetryPolicy};
 pub use seed::SeededRng;
 pub use task::{
-    Answer, AnswerSource, Candidate, FailureKind, RobotAnswer, RobotFailure, RobotTask, TaskKind,
+    Answer, AnswerSource, Candidate, FailureKind, PastRound, RobotAnswer, RobotFailure, RobotTask,
+    TaskKind,
 };
 pub use telemetry::{EngineStats, OfflineReason, StatsSnapshot};
 pub use worker::{EngineError, RobotEngine, RobotEngineConfig, OFFLINE_MODEL};

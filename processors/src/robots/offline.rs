@@ -352,6 +352,7 @@ pub fn think_time_ms(personality: &Personality, task: &RobotTask) -> u64 {
 mod tests {
     use super::super::personality::Personalities;
     use super::*;
+    use crate::robots::PastRound;
     use std::collections::HashSet;
 
     fn task(personality: &str, robot: &str, match_id: &str, round: u32, prompt: &str) -> RobotTask {
@@ -507,6 +508,7 @@ mod tests {
                             text: "MY OWN SEAT IS IGNORED.".into(),
                         },
                     ],
+                    earlier: vec![],
                 };
                 let in_room = respond(p, &t);
                 assert_eq!(in_room, in_room.to_lowercase(), "{in_room}");
@@ -530,7 +532,51 @@ mod tests {
             "What's your favorite memory?",
         );
         let alone = respond(p, &t);
-        t.kind = TaskKind::RespondToRoom { others: vec![] };
+        t.kind = TaskKind::RespondToRoom {
+            others: vec![],
+            earlier: vec![],
+        };
         assert_eq!(respond(p, &t), alone);
+    }
+
+    #[test]
+    fn before_anyone_answers_the_latest_earlier_round_sets_the_style() {
+        let all = Personalities::builtin();
+        let p = all.iter().next().unwrap();
+        let mut t = task(
+            &p.name,
+            "robot-s0-x-1",
+            "m-past",
+            2,
+            "What's your favorite memory?",
+        );
+        let quiet = |identity: &str, text: &str| Candidate {
+            identity: identity.into(),
+            text: text.into(),
+        };
+        let lower = vec![
+            quiet("A", "the beach lol"),
+            quiet("C", "my dog probably"),
+            quiet("D", "snow days"),
+        ];
+        t.kind = TaskKind::RespondToRoom {
+            others: lower.clone(),
+            earlier: vec![],
+        };
+        let with_room = respond(p, &t);
+        t.kind = TaskKind::RespondToRoom {
+            others: vec![],
+            earlier: vec![PastRound {
+                round: 1,
+                prompt: "Favorite food?".into(),
+                answers: lower,
+            }],
+        };
+        assert_eq!(t.room().len(), 3);
+        assert_eq!(
+            respond(p, &t),
+            with_room,
+            "the earlier round's style, as a room's"
+        );
     }
 }

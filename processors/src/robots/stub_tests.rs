@@ -549,6 +549,7 @@ async fn the_prompt_carries_the_answers_already_given() {
                     text: "my grandma's soup".into(),
                 },
             ],
+            earlier: vec![],
         },
         ..respond_task("cmd-room", "match-room")
     };

@@ -52,15 +52,29 @@ impl RobotTask {
         matches!(self.kind, TaskKind::Vote { .. })
     }
 
-    /// The answers already given in the round that a respond task may read (empty for
-    /// [`TaskKind::Respond`] and votes; never the robot's own seat).
+    /// The answers whose style a respond task follows: those already given in the round,
+    /// or, before anyone answered, the answers of the match's latest earlier round (empty
+    /// for [`TaskKind::Respond`] and votes; never the robot's own seat).
     pub fn room(&self) -> Vec<&Candidate> {
+        let TaskKind::RespondToRoom { others, earlier } = &self.kind else {
+            return Vec::new();
+        };
+        let mine = |c: &&Candidate| c.identity != self.identity;
+        let now: Vec<&Candidate> = others.iter().filter(mine).collect();
+        if !now.is_empty() {
+            return now;
+        }
+        earlier
+            .last()
+            .map(|r| r.answers.iter().filter(mine).collect())
+            .unwrap_or_default()
+    }
+
+    /// The match's earlier rounds a respond task carries (oldest first).
+    pub fn earlier_rounds(&self) -> &[PastRound] {
         match &self.kind {
-            TaskKind::RespondToRoom { others } => others
-                .iter()
-                .filter(|c| c.identity != self.identity)
-                .collect(),
-            _ => Vec::new(),
+            TaskKind::RespondToRoom { earlier, .. } => earlier,
+            _ => &[],
         }
     }
 
@@ -89,12 +103,27 @@ pub enum TaskKind {
         /// Answers recorded in the round before the command was issued (never the
         /// robot's own seat).
         others: Vec<Candidate>,
+        /// The match's latest earlier rounds, oldest first (the command's
+        /// `context.earlierRounds`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        earlier: Vec<PastRound>,
     },
     /// Vote for the candidate the robot believes is the human.
     Vote {
         /// All answers of the round (the robot's own included; it is filtered out).
         candidates: Vec<Candidate>,
     },
+}
+
+/// An earlier round of the match: its prompt and its answers as voters saw them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastRound {
+    /// Round number.
+    pub round: u32,
+    /// Its prompt (untrusted only in that it is quoted as data like everything else).
+    pub prompt: String,
+    /// Its answers, the robot's own included (identities tell them apart).
+    pub answers: Vec<Candidate>,
 }
 
 /// One anonymous answer of the round, as shown to voters.

@@ -55,3 +55,57 @@ fn a_match_with_think_times_plays_to_the_end() {
     g.play(&["think"]);
     g.assert_completed("think");
 }
+
+#[test]
+fn answer_commands_carry_the_earlier_rounds_as_voters_saw_them() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<RobotCommand>>> = Arc::default();
+    let mut g = Game::new(settings());
+    let log = seen.clone();
+    g.robots = Box::new(move |cmd| {
+        log.lock().unwrap().push(cmd.clone());
+        true
+    });
+    g.create_and_join("past", "classic_1v3", 5);
+    g.play(&["past"]);
+    g.assert_completed("past");
+    let voting: std::collections::BTreeMap<u32, schemas::VotingStarted> = g
+        .events_of("past")
+        .into_iter()
+        .filter_map(|e| match e.data {
+            schemas::MatchEventData::VotingStarted(v) => Some((v.round, v)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(voting.len(), 5);
+    let seen = seen.lock().unwrap();
+    for cmd in seen.iter() {
+        let RobotCommandData::GenerateResponse(r) = &cmd.data else {
+            continue;
+        };
+        // The latest three rounds before this one, oldest first, each with its prompt
+        // and its answers in the order voters saw them.
+        let first = r.round.saturating_sub(3).max(1);
+        let rounds: Vec<u32> = r.context.earlier_rounds.iter().map(|e| e.round).collect();
+        assert_eq!(
+            rounds,
+            (first..r.round).collect::<Vec<_>>(),
+            "round {}",
+            r.round
+        );
+        for e in &r.context.earlier_rounds {
+            let shown = voting.get(&e.round).expect("the round's voting started");
+            assert_eq!(e.prompt, shown.prompt, "round {}", e.round);
+            assert_eq!(
+                e.responses, shown.responses,
+                "round {} as voters saw it",
+                e.round
+            );
+        }
+    }
+    assert!(
+        seen.iter().any(|c| matches!(&c.data,
+            RobotCommandData::GenerateResponse(r) if r.round == 5)),
+        "the last round's commands were seen"
+    );
+}
