@@ -46,6 +46,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde_json::Value;
 
+/// The allocator of the `orchestra` binary (src/main.rs), so the RSS is the one
+/// `orchestra run --http` would have.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SAMPLE: &str = include_str!("data/match_history_sample.json");
 const PARTITIONS: i32 = 3;
 /// Page requests pick their offset in the first this many matches.
