@@ -32,6 +32,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use topology::reference::{self, RefEvent};
 use topology::{partition_for, testing, EmbeddedBroker, StreamWorker, StreamsConfig};
 
+mod latency;
+
 const APP: &str = "scale";
 const SESSION: Duration = Duration::from_millis(1_500);
 
@@ -39,6 +41,9 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("worker") {
         return worker(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("latency-worker") {
+        return latency::worker(&args[1..]);
     }
     let keys: u64 = flag(&args, "--keys").unwrap_or(1_000_000);
     let partitions: i32 = flag(&args, "--partitions").unwrap_or(32);
@@ -51,6 +56,9 @@ fn main() -> Result<()> {
         }
         let ms = failover(keys, partitions, standby)?;
         println!("failover {name} standby: {ms} ms");
+    }
+    if only.as_deref().is_none_or(|o| o == "latency") {
+        latency::run(true)?;
     }
     Ok(())
 }
