@@ -2,7 +2,7 @@
 //! million store keys, with and without standby replicas.
 //!
 //! ```text
-//! cargo run --release --example scale [-- --keys 1000000 --partitions 32 --only with|without]
+//! cargo run --release --example scale [-- --keys 1000000 --partitions 32 --only with|without|latency]
 //! ```
 //!
 //! Prints one figure per line (`name: value unit`).
