@@ -398,7 +398,6 @@ fn players_requests_are_validated_and_written_to_match_requests() {
     }));
     let health = json_of(&api.get("/health").1);
     assert_eq!(health["views"]["match-history"]["behind"], 0);
-
     assert_eq!(health["status"], "ready");
     assert_eq!(health["views"]["match-history"]["caughtUp"], true);
 }
