@@ -39,7 +39,8 @@
 //!
 //! **Ramp.** [`RAMP`] req/s, [`STEP`] each after [`WARM`] of warm-up (excluded), a
 //! [`DRAIN`] pause between steps; it stops once p99 accepted → match-event exceeds 100 ms
-//! or the achieved rate is under 90 % of the offered one. Per-step figures go to stderr.
+//! or the achieved rate is under 90 % of the offered one. Per-step figures go to stderr
+//! (with the `POST` → `202` round trips, for comparison).
 //! Then, if asked for, the 1000 req/s step again on a fresh broker and worker under
 //! exactly_once with a [`EOS_COMMIT`] commit interval.
 
@@ -190,6 +191,8 @@ struct StepResult {
     command_p50: f64,
     command_p99: f64,
     commands: usize,
+    ack_p50: f64,
+    ack_p99: f64,
 }
 
 impl StepResult {
@@ -432,6 +435,8 @@ struct Answer {
     /// `playerTokens` of a create's `202`.
     tokens: Option<HashMap<String, String>>,
     error: Option<String>,
+    /// `POST` → its answer, ms.
+    rtt: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -457,6 +462,8 @@ struct Sent {
     step: usize,
     event: Option<f64>,
     command: Option<f64>,
+    /// `POST` → `202`, ms.
+    acked: Option<f64>,
 }
 
 const PLAYERS: [&str; 2] = ["p1", "p2"];
@@ -580,6 +587,7 @@ impl Driver {
                 step,
                 event: None,
                 command: None,
+                acked: None,
             },
         );
         let (http, answers) = (self.http.clone(), self.answers.clone());
@@ -597,8 +605,12 @@ impl Driver {
                 create,
                 tokens: None,
                 error: None,
+                rtt: 0.0,
             };
-            match req.send().await {
+            let t0 = Instant::now();
+            let result = req.send().await;
+            answer.rtt = t0.elapsed().as_secs_f64() * 1000.0;
+            match result {
                 Ok(r) if r.status().as_u16() == 202 => {
                     if create {
                         let v: Value = r.json().await.unwrap_or(Value::Null);
@@ -681,6 +693,11 @@ impl Driver {
     }
 
     fn on_answer(&mut self, a: Answer, step: usize) {
+        if let Some(s) = self.sent.get_mut(&a.request_id) {
+            if a.error.is_none() {
+                s.acked = Some(a.rtt);
+            }
+        }
         if let Some(e) = a.error {
             if self.errors.len() <= step {
                 self.errors.resize(step + 1, 0);
@@ -725,6 +742,7 @@ impl Driver {
     fn step_result(&self, step: usize, offered: f64, measured: Duration) -> StepResult {
         let mut events = Vec::new();
         let mut commands = Vec::new();
+        let mut acks = Vec::new();
         let mut sent = 0;
         for s in self.sent.values().filter(|s| s.step == step) {
             sent += 1;
@@ -732,7 +750,9 @@ impl Driver {
             if let Some(c) = s.command {
                 commands.push(c);
             }
+            acks.push(s.acked.unwrap_or(f64::INFINITY));
         }
+        acks.sort_by(f64::total_cmp);
         events.sort_by(f64::total_cmp);
         commands.sort_by(f64::total_cmp);
         StepResult {
@@ -746,6 +766,8 @@ impl Driver {
             command_p50: percentile(&commands, 0.50),
             command_p99: percentile(&commands, 0.99),
             commands: commands.len(),
+            ack_p50: percentile(&acks, 0.50),
+            ack_p99: percentile(&acks, 0.99),
         }
     }
 }
@@ -842,7 +864,7 @@ async fn drive(
         }
         let r = d.step_result(step, rate, STEP);
         eprintln!(
-            "scale latency ({guarantee:?}): offered {rate} req/s, achieved {:.0} req/s ({} requests, {} errors, {} without event, {} matches); accepted → match-event p50 {} / p99 {} ms; accepted → robot-command p50 {} / p99 {} ms (n={})",
+            "scale latency ({guarantee:?}): offered {rate} req/s, achieved {:.0} req/s ({} requests, {} errors, {} without event, {} matches); accepted → match-event p50 {} / p99 {} ms; accepted → robot-command p50 {} / p99 {} ms (n={}); POST → 202 p50 {} / p99 {} ms",
             r.achieved,
             r.sent,
             r.errors,
@@ -852,7 +874,9 @@ async fn drive(
             ms(r.event_p99),
             ms(r.command_p50),
             ms(r.command_p99),
-            r.commands
+            r.commands,
+            ms(r.ack_p50),
+            ms(r.ack_p99)
         );
         let ok = r.sustained();
         results.push(r);
