@@ -66,8 +66,8 @@ struct Args {
     state_dir: Option<PathBuf>,
 }
 
-fn parse_args() -> Result<Args> {
-    let mut it = std::env::args().skip(1);
+fn parse_args(args: Vec<String>) -> Result<Args> {
+    let mut it = args.into_iter();
     let mut a = Args {
         n: 0,
         mode: "both".into(),
@@ -101,7 +101,13 @@ fn parse_args() -> Result<Args> {
 }
 
 fn main() -> Result<()> {
-    let args = parse_args()?;
+    main_from(std::env::args().skip(1).collect())
+}
+
+/// Runs with `args` (without the program name): the parent, or a serving process (with
+/// `--serve`; the parent re-runs its own binary, which may be the `scale` example's).
+pub fn main_from(args: Vec<String>) -> Result<()> {
+    let args = parse_args(args)?;
     match args.serve.as_deref() {
         Some("store") => serve_store(&args),
         Some("memory") => serve_memory(&args),

@@ -1,11 +1,21 @@
 //! Scale benchmark: what a deployment that grows meets — failover of a worker holding a
-//! million store keys, with and without standby replicas.
+//! million store keys with and without standby replicas, the read view at a million
+//! matches, and a player's latency under load.
 //!
 //! ```text
-//! cargo run --release --example scale [-- --keys 1000000 --partitions 32 --only with|without|latency]
+//! cargo run --release --example scale [-- --keys 1000000 --partitions 32 --matches 1000000
+//!                                        --only with|without|view|latency]
 //! ```
 //!
-//! Prints one figure per line (`name: value unit`).
+//! Prints one figure per line (`name: value unit`), in that order; progress goes to stderr.
+//!
+//! **Read view** (`view_rss.rs`, also an example of its own): `view rss at N matches` and
+//! `history p99 at N matches` of a process serving the `match-history` view from its
+//! on-disk store, loaded directly with N documents (the embedded broker keeps only 5 MiB
+//! per partition).
+//!
+//! **Latency** (`latency.rs`): accepted → match-event and accepted → robot-command at
+//! 1,000 req/s, and the highest rate whose p99 stays under 100 ms.
 //!
 //! **Failover.** The embedded broker (librdkafka's mock cluster, the broker `orchestra
 //! broker` runs) in this process; two worker *processes* (this binary re-run as `scale
@@ -33,6 +43,10 @@ use topology::reference::{self, RefEvent};
 use topology::{partition_for, testing, EmbeddedBroker, StreamWorker, StreamsConfig};
 
 mod latency;
+// The read view's memory and latency (also its own example; see its docs).
+#[allow(dead_code)]
+#[path = "../view_rss.rs"]
+mod view_rss;
 
 const APP: &str = "scale";
 const SESSION: Duration = Duration::from_millis(1_500);
@@ -45,17 +59,27 @@ fn main() -> Result<()> {
     if args.first().map(String::as_str) == Some("latency-worker") {
         return latency::worker(&args[1..]);
     }
+    if args.iter().any(|a| a == "--serve") {
+        // The read view's serving process (view_rss re-runs this binary).
+        return view_rss::main_from(args);
+    }
     let keys: u64 = flag(&args, "--keys").unwrap_or(1_000_000);
     let partitions: i32 = flag(&args, "--partitions").unwrap_or(32);
     let only: Option<String> = flag(&args, "--only");
-    println!("session timeout: {} ms", SESSION.as_millis());
     for standby in [0u32, 1] {
         let name = if standby == 0 { "without" } else { "with" };
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
+        if standby == 0 || only.is_some() {
+            println!("session timeout: {} ms", SESSION.as_millis());
+        }
         let ms = failover(keys, partitions, standby)?;
         println!("failover {name} standby: {ms} ms");
+    }
+    if only.as_deref().is_none_or(|o| o == "view") {
+        let matches: u64 = flag(&args, "--matches").unwrap_or(1_000_000);
+        view_rss::main_from(vec![matches.to_string(), "--mode".into(), "store".into()])?;
     }
     if only.as_deref().is_none_or(|o| o == "latency") {
         latency::run(true)?;
@@ -77,11 +101,7 @@ fn failover(keys: u64, partitions: i32, standby: u32) -> Result<u128> {
     for t in [reference::INPUT, reference::OUTPUT, reference::SUMMARIES] {
         broker.create_topic(t, partitions)?;
     }
-    broker.create_internal_topics(
-        &reference::topology(Default::default()),
-        APP,
-        partitions,
-    )?;
+    broker.create_internal_topics(&reference::topology(Default::default()), APP, partitions)?;
     let input: Vec<(String, Vec<u8>)> = (0..keys)
         .map(|i| {
             let ev = RefEvent::new(i, "v");
