@@ -37,7 +37,9 @@ pub struct GameConfig {
     /// the robot worker took it): one stamped at or before the deadline is accepted if it
     /// arrives within the grace, one stamped after it is rejected `round_over` however
     /// early it arrives. So a request's outcome does not depend on when a (possibly
-    /// failed-over, catching-up) worker happened to run the deadline.
+    /// failed-over, catching-up) worker happened to run the deadline. The phase a timeout
+    /// opens counts its window from the end of the grace (see
+    /// [`due_timeouts_with_grace`](super::due_timeouts_with_grace)).
     pub deadline_grace_ms: u64,
     /// Shortest response or voting window a `match.create` may ask for (default 1 s).
     pub min_window_ms: u64,

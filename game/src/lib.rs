@@ -40,7 +40,7 @@ pub mod templates;
 mod transitions;
 
 pub use config::GameConfig;
-pub use deadlines::due_timeouts;
+pub use deadlines::{due_timeouts, due_timeouts_with_grace};
 pub use decide::{decide, handle, handle_in_place};
 pub use input::MatchInput;
 pub use match_state::{apply, empty_state, evolve, MatchStateExt, RECENT_INPUTS_CAP};

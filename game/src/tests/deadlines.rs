@@ -6,7 +6,7 @@ use schemas::{
 use super::harness::{
     check_invariants, diligent_answer, diligent_robots, first_other, RobotScript, World,
 };
-use crate::{due_timeouts, MatchStateExt};
+use crate::{due_timeouts, due_timeouts_with_grace, evolve, MatchStateExt};
 
 fn one_human(w: &mut World, m: &str, template: &str, rounds: u32) {
     w.request(
@@ -230,4 +230,32 @@ fn due_timeouts_fire_only_at_the_deadline_and_are_deterministic() {
     assert!(w.matches["m"].is_completed());
     assert_eq!(w.matches["m"].next_deadline(), None);
     assert!(due_timeouts(&w.matches["m"], i64::MAX).is_empty());
+}
+
+#[test]
+fn the_phase_a_timeout_opens_gets_its_whole_window_after_the_grace() {
+    let mut w = World::new();
+    one_human(&mut w, "m", "classic_1v3", 1);
+    let state = w.matches["m"].clone();
+    let deadline = state.next_deadline().expect("responding");
+    let grace = 2_000;
+    assert!(due_timeouts_with_grace(&state, deadline + grace - 1, 2_000).is_empty());
+    let a = due_timeouts_with_grace(&state, deadline + grace, 2_000);
+    let b = due_timeouts_with_grace(&state, deadline + grace + 9_000, 2_000);
+    assert_eq!(a, b, "same events whenever the punctuator fires");
+    assert!(a.iter().all(|e| e.timestamp == deadline + grace));
+    let Some(MatchEventData::VotingStarted(v)) = a.last().map(|e| &e.data) else {
+        panic!("the timeouts open voting: {a:?}")
+    };
+    // Voting opens when the grace ends and lasts its whole window from then; the request
+    // deadline it replaces is not moved (answers stamped after it stay late).
+    assert_eq!(v.voting_deadline, deadline + grace + 30_000);
+    let mut s = state;
+    for e in &a {
+        s = evolve(Some(s), e);
+    }
+    assert_eq!(
+        s.current.as_ref().map(|c| c.response_deadline),
+        Some(deadline)
+    );
 }

@@ -26,8 +26,8 @@ use topology::{Context, ProcessError, Processor, Punctuation, PunctuationType};
 
 use super::stores::{DEADLINES, MATCHES};
 use crate::game::{
-    due_timeouts, evolve, handle_in_place, position, GameConfig, MatchInput, MatchStateExt,
-    Position,
+    due_timeouts_with_grace, evolve, handle_in_place, position, GameConfig, MatchInput,
+    MatchStateExt, Position,
 };
 use crate::metrics as m;
 
@@ -290,18 +290,17 @@ impl Processor for MatchProcessor {
         // Timeouts fire a grace period after their deadline, so a request stamped in time
         // but still in flight at the deadline is applied (decide judges lateness by the
         // request's own timestamp).
-        let now = p
-            .timestamp
-            .saturating_sub(self.cfg.deadline_grace_ms as i64);
+        let grace = self.cfg.deadline_grace_ms;
+        let passed = p.timestamp.saturating_sub(grace as i64);
         let due = ctx
             .store::<String>(DEADLINES)?
-            .range("", Some(&deadline_key(now + 1, "")))?;
+            .range("", Some(&deadline_key(passed + 1, "")))?;
         for (_, match_id) in due {
             let Some(state) = self.load(ctx, &match_id)? else {
                 continue;
             };
             let before = Before::of(Some(&state));
-            let events = due_timeouts(&state, now);
+            let events = due_timeouts_with_grace(&state, p.timestamp, grace);
             let mut s = state;
             for e in &events {
                 s = evolve(Some(s), e);

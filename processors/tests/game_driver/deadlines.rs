@@ -37,8 +37,8 @@ fn a_human_who_never_answers_times_out_and_the_match_still_completes() {
     let types = g.event_types("silent-human");
     assert_eq!(count(&types, "response.timed_out"), 1);
     assert_eq!(count(&types, "vote.timed_out"), 0);
-    // The timeout carries the deadline: round start + response window.
-    let window = g.settings.game.response_window_ms as i64;
+    // The timeout carries the end of the phase: round start + response window + grace.
+    let window = (g.settings.game.response_window_ms + g.settings.game.deadline_grace_ms) as i64;
     let timed_out: Vec<MatchEvent> = g
         .events_of("silent-human")
         .into_iter()
@@ -139,9 +139,11 @@ fn a_match_where_nobody_acts_completes_on_deadlines_alone() {
         assert_eq!(r.timed_out_votes.len(), 4);
     }
     assert!(h.final_scores.values().all(|s| *s == 0));
-    // Two phases per round, each ended by its deadline.
+    // Two phases per round, each ended by its deadline and the grace after it.
     let rounds = &h.rounds;
-    let window = (g.settings.game.response_window_ms + g.settings.game.voting_window_ms) as i64;
+    let game = &g.settings.game;
+    let window =
+        (game.response_window_ms + game.voting_window_ms + 2 * game.deadline_grace_ms) as i64;
     assert!(
         rounds.iter().all(|r| r.duration_ms == Some(window as u64)),
         "{rounds:?}"

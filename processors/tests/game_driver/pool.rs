@@ -203,7 +203,8 @@ fn a_round_the_pool_cannot_voice_starts_without_robots_at_its_robots_deadline() 
         ..PoolConfig::default()
     };
     let mut g = Game::new(GameSettings { pool, ..settings() });
-    let window = g.settings.game.robots_window_ms.expect("a robots window") as i64;
+    let window = g.settings.game.robots_window_ms.expect("a robots window") as i64
+        + g.settings.game.deadline_grace_ms as i64;
     let ids = ids_on_partition("starved", SHARD, 2);
     let (busy, starved) = (ids[0].as_str(), ids[1].as_str());
     g.create_seated(busy, "classic_1v3", 1);
