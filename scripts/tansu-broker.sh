@@ -20,6 +20,10 @@ unset CLUSTER_ID LISTENER_URL ADVERTISED_LISTENER_URL STORAGE_ENGINE SCHEMA_REGI
 workdir="$(mktemp -d "${TMPDIR:-/tmp}/tansu.XXXXXX")"
 cd "$workdir"
 export NO_COLOR=1
+# Tansu logs through RUST_LOG, and at `info` it writes tens of MB per second (a span per
+# storage call): an inherited RUST_LOG meant for our own processes would flood whatever
+# reads this broker's stdout. TANSU_LOG sets its level (default warn).
+export RUST_LOG="${TANSU_LOG:-warn}"
 exec "$bin" broker \
   --listener-url "tcp://127.0.0.1:$port" \
   --advertised-listener-url "tcp://127.0.0.1:$port" \
