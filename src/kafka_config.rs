@@ -152,6 +152,34 @@ impl KafkaSettings {
     }
 }
 
+/// Built-in tuning an operator's own settings win over: a latency or batching value our
+/// clients choose (`fetch.wait.max.ms`, `linger.ms`, timeouts) is set only where the
+/// settings (`--kafka-config`, env, file) did not set it. What a client needs to be correct
+/// (`group.id`, `isolation.level`, offset commits) is set with `set`, never this.
+///
+/// ```
+/// use orchestra::kafka_config::{KafkaSettings, Tuning};
+/// let mut s = KafkaSettings::default();
+/// s.set("fetch.wait.max.ms", "1");
+/// let mut c = s.client("127.0.0.1:9092");
+/// c.tune("fetch.wait.max.ms", "20").tune("linger.ms", "2");
+/// assert_eq!(c.get("fetch.wait.max.ms"), Some("1"));
+/// assert_eq!(c.get("linger.ms"), Some("2"));
+/// ```
+pub trait Tuning {
+    /// Sets `key` to `value` unless it is already set.
+    fn tune(&mut self, key: &str, value: &str) -> &mut Self;
+}
+
+impl Tuning for ClientConfig {
+    fn tune(&mut self, key: &str, value: &str) -> &mut Self {
+        if self.get(key).is_none() {
+            self.set(key, value);
+        }
+        self
+    }
+}
+
 /// Secret values seen by [`KafkaSettings::remember_secrets`].
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 

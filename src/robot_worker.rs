@@ -38,6 +38,8 @@ use schemas::{
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
+use crate::kafka_config::Tuning;
+
 /// Counters of a robot worker.
 #[derive(Debug, Default)]
 pub struct RobotWorkerStats {
@@ -94,9 +96,9 @@ impl RobotWorker {
             .set("auto.commit.interval.ms", "500")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1500")
-            .set("fetch.wait.max.ms", "20")
+            .tune("session.timeout.ms", "6000")
+            .tune("heartbeat.interval.ms", "1500")
+            .tune("fetch.wait.max.ms", "20")
             .create()
             .context("robot worker consumer")?;
         consumer
@@ -106,7 +108,7 @@ impl RobotWorker {
             .clone()
             .set("partitioner", "murmur2_random")
             .set("enable.idempotence", "true")
-            .set("linger.ms", "2")
+            .tune("linger.ms", "2")
             .create()
             .context("robot worker producer")?;
         // Registered at 0, so that a DLQ rate reads 0 rather than no data.

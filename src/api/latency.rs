@@ -38,6 +38,7 @@ use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Deserialize;
 
+use crate::kafka_config::Tuning;
 use crate::metrics::{REQUEST_TO_MATCH_EVENT, REQUEST_TO_ROBOT_COMMAND};
 
 /// How long a request waits for its event and command before it is forgotten.
@@ -77,8 +78,8 @@ impl RequestLatency {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
-            .set("fetch.wait.max.ms", "10")
-            .set("fetch.queue.backoff.ms", "10");
+            .tune("fetch.wait.max.ms", "10")
+            .tune("fetch.queue.backoff.ms", "10");
         let consumer: BaseConsumer = cfg.create().context("creating the latency consumer")?;
         let mut tpl = TopicPartitionList::new();
         for topic in [topics::MATCH_EVENTS, topics::ROBOT_COMMANDS] {

@@ -48,6 +48,7 @@ use tokio::sync::broadcast;
 
 use super::validation::valid_id;
 use super::{ApiError, ApiState};
+use crate::kafka_config::Tuning;
 
 /// Capacity of the broadcast channel (events kept for slow sockets before `Lagged`).
 const BROADCAST_CAPACITY: usize = 4096;
@@ -95,8 +96,8 @@ fn consumer(client: &ClientConfig) -> Result<BaseConsumer> {
         .set("isolation.level", "read_committed")
         // A player waits on this hop: librdkafka's default long poll (500 ms) added up to
         // half a second to every event on the socket (measured by examples/load.rs).
-        .set("fetch.wait.max.ms", "10")
-        .set("fetch.queue.backoff.ms", "10");
+        .tune("fetch.wait.max.ms", "10")
+        .tune("fetch.queue.backoff.ms", "10");
     cfg.create()
         .context("creating the live match-events consumer")
 }

@@ -67,6 +67,7 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use topology::{Topology, WorkerHandle};
 
+use crate::kafka_config::Tuning;
 use crate::views::LatestView;
 
 pub use auth::PlayerTokens;
@@ -133,7 +134,7 @@ pub fn request_producer(
     let mut cfg = client.clone();
     cfg.set("partitioner", "murmur2_random")
         .set("acks", "all")
-        .set("linger.ms", "0")
+        .tune("linger.ms", "0")
         .set(
             "message.timeout.ms",
             message_timeout.as_millis().max(1).to_string(),

@@ -80,16 +80,24 @@ pub(crate) fn create_producer(
     tracked: impl IntoIterator<Item = String>,
 ) -> Result<OutProducer, TopologyError> {
     let mut c = config.client_config();
+    // Batching is tuning: the user's settings (already in `c`) win over these.
+    for (key, value) in [
+        ("linger.ms", "5"),
+        ("batch.num.messages", "10000"),
+        ("queue.buffering.max.messages", "1000000"),
+        ("queue.buffering.max.kbytes", "1048576"),
+    ] {
+        if c.get(key).is_none() {
+            c.set(key, value);
+        }
+    }
+    // Co-partitioning and no duplicates from retries are correctness: always ours.
     c.set(
         "client.id",
         format!("{}-{}-producer", config.application_id, config.worker_id),
     )
     .set("partitioner", "murmur2_random")
-    .set("enable.idempotence", "true")
-    .set("linger.ms", "5")
-    .set("batch.num.messages", "10000")
-    .set("queue.buffering.max.messages", "1000000")
-    .set("queue.buffering.max.kbytes", "1048576");
+    .set("enable.idempotence", "true");
     if config.processing_guarantee == ProcessingGuarantee::ExactlyOnce {
         c.set(
             "transactional.id",
