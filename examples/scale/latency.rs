@@ -8,9 +8,8 @@
 //! (this binary re-run as `scale latency-worker …`) running what `orchestra run --role all
 //! --http 127.0.0.1:0` runs ([`orchestra::run::run`]: stream worker, robot workers, the
 //! HTTP API), robots answering at once (think-time scale 0, canned answers: no LLM key),
-//! 60 s response and voting windows so that nothing times out, and the librdkafka settings
-//! of [`low_latency`] (`fetch.wait.max.ms=1`, `linger.ms=1`: the embedded broker holds an
-//! empty fetch for its whole wait, a real broker does not).
+//! 60 s response and voting windows so that nothing times out, and the product's default
+//! librdkafka settings (see [`kafka_settings`] for the knobs to try others).
 //!
 //! **Load.** Open loop, in this process (async `reqwest` on tokio): a set of concurrent
 //! `duel_2v1` matches of [`ROUNDS`] rounds (two humans, one robot) is played through the
@@ -29,7 +28,7 @@
 //! figure includes the HTTP round trip into the API, its produce to `match-requests`, the
 //! stream worker, the broker and one fetch). Every request carries an `Idempotency-Key`,
 //! which becomes its request id; the driver's own consumer tails `match-events` and
-//! `robot-commands` (from their ends, `fetch.wait.max.ms` 1, `read_committed`) and stamps
+//! `robot-commands` (from their ends, `fetch.wait.max.ms` 10, `read_committed`) and stamps
 //! - accepted → match-event: the first `match-events` event whose `causationId` is the
 //!   request id (`match.created`, `response.recorded`, `vote.recorded`);
 //! - accepted → robot-command: the first `robot-commands` command whose `correlationId` is
@@ -308,7 +307,7 @@ pub fn worker(args: &[String]) -> Result<()> {
         (processing_guarantee == ProcessingGuarantee::ExactlyOnce).then_some(EOS_COMMIT);
     let opts = orchestra::run::RunOptions {
         bootstrap: bootstrap.clone(),
-        kafka: low_latency(),
+        kafka: kafka_settings(),
         application_id: APP.into(),
         worker_id: "latency-0".into(),
         state_dir: dir.into(),
@@ -332,27 +331,30 @@ pub fn worker(args: &[String]) -> Result<()> {
     tokio::runtime::Runtime::new()?.block_on(orchestra::run::run(opts, None))
 }
 
-/// The worker's librdkafka settings (its `--kafka-config`): the embedded broker answers a
-/// fetch that finds no new record only after `fetch.wait.max.ms`, even when records arrive
-/// meanwhile (a real broker answers as soon as `fetch.min.bytes` are there), so each
-/// consumer hop would add up to its wait (20 ms in the stream worker) to every request.
-/// `SCALE_FETCH_WAIT_MS` and `SCALE_LINGER_MS` change them (defaults 1 and 1).
-fn low_latency() -> orchestra::kafka_config::KafkaSettings {
+/// The worker's librdkafka settings (its `--kafka-config`): the product's defaults unless
+/// `SCALE_FETCH_WAIT_MS` / `SCALE_LINGER_MS` set `fetch.wait.max.ms` / `linger.ms`. The
+/// embedded broker answers a fetch that finds no new record only after
+/// `fetch.wait.max.ms`, even when records arrive meanwhile (a real broker answers as soon
+/// as `fetch.min.bytes` are there), so each consumer hop can add up to its wait (20 ms in
+/// the stream worker); shorter waits cost CPU in more fetches instead.
+fn kafka_settings() -> orchestra::kafka_config::KafkaSettings {
     let mut s = orchestra::kafka_config::KafkaSettings::default();
-    s.set("fetch.wait.max.ms", fetch_wait_ms().to_string());
-    s.set("linger.ms", env_ms("SCALE_LINGER_MS", 1).to_string());
+    if let Some(ms) = env_ms("SCALE_FETCH_WAIT_MS") {
+        s.set("fetch.wait.max.ms", ms.to_string());
+    }
+    if let Some(ms) = env_ms("SCALE_LINGER_MS") {
+        s.set("linger.ms", ms.to_string());
+    }
     s
 }
 
-fn fetch_wait_ms() -> u64 {
-    env_ms("SCALE_FETCH_WAIT_MS", 1)
+/// The tail's `fetch.wait.max.ms`: `SCALE_FETCH_WAIT_MS`, else 10 (as the API's tails).
+fn tail_fetch_wait_ms() -> u64 {
+    env_ms("SCALE_FETCH_WAIT_MS").unwrap_or(10)
 }
 
-fn env_ms(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+fn env_ms(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
 /// What the tail saw.
@@ -379,7 +381,7 @@ fn tail(bootstrap: &str, tx: mpsc::UnboundedSender<Seen>, stop: Arc<AtomicBool>)
         .set("group.id", "scale-latency-tail")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", fetch_wait_ms().to_string())
+        .set("fetch.wait.max.ms", tail_fetch_wait_ms().to_string())
         .set("fetch.min.bytes", "1")
         .create()
         .context("tail consumer")?;
