@@ -4,12 +4,15 @@
 //! batch as the data it covers, so a reopened store resumes where it stopped.
 //!
 //! Memory is sled's page cache (`cache_bytes`) plus what one batch touches: nothing here
-//! holds every entry. Layout of the one sled tree (first byte = what the key is):
+//! holds every entry. A page at `offset` skips whole buckets of the index by their counts
+//! (a bucket is about a minute of the primary sort time) and walks only the last one, so a
+//! deep page neither takes time nor pulls pages in proportion to its offset. Layout of the one sled tree (first byte = what the key is):
 //!
 //! | key | value |
 //! |---|---|
 //! | `e` + record key | [`Entry`] (timestamp, partition, offset, index position, value) |
 //! | `o` + descending sort position + record key | empty (the newest-first index) |
+//! | `b` + the first [`BUCKET_BYTES`] bytes of an `o` key's position | number of index keys starting so (u64) |
 //! | `m` `identity` | `{"format","topic","cluster","order"}` |
 //! | `m` `count` / `m` `indexed` | number of keys / of indexed keys (u64) |
 //! | `m` `offset` + partition | next offset to read (i64) |
@@ -34,9 +37,13 @@ use serde::{Deserialize, Serialize};
 use super::latest::Entry;
 
 /// Version of the layout above; a store written by another version is rebuilt.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const ENTRY: u8 = b'e';
 const ORDER: u8 = b'o';
+const BUCKET: u8 = b'b';
+/// Bytes of the descending primary position that name an index bucket: 6 of 8, so a
+/// bucket spans 65,536 ms of the primary sort time.
+pub const BUCKET_BYTES: usize = 6;
 const IDENTITY: &[u8] = b"midentity";
 const COUNT: &[u8] = b"mcount";
 const INDEXED: &[u8] = b"mindexed";
@@ -146,6 +153,13 @@ fn order_key(pos: (i64, i64), key: &[u8]) -> Vec<u8> {
     k.extend_from_slice(&desc(pos.0));
     k.extend_from_slice(&desc(pos.1));
     k.extend_from_slice(key);
+    k
+}
+
+/// The bucket count key of the index key at `pos`.
+fn bucket_key(pos: (i64, i64)) -> [u8; 1 + BUCKET_BYTES] {
+    let mut k = [BUCKET; 1 + BUCKET_BYTES];
+    k[1..].copy_from_slice(&desc(pos.0)[..BUCKET_BYTES]);
     k
 }
 
@@ -387,6 +401,8 @@ impl ViewStore {
             self.indexed.load(AtomicOrdering::Relaxed) as i64,
         );
         let mut batch = sled::Batch::default();
+        // Change of each index bucket's count in this batch.
+        let mut buckets: BTreeMap<[u8; 1 + BUCKET_BYTES], i64> = BTreeMap::new();
         for r in records {
             let ek = entry_key(r.key);
             let old: Seen = match touched.get(r.key) {
@@ -403,6 +419,7 @@ impl ViewStore {
                 if let Some(p) = old_pos {
                     indexed -= 1;
                     batch.remove(order_key(p, r.key));
+                    *buckets.entry(bucket_key(p)).or_default() -= 1;
                 }
             }
             match r.value {
@@ -413,6 +430,7 @@ impl ViewStore {
                     if let Some(p) = pos {
                         indexed += 1;
                         batch.insert(order_key(p, r.key), &[][..]);
+                        *buckets.entry(bucket_key(p)).or_default() += 1;
                     }
                     touched.insert(r.key, Some(pos));
                 }
@@ -426,6 +444,13 @@ impl ViewStore {
         }
         for (p, o) in &next {
             batch.insert(offset_key(*p), &o.to_be_bytes());
+        }
+        for (bk, delta) in buckets.into_iter().filter(|(_, d)| *d != 0) {
+            let before = read_u64(&self.db, &bk).map_err(|e| self.sled_err(e))?;
+            match (before.unwrap_or(0) as i64 + delta).max(0) {
+                0 => batch.remove(&bk[..]),
+                n => batch.insert(&bk[..], &(n as u64).to_be_bytes()),
+            }
         }
         let (count, indexed) = (count.max(0) as u64, indexed.max(0) as u64);
         batch.insert(COUNT, &count.to_be_bytes());
@@ -487,7 +512,33 @@ impl ViewStore {
         limit: usize,
     ) -> Result<Vec<(String, Entry)>, ViewStoreError> {
         let mut out = Vec::with_capacity(limit.min(1024));
-        for kv in self.db.scan_prefix([ORDER]).keys().skip(offset).take(limit) {
+        // Whole buckets before the one holding `offset` are skipped by their counts.
+        let mut skipped = 0usize;
+        let mut from = None;
+        for kv in self.db.scan_prefix([BUCKET]) {
+            let (k, v) = kv.map_err(|e| self.sled_err(e))?;
+            let n: [u8; 8] = v
+                .as_ref()
+                .try_into()
+                .map_err(|_| self.corrupt("index bucket count"))?;
+            let n = u64::from_be_bytes(n) as usize;
+            if skipped + n > offset {
+                let mut start = vec![ORDER];
+                start.extend_from_slice(&k[1..]);
+                from = Some(start);
+                break;
+            }
+            skipped += n;
+        }
+        let Some(from) = from else {
+            return Ok(out); // past the last indexed key
+        };
+        let keys = self
+            .db
+            .range(from..)
+            .keys()
+            .take_while(|k| k.as_ref().map_or(true, |k| k.first() == Some(&ORDER)));
+        for kv in keys.skip(offset - skipped).take(limit) {
             let k = kv.map_err(|e| self.sled_err(e))?;
             let key = k.get(17..).ok_or_else(|| self.corrupt("index key"))?;
             let key = String::from_utf8_lossy(key).into_owned();
@@ -610,6 +661,62 @@ mod tests {
         assert_eq!(ids(&s, 0, 10), ["m-run", "m-new", "m-mid", "m-old"]);
         assert_eq!(s.indexed(), 4);
         assert_eq!(s.get("m-run").unwrap().unwrap().value, done);
+    }
+
+    #[test]
+    fn a_page_at_any_offset_matches_a_walk_of_the_whole_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ViewStore::open(dir.path(), "t", None, 1 << 20, Order::RecordTime).unwrap();
+        // 300 keys, 20 s apart: several per bucket and many buckets; some share a time.
+        let keys: Vec<String> = (0..300).map(|i| format!("k{i:03}")).collect();
+        let record = |i: usize, ts: i64| Record {
+            key: keys[i].as_bytes(),
+            value: Some(b"{}"),
+            timestamp: ts,
+            partition: 0,
+            offset: i as i64,
+        };
+        let first: Vec<Record<'_>> = (0..300)
+            .map(|i| record(i, (i as i64 / 2) * 20_000))
+            .collect();
+        s.apply(&first).unwrap();
+        // Updates move keys into other buckets; tombstones empty some.
+        let mut later: Vec<Record<'_>> = (0..300)
+            .step_by(7)
+            .map(|i| record(i, 9_000_000 - i as i64))
+            .collect();
+        for i in (1..300).step_by(11) {
+            later.push(Record {
+                value: None,
+                ..record(i, 0)
+            });
+        }
+        s.apply(&later).unwrap();
+        let walk: Vec<String> =
+            s.db.scan_prefix([ORDER])
+                .keys()
+                .map(|k| String::from_utf8_lossy(&k.unwrap()[17..]).into_owned())
+                .collect();
+        assert_eq!(walk.len() as u64, s.indexed());
+        for offset in 0..=walk.len() + 2 {
+            for limit in [1, 7, 20] {
+                let want: Vec<String> = walk.iter().skip(offset).take(limit).cloned().collect();
+                assert_eq!(
+                    ids(&s, offset, limit),
+                    want,
+                    "offset {offset} limit {limit}"
+                );
+            }
+        }
+        // The bucket counts add up to the index, and no bucket is kept empty.
+        let counts: Vec<u64> =
+            s.db.scan_prefix([BUCKET])
+                .values()
+                .map(|v| u64::from_be_bytes(v.unwrap().as_ref().try_into().unwrap()))
+                .collect();
+        assert_eq!(counts.iter().sum::<u64>(), s.indexed());
+        assert!(counts.iter().all(|n| *n > 0));
+        assert!(counts.len() > 20, "{} buckets", counts.len());
     }
 
     #[test]
