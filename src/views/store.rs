@@ -621,7 +621,22 @@ mod tests {
     }
 
     fn open(dir: &Path, topic: &str) -> ViewStore {
-        ViewStore::open(dir, topic, Some("c1"), 1 << 20, Order::HistoryCompletion).unwrap()
+        open_as(dir, topic, "c1")
+    }
+
+    /// Opens the store, waiting for a store just dropped in this process to let go of its
+    /// file lock: sled releases it when its flusher thread, which holds the database too,
+    /// has noticed the drop.
+    fn open_as(dir: &Path, topic: &str, cluster: &str) -> ViewStore {
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match ViewStore::open(dir, topic, Some(cluster), 1 << 20, Order::HistoryCompletion) {
+                Err(ViewStoreError::Locked(_)) if std::time::Instant::now() < give_up => {
+                    std::thread::yield_now()
+                }
+                other => return other.unwrap(),
+            }
+        }
     }
 
     fn ids(s: &ViewStore, offset: usize, limit: usize) -> Vec<String> {
@@ -772,14 +787,7 @@ mod tests {
             s.apply(&[rec("a", Some(&a), 0, 0)]).unwrap();
             s.flush().unwrap();
         }
-        let other = ViewStore::open(
-            dir.path(),
-            "match-history",
-            Some("c2"),
-            1 << 20,
-            Order::HistoryCompletion,
-        )
-        .unwrap();
+        let other = open_as(dir.path(), "match-history", "c2");
         assert_eq!(other.len(), 0, "another cluster: rebuilt");
         assert!(other.offsets().unwrap().is_empty());
         drop(other);
