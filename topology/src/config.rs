@@ -179,10 +179,23 @@ impl StreamsConfig {
 
     pub(crate) fn client_config(&self) -> rdkafka::ClientConfig {
         let mut c = rdkafka::ClientConfig::new();
-        c.set("bootstrap.servers", &self.bootstrap_servers);
-        for (k, v) in &self.kafka {
-            c.set(k, v);
-        }
+        c.set("bootstrap.servers", &self.bootstrap_servers)
+            .set_user_overrides(self);
         c
+    }
+}
+
+/// Re-applies the user's `--kafka-config` settings after the runtime's defaults, so that a
+/// tuning value the runtime chose gives way to the user's.
+pub(crate) trait UserOverrides {
+    fn set_user_overrides(&mut self, config: &StreamsConfig) -> &mut Self;
+}
+
+impl UserOverrides for rdkafka::ClientConfig {
+    fn set_user_overrides(&mut self, config: &StreamsConfig) -> &mut Self {
+        for (k, v) in &config.kafka {
+            self.set(k, v);
+        }
+        self
     }
 }

@@ -11,7 +11,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::config::{ProcessingGuarantee, StreamsConfig, UserOverrides};
 use crate::record::OutRecord;
 use crate::TopologyError;
 
@@ -80,17 +80,12 @@ pub(crate) fn create_producer(
     tracked: impl IntoIterator<Item = String>,
 ) -> Result<OutProducer, TopologyError> {
     let mut c = config.client_config();
-    // Batching is tuning: the user's settings (already in `c`) win over these.
-    for (key, value) in [
-        ("linger.ms", "5"),
-        ("batch.num.messages", "10000"),
-        ("queue.buffering.max.messages", "1000000"),
-        ("queue.buffering.max.kbytes", "1048576"),
-    ] {
-        if c.get(key).is_none() {
-            c.set(key, value);
-        }
-    }
+    // Batching is tuning: the user's settings win over it.
+    c.set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set_user_overrides(config);
     // Co-partitioning and no duplicates from retries are correctness: always ours.
     c.set(
         "client.id",

@@ -27,7 +27,7 @@ use rdkafka::ClientContext;
 use state_stores::KeyValueStore;
 
 use crate::builder::Topology;
-use crate::config::{ProcessingGuarantee, StreamsConfig};
+use crate::config::{ProcessingGuarantee, StreamsConfig, UserOverrides};
 use crate::health::HealthTracker;
 use crate::queryable::Queryable;
 use crate::record::{partition_for, InRecord};
@@ -38,20 +38,6 @@ use crate::stats::{WorkerState, WorkerStats};
 use crate::task_id::TaskId;
 use crate::task_manager::TaskManager;
 use crate::{admin, output, TopologyError};
-
-/// Re-applies the user's `--kafka-config` settings after the runtime's defaults.
-trait UserOverrides {
-    fn set_user_overrides(&mut self, config: &StreamsConfig) -> &mut Self;
-}
-
-impl UserOverrides for rdkafka::ClientConfig {
-    fn set_user_overrides(&mut self, config: &StreamsConfig) -> &mut Self {
-        for (k, v) in &config.kafka {
-            self.set(k, v);
-        }
-        self
-    }
-}
 
 /// The consumer context: owns the tasks so rebalance callbacks can commit and restore.
 pub(crate) struct WorkerContext {
