@@ -402,6 +402,12 @@ async fn run_in(
     for w in &workers {
         w.shutdown()?;
     }
+    // The summary counts what `match-history` holds now that the workers are down, not
+    // what this view had read when the loop ended: another reader (the read API's view)
+    // may already have seen more.
+    if !history.wait_read_to_end(&client, Duration::from_secs(30))? {
+        tracing::warn!("the demo's history view did not reach the end of match-history in 30 s; the summary may undercount");
+    }
     if let Some(t) = api_task {
         t.abort();
     }

@@ -128,3 +128,50 @@ fn history_view_is_paged_from_disk_and_resumes_after_a_restart() {
     assert_eq!(view.len(), 1, "only the other cluster's match: {view:?}");
     assert_eq!(ids(&view, 0, 10), ["m-00007"]);
 }
+
+/// Writes `docs` to `match-history` in one committed transaction (on a broker that writes
+/// commit markers, the partitions end in offsets no record carries).
+fn produce_in_a_transaction(bootstrap: &str, docs: &[(String, Vec<u8>)], id: &str) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let producer: ThreadedProducer<DefaultProducerContext> = client(bootstrap)
+        .set("transactional.id", id)
+        .create()
+        .expect("transactional producer");
+    producer.init_transactions(WAIT).expect("init");
+    producer.begin_transaction().expect("begin");
+    for (k, v) in docs {
+        producer
+            .send(BaseRecord::to(topics::MATCH_HISTORY).key(k).payload(v))
+            .map_err(|(e, _)| e)
+            .expect("send");
+    }
+    producer.commit_transaction(WAIT).expect("commit");
+}
+
+#[test]
+fn a_view_waited_to_the_end_holds_every_record_written_before_the_wait() {
+    let broker = broker();
+    let bootstrap = broker.bootstrap_servers();
+    let first: Vec<_> = (0..200).map(doc).collect();
+    produce_in_a_transaction(&bootstrap, &first, "views-end-1");
+    let view = LatestView::start(&client(&bootstrap), topics::MATCH_HISTORY).expect("view");
+    assert!(
+        view.wait_read_to_end(&client(&bootstrap), WAIT)
+            .expect("end offsets"),
+        "never read past the commit markers: {view:?}"
+    );
+    assert_eq!(view.len(), 200);
+    assert!(view.wait_caught_up(WAIT), "{view:?}");
+
+    // Once caught up, more arrives: having reached the end once is not enough, the wait
+    // reads to the end as it is now.
+    let second: Vec<_> = (200..450).map(doc).collect();
+    produce_in_a_transaction(&bootstrap, &second, "views-end-2");
+    assert!(view.caught_up(), "reached the end once already");
+    assert!(
+        view.wait_read_to_end(&client(&bootstrap), WAIT)
+            .expect("end offsets"),
+        "{view:?}"
+    );
+    assert_eq!(view.len(), 450, "every record written before the wait");
+}

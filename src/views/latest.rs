@@ -73,8 +73,15 @@ impl Default for ViewConfig {
 
 #[derive(Default)]
 struct Progress {
-    /// Records applied so far (the condition variable's generation).
+    /// Records applied so far.
     records: u64,
+    /// Bumped at every applied batch and every partition EOF (the condition variable's
+    /// generation).
+    events: u64,
+    /// Per partition, the offset the view has read up to: one past its last applied
+    /// record, or at a partition EOF the consumer's position (which also counts the
+    /// transaction markers no record carries).
+    reached: BTreeMap<i32, i64>,
     /// Partitions that reached their end (partition EOF; empty ones from the start).
     done: BTreeSet<i32>,
     /// Records between the view's position and each partition's end (last refresh;
@@ -186,6 +193,7 @@ impl LatestView {
             if high <= from.unwrap_or(0) {
                 progress.done.insert(*p);
             }
+            progress.reached.insert(*p, from.unwrap_or(0));
             progress
                 .behind
                 .insert(*p, (high - from.unwrap_or(0)).max(0) as u64);
@@ -290,12 +298,12 @@ impl LatestView {
     pub fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&Self) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            let seen = self.shared.progress().records;
+            let seen = self.shared.progress().events;
             if cond(self) {
                 return true;
             }
             let mut g = self.shared.progress();
-            while g.records == seen {
+            while g.events == seen {
                 let now = Instant::now();
                 if now >= deadline || g.failed.is_some() {
                     return false;
@@ -334,6 +342,29 @@ impl LatestView {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+    }
+
+    /// Waits until the view has read every record the topic held when this was called
+    /// (the partitions' end offsets, asked of the broker now); returns whether it did in
+    /// time. Unlike [`LatestView::wait_caught_up`] (which holds once the view reached the
+    /// end at some moment), this makes the view at least as fresh as any other reader that
+    /// saw those records: a summary built after it counts them all.
+    ///
+    /// ```no_run
+    /// # fn f(view: &orchestra::views::LatestView, client: &rdkafka::ClientConfig) -> anyhow::Result<()> {
+    /// if view.wait_read_to_end(client, std::time::Duration::from_secs(10))? {
+    ///     println!("{} matches", view.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_read_to_end(&self, client: &ClientConfig, timeout: Duration) -> Result<bool> {
+        let consumer = assign_consumer(client, &format!("view-{}-end", self.shared.topic))?;
+        let ends = high_watermarks(&consumer, &self.shared.topic, &self.shared.partitions)?;
+        Ok(self.wait_until(timeout, |v| {
+            let p = v.shared.progress();
+            ends.iter()
+                .all(|(part, end)| p.reached.get(part).copied().unwrap_or(0) >= *end)
+        }))
     }
 
     /// Stops the reading thread (the entries stay readable). Idempotent.
@@ -433,19 +464,34 @@ fn run_view(consumer: Reader, shared: Arc<Shared>) {
             }
             let n = batch.len() as u64;
             batch.clear();
-            shared.progress().records += n;
+            let mut p = shared.progress();
+            p.records += n;
+            p.events += 1;
+            for (part, at) in &next {
+                let r = p.reached.entry(*part).or_insert(0);
+                *r = (*r).max(*at);
+            }
+            drop(p);
             shared.changed.notify_all();
         }
         if let Some(partition) = eof {
             // A partition is at its end when the consumer says so (partition EOF, from
             // the fetch's high watermark), not when a record reaches the end ListOffsets
             // gave at start: some brokers (Tansu 0.6) answer that short.
+            let position = consumer.position().ok().and_then(|tpl| {
+                tpl.find_partition(&shared.topic, partition)
+                    .and_then(|e| e.offset().to_raw())
+            });
             let mut p = shared.progress();
             p.behind.insert(partition, 0);
-            if p.done.insert(partition) {
-                drop(p);
-                shared.changed.notify_all();
+            p.done.insert(partition);
+            if let Some(at) = position.filter(|at| *at >= 0) {
+                let r = p.reached.entry(partition).or_insert(0);
+                *r = (*r).max(at);
             }
+            p.events += 1;
+            drop(p);
+            shared.changed.notify_all();
         }
         if lag_at.elapsed() >= LAG_REFRESH {
             lag_at = Instant::now();
