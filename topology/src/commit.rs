@@ -280,7 +280,7 @@ mod tests {
             processing_handler: ErrorHandling::Continue,
             measure_e2e: false,
         };
-        let mut task = Task::new(&topology, id, settings, 0).unwrap();
+        let mut task = Task::new(&topology, id, settings, 0, None).unwrap();
         task.set_state(TaskState::Restoring).unwrap();
         task.set_state(TaskState::Running).unwrap();
         let value = serde_json::to_vec(&RefEvent::new(1, "x")).unwrap();

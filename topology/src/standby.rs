@@ -11,9 +11,11 @@
 //!
 //! Hand-over, the one rule: a task's database is open in at most one place. The task
 //! manager [`claim`](Standby::claim)s tasks before it opens them: the standby thread
-//! applies what it has read, syncs and closes their databases, and only then does the
-//! claim return. [`Standby::set_active`] states the tasks the task manager holds after a
-//! rebalance; the others become standbys again once their database is free.
+//! applies what it has read and hands the claimed replicas' stores over, database still
+//! open (closing and reopening a sled database costs a sync and a recovery scan, on the
+//! failover's critical path); only then does the claim return, with those stores.
+//! [`Standby::set_active`] states the tasks the task manager holds after a rebalance; the
+//! others become standbys again once their database is free.
 //!
 //! A standby's checkpoint is the next changelog offset after the last batch it applied,
 //! written in the same sled batch as the data, exactly as a restore writes it, so an
@@ -70,6 +72,8 @@ struct Control {
     open: BTreeSet<TaskId>,
     /// Each open standby's changelog checkpoints, as of the last batch applied.
     checkpoints: BTreeMap<TaskId, Vec<(String, i64)>>,
+    /// Claimed replicas' stores, open, waiting for the claim to take them.
+    handed: HashMap<TaskId, StateManager>,
 }
 
 /// One standby replica as the worker's handle reports it.
@@ -158,9 +162,11 @@ impl Standby {
     }
 
     /// Takes `ids` away from the standbys before the task manager opens them: returns once
-    /// none of their databases is open here (or after a bounded wait; the task's own open
-    /// then waits for the database lock and fails loudly if it never comes).
-    pub fn claim(&self, ids: &[TaskId]) {
+    /// none of their databases is open here, with the stores of those that were standbys
+    /// (open; the task uses them as they are). After a bounded wait it returns what it
+    /// has: the task's own open then waits for the database lock and fails loudly if it
+    /// never comes.
+    pub fn claim(&self, ids: &[TaskId]) -> HashMap<TaskId, StateManager> {
         let mut c = self.shared.control();
         c.claimed.extend(ids.iter().copied());
         self.shared.changed.notify_all();
@@ -169,7 +175,7 @@ impl Standby {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 tracing::warn!(tasks = ?ids, "standby replicas did not let go of a task in time");
-                return;
+                break;
             }
             c = self
                 .shared
@@ -178,11 +184,24 @@ impl Standby {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+        ids.iter()
+            .filter_map(|id| c.handed.remove(id).map(|stores| (*id, stores)))
+            .collect()
     }
 
     /// States the tasks the task manager holds; every other logged task may be a standby.
+    /// Stores handed over after their claim gave up waiting are closed here, so that their
+    /// databases are free again.
     pub fn set_active(&self, ids: impl IntoIterator<Item = TaskId>) {
-        self.shared.control().claimed = ids.into_iter().collect();
+        let stale = {
+            let mut c = self.shared.control();
+            c.claimed = ids.into_iter().collect();
+            std::mem::take(&mut c.handed)
+        };
+        if !stale.is_empty() {
+            tracing::warn!(tasks = ?stale.keys().collect::<Vec<_>>(), "closing standby stores handed over after their claim gave up");
+        }
+        drop(stale);
     }
 
     /// A handle that lists this worker's standby tasks (for the worker's handle).
@@ -292,8 +311,8 @@ impl Worker {
         metrics::gauge!(m::STANDBY_TASKS).set(0.0);
     }
 
-    /// Closes the databases of the tasks the task manager claimed, after applying and
-    /// syncing what was read for them.
+    /// Hands the stores of the tasks the task manager claimed over, open, after applying
+    /// what was read for them.
     fn give_up_claimed(&mut self, shared: &Shared) {
         let claimed: Vec<TaskId> = {
             let c = shared.control();
@@ -310,22 +329,16 @@ impl Worker {
         for id in &claimed {
             if let Some(mut r) = self.replicas.remove(id) {
                 if let Err(e) = r.apply() {
+                    // The task's restore reads again from the last checkpoint applied.
                     tracing::warn!(task = %id, error = %e, "standby: applying before the hand-over");
                 }
-                leaving.push(r);
+                leaving.push((*id, r.stores));
             }
         }
-        // Closing a sled database flushes and syncs it and stops its flusher thread: the
-        // databases close in parallel.
-        std::thread::scope(|scope| {
-            for r in leaving {
-                scope.spawn(move || drop(r));
-            }
-        });
         tracing::info!(tasks = ?claimed, "standbys handed over to the active tasks");
         self.assignment_changed = true;
-        // The databases are dropped above; the claim may go on.
         let mut c = shared.control();
+        c.handed.extend(leaving);
         c.open = self.replicas.keys().copied().collect();
         shared.changed.notify_all();
     }

@@ -20,10 +20,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::message::{Message, Timestamp};
 use rdkafka::producer::Producer;
-use rdkafka::ClientContext;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, TopicPartitionList};
 use state_stores::KeyValueStore;
 
 use crate::builder::Topology;
@@ -61,29 +62,64 @@ impl WorkerContext {
 impl ClientContext for WorkerContext {}
 
 impl ConsumerContext for WorkerContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let mut g = self.lock();
-            if let Some(tm) = g.as_mut() {
-                if let Err(e) = tm.on_revoke(consumer, tpl) {
-                    self.set_fatal(e);
+    /// The eager rebalance, with the task manager between the group's answer and the
+    /// consumer's assignment: a revocation commits and suspends the tasks before the
+    /// partitions go; an assignment opens and restores the tasks first and then assigns
+    /// the partitions once, at each task's own next offsets.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let positions = {
+                    let mut g = self.lock();
+                    match g.as_mut().map(|tm| tm.on_assign(consumer, tpl)) {
+                        Some(Ok(positions)) => Some(positions),
+                        Some(Err(e)) => {
+                            self.set_fatal(e);
+                            None
+                        }
+                        None => None,
+                    }
+                };
+                let assigned = positions.as_ref().unwrap_or(tpl);
+                let result = if cooperative {
+                    consumer.incremental_assign(assigned).map(|_| ())
+                } else {
+                    consumer.assign(assigned)
+                };
+                if let Err(e) = result {
+                    self.set_fatal(TopologyError::kafka("assigning the partitions", e));
                 }
             }
-        }
-    }
-
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                let mut g = self.lock();
-                if let Some(tm) = g.as_mut() {
-                    if let Err(e) = tm.on_assign(consumer, tpl) {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if let Some(tm) = self.lock().as_mut() {
+                    if let Err(e) = tm.on_revoke(consumer, tpl) {
                         self.set_fatal(e);
                     }
                 }
+                let result = if cooperative {
+                    consumer.incremental_unassign(tpl).map(|_| ())
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "unassigning the revoked partitions");
+                }
             }
-            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
-            Rebalance::Revoke(_) => {}
+            other => {
+                let code: rdkafka::types::RDKafkaErrorCode = other.into();
+                tracing::warn!(error = %code, "rebalance error");
+                // As librdkafka's default handler does: drop the assignment.
+                let _ = consumer.unassign();
+            }
         }
     }
 }

@@ -83,19 +83,24 @@ pub(crate) struct Task {
 }
 
 impl Task {
-    /// Opens the task's stores and initialises its processors.
+    /// Opens the task's stores (or takes `stores`, already open: a standby replica's,
+    /// handed over without closing its database) and initialises its processors.
     pub fn new(
         topology: &Topology,
         id: TaskId,
         settings: TaskSettings,
         wall_clock: i64,
+        stores: Option<StateManager>,
     ) -> Result<Self, TopologyError> {
         let sub = topology
             .subtopologies
             .iter()
             .find(|s| s.id == id.subtopology)
             .ok_or_else(|| TopologyError::Invalid(format!("no sub-topology {}", id.subtopology)))?;
-        let stores = StateManager::open(topology, id, &settings.application_id, &settings.backend)?;
+        let stores = match stores {
+            Some(open) => open,
+            None => StateManager::open(topology, id, &settings.application_id, &settings.backend)?,
+        };
         let mut nodes = Vec::new();
         let mut routes: FxHashMap<String, Vec<usize>> = FxHashMap::default();
         for (slot, &pi) in sub.processors.iter().enumerate() {

@@ -23,6 +23,7 @@ use crate::record::InRecord;
 use crate::restore::Restorer;
 use crate::sender::Sender;
 use crate::standby::{Standby, StandbyTasks};
+use crate::state_manager::StateManager;
 use crate::stats::{WorkerState, WorkerStats};
 use crate::task::{Task, TaskSettings};
 use crate::task_gauges::TaskGauges;
@@ -60,26 +61,29 @@ fn open_tasks(
     ids: &[TaskId],
     settings: &TaskSettings,
     now: i64,
+    mut handed: HashMap<TaskId, StateManager>,
 ) -> Result<Vec<Task>, TopologyError> {
+    let mut work: Vec<(TaskId, Option<StateManager>)> =
+        ids.iter().map(|id| (*id, handed.remove(id))).collect();
+    let open = |(id, stores): (TaskId, Option<StateManager>)| {
+        Task::new(topology, id, settings.clone(), now, stores)
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(ids.len());
+        .min(work.len());
     if threads <= 1 {
-        return ids
-            .iter()
-            .map(|id| Task::new(topology, *id, settings.clone(), now))
-            .collect();
+        return work.into_iter().map(open).collect();
+    }
+    let per = work.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    while !work.is_empty() {
+        chunks.push(work.split_off(work.len().saturating_sub(per)));
     }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = ids
-            .chunks(ids.len().div_ceil(threads))
+        let handles: Vec<_> = chunks
+            .into_iter()
             .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|id| Task::new(topology, *id, settings.clone(), now))
-                        .collect::<Result<Vec<_>, _>>()
-                })
+                scope.spawn(move || chunk.into_iter().map(open).collect::<Result<Vec<_>, _>>())
             })
             .collect();
         let mut tasks = Vec::with_capacity(ids.len());
@@ -394,27 +398,22 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Assignment: close tasks that moved away, resume kept ones, create and restore new ones.
-    /// The input partitions are paused meanwhile (as Kafka Streams pauses restoring tasks'
-    /// inputs): the main consumer does not prefetch input while the restore consumers
-    /// need the machine.
+    /// Assignment, before the consumer takes the partitions: close tasks that moved away,
+    /// resume kept ones, create and restore new ones. Returns the assignment with each
+    /// task's own next offsets, for the one `assign` of this rebalance: the input is not
+    /// fetched while the tasks restore (as Kafka Streams pauses restoring tasks' inputs),
+    /// and no fetch started at the group's offsets has to be stopped and restarted.
     pub fn on_assign<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
         tpl: &TopicPartitionList,
-    ) -> Result<(), TopologyError> {
-        if let Err(e) = consumer.pause(tpl) {
-            tracing::debug!(error = %e, "pausing input during assignment");
-        }
+    ) -> Result<TopicPartitionList, TopologyError> {
         // Queries wait for the assignment (through the task manager's lock) while tasks
         // open and restore, instead of being told another instance owns a key.
         self.queryable.stale();
         let result = self.assign_tasks(consumer, tpl);
         if result.is_ok() {
             self.queryable.publish(&self.tasks, &self.sub_partitions);
-        }
-        if let Err(e) = consumer.resume(tpl) {
-            tracing::warn!(error = %e, "resuming input after assignment");
         }
         result
     }
@@ -423,7 +422,7 @@ impl TaskManager {
         &mut self,
         consumer: &BaseConsumer<C>,
         tpl: &TopicPartitionList,
-    ) -> Result<(), TopologyError> {
+    ) -> Result<TopicPartitionList, TopologyError> {
         let mut wanted = BTreeSet::new();
         for e in tpl.elements() {
             if let Some(&sub) = self.topic_sub.get(e.topic()) {
@@ -458,11 +457,13 @@ impl TaskManager {
                 None => fresh.push(*id),
             }
         }
-        if let Some(standby) = &self.standby {
-            // A database is open in one place at a time: the standby lets go first.
-            standby.claim(&fresh);
-        }
-        for mut task in open_tasks(&self.topology, &fresh, &self.settings, now_ms())? {
+        // A database is open in one place at a time: the standby hands over the ones it
+        // holds (still open) before the others are opened.
+        let handed = match &self.standby {
+            Some(standby) => standby.claim(&fresh),
+            None => HashMap::new(),
+        };
+        for mut task in open_tasks(&self.topology, &fresh, &self.settings, now_ms(), handed)? {
             if let Some(state_stores::OpenOutcome::Rebuilt { reason }) = &task.stores.open_outcome {
                 tracing::warn!(task = %task.id, %reason, "local store was corrupt; rebuilding from the changelog");
                 self.stats.rebuilt_stores.fetch_add(1, Ordering::Relaxed);
@@ -506,7 +507,7 @@ impl TaskManager {
                 )?;
             }
         }
-        self.reposition(consumer, tpl)?;
+        let positions = self.positions(tpl)?;
         if let Some(standby) = &self.standby {
             standby.set_active(self.tasks.keys().copied());
         }
@@ -516,20 +517,18 @@ impl TaskManager {
         // The stores just restored, and without those that moved away.
         self.gauges.report_store_sizes(&self.tasks);
         tracing::info!(worker = %self.config.worker_id, tasks = ?self.tasks.keys().map(|t| t.to_string()).collect::<Vec<_>>(), "assignment done");
-        Ok(())
+        Ok(positions)
     }
 
-    /// Re-assigns the partitions with each task's own next offsets, so that a kept task
-    /// continues exactly where it stopped (even if the offset commit during the rebalance
-    /// was refused) and a restored task starts where its state ends. Partitions without
-    /// a known offset start from the group's committed offset.
-    fn reposition<C: ConsumerContext>(
+    /// The assignment with each task's own next offsets, so that a kept task continues
+    /// exactly where it stopped (even if the offset commit during the rebalance was
+    /// refused) and a restored task starts where its state ends. Partitions without a
+    /// known offset start from the group's committed offset.
+    fn positions(
         &self,
-        consumer: &BaseConsumer<C>,
         assigned: &TopicPartitionList,
-    ) -> Result<(), TopologyError> {
+    ) -> Result<TopicPartitionList, TopologyError> {
         let mut tpl = TopicPartitionList::new();
-        let mut any = false;
         for e in assigned.elements() {
             let offset = self
                 .topic_sub
@@ -540,24 +539,13 @@ impl TaskManager {
                         partition: e.partition(),
                     })
                 })
-                .and_then(|t| t.next_offsets.get(e.topic()).copied());
-            let offset = match offset {
-                Some(o) => {
-                    any = true;
-                    rdkafka::Offset::Offset(o)
-                }
-                None => rdkafka::Offset::Invalid,
-            };
+                .and_then(|t| t.next_offsets.get(e.topic()).copied())
+                .map_or(rdkafka::Offset::Invalid, rdkafka::Offset::Offset);
             tpl.add_partition_offset(e.topic(), e.partition(), offset)
                 .map_err(|e| TopologyError::kafka("assignment offsets", e))?;
         }
-        tracing::debug!(positions = %crate::watermarks::describe(&tpl), "input positions after assignment");
-        if any {
-            consumer
-                .assign(&tpl)
-                .map_err(|e| TopologyError::kafka("re-assign with task offsets", e))?;
-        }
-        Ok(())
+        tracing::debug!(positions = %crate::watermarks::describe(&tpl), "input positions of the assignment");
+        Ok(tpl)
     }
 
     /// Drops every buffered effect (used when the worker fails).

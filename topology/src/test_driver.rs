@@ -129,7 +129,8 @@ impl TopologyTestDriver {
                     subtopology: sub.id,
                     partition: p,
                 };
-                let mut task = Task::new(&topology, id, settings.clone(), config.wall_clock_ms)?;
+                let mut task =
+                    Task::new(&topology, id, settings.clone(), config.wall_clock_ms, None)?;
                 task.set_state(TaskState::Restoring)?;
                 task.set_state(TaskState::Running)?;
                 tasks.insert(id, task);
