@@ -63,6 +63,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use topology::{EmbeddedBroker, ProcessingGuarantee};
 
+use super::env_ms;
+
 /// Partitions of every topic.
 const PARTITIONS: i32 = 8;
 /// Rounds of each match.
@@ -351,10 +353,6 @@ fn kafka_settings() -> orchestra::kafka_config::KafkaSettings {
 /// The tail's `fetch.wait.max.ms`: `SCALE_FETCH_WAIT_MS`, else 10 (as the API's tails).
 fn tail_fetch_wait_ms() -> u64 {
     env_ms("SCALE_FETCH_WAIT_MS").unwrap_or(10)
-}
-
-fn env_ms(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
 /// What the tail saw.

@@ -56,11 +56,12 @@ const APP: &str = "scale";
 /// second for the members to rejoin (the whole timeout when it is 1 s or less), so just
 /// over a second keeps both short.
 fn session() -> Duration {
-    let ms = std::env::var("SCALE_SESSION_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_100);
-    Duration::from_millis(ms)
+    Duration::from_millis(env_ms("SCALE_SESSION_MS").unwrap_or(1_100))
+}
+
+/// A duration knob of the benchmark, in ms, from the environment.
+fn env_ms(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
 fn main() -> Result<()> {
