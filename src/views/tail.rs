@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message};
 use rdkafka::{ClientConfig, Offset};
 
 use super::format::{format_ts, inline_json, truncate, write_table};
@@ -28,6 +28,9 @@ pub struct Row {
     pub timestamp: i64,
     /// The value (`None`: a tombstone).
     pub value: Option<Vec<u8>>,
+    /// Headers in record order, values as lossy UTF-8 (a dead-letter record's `error`,
+    /// `error.kind`, `source.topic`, … are here).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Row {
@@ -38,7 +41,26 @@ impl Row {
             offset: m.offset(),
             timestamp: m.timestamp().to_millis().unwrap_or(-1),
             value: m.payload().map(<[u8]>::to_vec),
+            headers: m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|hd| {
+                            let value = hd.value.map(String::from_utf8_lossy).unwrap_or_default();
+                            (hd.key.to_string(), value.into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
+    }
+
+    /// The value of header `name` (the first, if repeated).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn json_line(&self) -> String {
@@ -47,8 +69,20 @@ impl Row {
             None => "null".to_string(),
             Some(v) => inline_json(v),
         };
+        // Headers only when there are any: most topics carry none, and a line per record
+        // stays the shape analysts' `jq` filters expect.
+        let headers = if self.headers.is_empty() {
+            String::new()
+        } else {
+            let map: serde_json::Map<String, serde_json::Value> = self
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            format!(r#","headers":{}"#, serde_json::Value::Object(map))
+        };
         format!(
-            r#"{{"key":{key},"partition":{},"offset":{},"timestamp":{},"value":{value}}}"#,
+            r#"{{"key":{key},"partition":{},"offset":{},"timestamp":{}{headers},"value":{value}}}"#,
             self.partition, self.offset, self.timestamp
         )
     }
@@ -99,6 +133,7 @@ pub fn tail(
                 offset: e.offset,
                 timestamp: e.timestamp,
                 value: Some(e.value),
+                headers: Vec::new(),
             })
             .collect();
         return print_rows(&rows, table, out);
@@ -276,10 +311,19 @@ mod tests {
             offset: 7,
             timestamp: 5,
             value: None,
+            headers: Vec::new(),
         };
         let v: serde_json::Value = serde_json::from_str(&row.json_line()).unwrap();
         assert_eq!(v["key"], "m\"1");
         assert_eq!(v["partition"], 2);
         assert!(v["value"].is_null());
+        assert!(v.get("headers").is_none(), "no headers, no field: {v}");
+        let dead = Row {
+            headers: vec![("error".into(), "round \"2\" over".into())],
+            ..row
+        };
+        let v: serde_json::Value = serde_json::from_str(&dead.json_line()).unwrap();
+        assert_eq!(v["headers"]["error"], "round \"2\" over");
+        assert_eq!(dead.header("error"), Some("round \"2\" over"));
     }
 }

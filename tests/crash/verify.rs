@@ -164,7 +164,11 @@ pub(crate) fn verify(
             let value = String::from_utf8_lossy(row.value.as_deref().unwrap_or_default());
             if let Some(a) = lost.iter().find(|a| value.contains(&a.id)) {
                 dead_lettered.insert(a.id.as_str());
-                why.push_str(&format!("\nin the DLQ: {value}"));
+                why.push_str(&format!(
+                    "\nin the DLQ ({}: {}): {value}",
+                    row.header("error.kind").unwrap_or("?"),
+                    row.header("error").unwrap_or("no error header"),
+                ));
             }
         })
         .expect("read the DLQ");

@@ -86,6 +86,12 @@ pub enum TopologyError {
     /// Output records could not be delivered; input offsets were not committed.
     #[error("delivery failed: {0}")]
     Delivery(String),
+    /// The consumer group took this worker's partitions away without a revocation (its
+    /// session expired, or it did not poll within `max.poll.interval.ms`): another worker
+    /// may own them now. Not fatal: the worker drops its uncommitted work and rejoins
+    /// (see `TaskManager::on_lost`).
+    #[error("assignment lost: the group expired this worker's membership; its uncommitted work is dropped")]
+    AssignmentLost,
     /// Configuration error.
     #[error("config: {0}")]
     Config(String),

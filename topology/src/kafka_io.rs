@@ -1,13 +1,15 @@
 //! The stream worker's side of a commit: [`CommitProducer`] and [`OffsetCommitter`] over
 //! the worker's Kafka producer (and its sender thread) and its consumer.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::Producer;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::commit::{CommitProducer, InputOffset, OffsetCommitter};
+use crate::membership::PollClock;
 use crate::output::{self, OutProducer};
 use crate::record::OutRecord;
 use crate::sender::Sender;
@@ -15,6 +17,9 @@ use crate::TopologyError;
 
 /// How long a commit waits for the broker at each step.
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a commit waiting for acknowledgements looks at the group membership. The
+/// wait returns as soon as the last acknowledgement arrives, so a slice costs nothing.
+const SLICE: Duration = Duration::from_millis(100);
 
 /// The worker's clients, lent to one commit.
 pub(crate) struct KafkaCommitIo<'a, C: ConsumerContext> {
@@ -22,9 +27,20 @@ pub(crate) struct KafkaCommitIo<'a, C: ConsumerContext> {
     /// at_least_once: the thread that hands outputs to the producer.
     pub sender: Option<&'a mut Sender>,
     pub consumer: &'a BaseConsumer<C>,
+    /// When the stream thread's poll interval runs out (see `membership.rs`).
+    pub poll: &'a PollClock,
 }
 
 impl<C: ConsumerContext> KafkaCommitIo<'_, C> {
+    /// Fails with [`TopologyError::AssignmentLost`] once this worker can no longer count
+    /// on its membership (see `membership.rs`).
+    fn check_member(&self) -> Result<(), TopologyError> {
+        if self.consumer.assignment_lost() || self.poll.overdue(Instant::now()) {
+            return Err(TopologyError::AssignmentLost);
+        }
+        Ok(())
+    }
+
     fn partition_list(offsets: &[InputOffset]) -> Result<TopicPartitionList, TopologyError> {
         let mut tpl = TopicPartitionList::new();
         for o in offsets {
@@ -46,12 +62,25 @@ impl<C: ConsumerContext> CommitProducer for KafkaCommitIo<'_, C> {
         output::send(self.producer, &rec)
     }
 
+    /// Waits for every output's acknowledgement, checking between short waits that the
+    /// worker still belongs to the group: once its assignment is lost, outputs still in
+    /// the producer must not reach the topics (the partitions' new owner may have read
+    /// them to their end already), so the wait stops and the caller purges them.
     fn deliver(&mut self) -> Result<(), TopologyError> {
+        self.check_member()?;
         if let Some(sender) = self.sender.as_mut() {
             sender.drain()?;
         }
-        output::await_deliveries(self.producer, TIMEOUT)
-            .map_err(|e| TopologyError::kafka("await deliveries", e))?;
+        let started = Instant::now();
+        loop {
+            self.check_member()?;
+            match output::await_deliveries(self.producer, SLICE) {
+                Ok(()) => break,
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                    if started.elapsed() < TIMEOUT => {}
+                Err(e) => return Err(TopologyError::kafka("await deliveries", e)),
+            }
+        }
         let errors = self.producer.context().take_errors();
         if !errors.is_empty() {
             return Err(TopologyError::Delivery(errors.join("; ")));

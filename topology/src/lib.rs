@@ -51,6 +51,7 @@ mod gauge_parts;
 mod health;
 mod kafka_io;
 mod lifecycle;
+mod membership;
 pub mod metrics;
 mod node;
 mod output;

@@ -183,6 +183,8 @@ pub const STORE_KEYS: &str = "orchestra_store_keys";
 pub const COMMITS: &str = "orchestra_commits_total";
 /// Gauge: tasks running in this process.
 pub const ACTIVE_TASKS: &str = "orchestra_active_tasks";
+/// Counter: assignments the group took away without a revocation.
+pub const ASSIGNMENTS_LOST: &str = "orchestra_assignments_lost_total";
 
 /// The `kind` label values of [`DLQ_RECORDS`] (the `error.kind` header of a DLQ record).
 pub const DLQ_KINDS: &[&str] = &["deserialization", "rejected", "processing"];
@@ -275,6 +277,11 @@ pub const DEFINITIONS: &[MetricDef] = &[
     MetricDef::gauge(STORE_KEYS, &["store"], "Keys per store in this process"),
     MetricDef::counter(COMMITS, &[], "Commits completed"),
     MetricDef::gauge(ACTIVE_TASKS, &[], "Tasks running in this process"),
+    MetricDef::counter(
+        ASSIGNMENTS_LOST,
+        &[],
+        "Assignments lost without a revocation (session expired or poll interval exceeded); their uncommitted work was dropped",
+    ),
 ];
 
 /// Registers descriptions for every runtime metric with the installed recorder.

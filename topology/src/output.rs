@@ -151,6 +151,28 @@ pub(crate) fn send(producer: &OutProducer, rec: &OutRecord) -> Result<(), Topolo
     }
 }
 
+/// Drops every record `producer` holds that the broker has not acknowledged: those
+/// queued and those in flight (an in-flight request the broker already took may still be
+/// written; librdkafka forgets its answer). Used when the worker lost its assignment
+/// (see `TaskManager::on_lost`); the purged records' delivery failures are consumed
+/// here, so they fail no later commit.
+pub(crate) fn purge_unacknowledged(producer: &OutProducer) {
+    use rdkafka::producer::PurgeConfig;
+    let queued = producer.in_flight_count();
+    producer.purge(PurgeConfig::default().queue().inflight());
+    // The purged records come back as failed deliveries through the producer's polling
+    // thread; wait for them before dropping them.
+    if let Err(e) = await_deliveries(producer, Duration::from_secs(10)) {
+        tracing::warn!(error = %e, "purged records still pending after 10 s");
+    }
+    let dropped = producer.context().take_errors().len();
+    tracing::warn!(
+        queued,
+        dropped,
+        "purged the producer's unacknowledged records"
+    );
+}
+
 /// Waits until every record `producer` has sent is acknowledged (or failed), at most
 /// `timeout`.
 ///

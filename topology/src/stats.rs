@@ -26,6 +26,9 @@ pub struct WorkerStats {
     pub restored: AtomicU64,
     pub commits: AtomicU64,
     pub rebuilt_stores: AtomicU64,
+    /// Assignments the group took away without a revocation (see
+    /// [`crate::TopologyError::AssignmentLost`]); each dropped its uncommitted work.
+    pub assignments_lost: AtomicU64,
     /// Wall time spent restoring, in microseconds.
     pub restore_micros: AtomicU64,
     state: Mutex<WorkerState>,
@@ -48,6 +51,7 @@ impl WorkerStats {
             restored: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             rebuilt_stores: AtomicU64::new(0),
+            assignments_lost: AtomicU64::new(0),
             restore_micros: AtomicU64::new(0),
             state: Mutex::new(WorkerState::Starting),
             tasks: Mutex::new(Vec::new()),

@@ -80,14 +80,20 @@ impl ConsumerContext for WorkerContext {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let positions = {
                     let mut g = self.lock();
-                    match g.as_mut().map(|tm| tm.on_assign(consumer, tpl)) {
+                    let positions = match g.as_mut().map(|tm| tm.on_assign(consumer, tpl)) {
                         Some(Ok(positions)) => Some(positions),
                         Some(Err(e)) => {
                             self.set_fatal(e);
                             None
                         }
                         None => None,
+                    };
+                    // A callback runs inside a poll: the time it took (a restore) does
+                    // not count against the poll interval.
+                    if let Some(tm) = g.as_mut() {
+                        tm.polled(Instant::now());
                     }
+                    positions
                 };
                 let assigned = positions.as_ref().unwrap_or(tpl);
                 let result = if cooperative {
@@ -101,9 +107,21 @@ impl ConsumerContext for WorkerContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 if let Some(tm) = self.lock().as_mut() {
-                    if let Err(e) = tm.on_revoke(consumer, tpl) {
-                        self.set_fatal(e);
+                    // A lost assignment is not a revocation: nothing may be committed.
+                    let revoked = if tm.membership_lost(consumer, Instant::now()) {
+                        Err(TopologyError::AssignmentLost)
+                    } else {
+                        tm.on_revoke(consumer, tpl)
+                    };
+                    match revoked {
+                        Ok(()) => {}
+                        // The rebalance under way takes the partitions either way.
+                        Err(TopologyError::AssignmentLost) => {
+                            tm.on_lost();
+                        }
+                        Err(e) => self.set_fatal(e),
                     }
+                    tm.polled(Instant::now());
                 }
                 let result = if cooperative {
                     consumer.incremental_unassign(tpl).map(|_| ())
@@ -204,7 +222,12 @@ impl StreamWorker {
                     .max(100)
                     .to_string(),
             )
-            .set("max.poll.interval.ms", "600000")
+            .set(
+                "max.poll.interval.ms",
+                crate::membership::DEFAULT_MAX_POLL_INTERVAL
+                    .as_millis()
+                    .to_string(),
+            )
             // A game waits on every hop: fetch as soon as data is there.
             .set("fetch.wait.max.ms", "20")
             // Once a partition's prefetched records pass `queued.min.messages`, librdkafka
@@ -348,6 +371,19 @@ fn run_loop(
         let Some(tm) = guard.as_mut() else {
             return Ok(());
         };
+        // The group expired this member (librdkafka found it out on its own thread): what
+        // was fetched for the lost partitions is not ours to process any more, and what
+        // was processed and not committed must not be delivered.
+        if tm.membership_lost(consumer, now) {
+            let rejoin = lost(consumer, tm, now);
+            drop(guard);
+            if rejoin {
+                rejoin_group(consumer);
+            }
+            pending = false;
+            continue;
+        }
+        tm.polled(now);
         let step = (|| {
             match polled {
                 Some(Ok(msg)) => {
@@ -374,13 +410,58 @@ fn run_loop(
             health.observe(tm, consumer, now);
             Ok(())
         })();
-        if let Err(e) = step {
-            drop(guard);
-            fail(&ctx);
-            return Err(e);
+        match step {
+            Ok(()) => drop(guard),
+            // Found by a commit waiting on the broker: drop the work and rejoin.
+            Err(TopologyError::AssignmentLost) => {
+                let rejoin = lost(consumer, tm, Instant::now());
+                drop(guard);
+                if rejoin {
+                    rejoin_group(consumer);
+                }
+                pending = false;
+            }
+            Err(e) => {
+                drop(guard);
+                fail(&ctx);
+                return Err(e);
+            }
         }
-        drop(guard);
         health.check_waiting(stats, consumer, now);
+    }
+}
+
+/// The loop found its membership lost (see `membership.rs`): drops the tasks' uncommitted
+/// work. When only the poll clock knows (librdkafka's timer has not fired yet, or the
+/// coordinator has not evicted this member), the consumer still holds the partitions with
+/// no task behind them: it leaves and rejoins the group, so that the next assignment
+/// opens the tasks again from their last commit.
+/// Returns whether the consumer must rejoin ([`rejoin_group`], called without the task
+/// manager's lock).
+fn lost(consumer: &BaseConsumer<WorkerContext>, tm: &mut TaskManager, now: Instant) -> bool {
+    let dropped = tm.on_lost();
+    tm.polled(now);
+    dropped && !consumer.assignment_lost()
+}
+
+/// Leaves the group and joins it again; the revoke callback finds no task to commit.
+fn rejoin_group(consumer: &BaseConsumer<WorkerContext>) {
+    let topics: Vec<String> = match consumer.subscription() {
+        Ok(tpl) => tpl
+            .elements()
+            .iter()
+            .map(|e| e.topic().to_string())
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the subscription to rejoin the group");
+            return;
+        }
+    };
+    tracing::warn!("rejoining the consumer group after dropping the tasks");
+    consumer.unsubscribe();
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    if let Err(e) = consumer.subscribe(&refs) {
+        tracing::error!(error = %e, "resubscribing after a lost assignment");
     }
 }
 

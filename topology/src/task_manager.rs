@@ -16,6 +16,7 @@ use crate::config::{ProcessingGuarantee, StreamsConfig};
 use crate::deadlines::{now_ms, Deadlines};
 use crate::kafka_io::KafkaCommitIo;
 use crate::lifecycle::TaskState;
+use crate::membership::PollClock;
 use crate::output::OutProducer;
 use crate::parallel::join_all;
 use crate::queryable::Queryable;
@@ -52,6 +53,8 @@ pub(crate) struct TaskManager {
     queryable: Arc<Queryable>,
     /// Standby replicas of the tasks this worker does not run (`num.standby.replicas`).
     standby: Option<Standby>,
+    /// When the stream thread must poll again to stay in the group.
+    poll: PollClock,
 }
 
 /// Creates new tasks (opening their sled databases, about 5 ms each) on up to one thread
@@ -124,6 +127,7 @@ impl TaskManager {
         stats: Arc<WorkerStats>,
     ) -> Result<Self, TopologyError> {
         let standby = Standby::start(&topology, &config, &sub_partitions)?;
+        let poll = PollClock::new(crate::membership::max_poll_interval(&config));
         let settings = TaskSettings {
             application_id: config.application_id.clone(),
             backend: config.backend.clone(),
@@ -147,6 +151,7 @@ impl TaskManager {
             gauges: TaskGauges::new(),
             queryable: Arc::default(),
             standby,
+            poll,
         })
     }
 
@@ -236,6 +241,7 @@ impl TaskManager {
             producer: &self.producer,
             sender: self.sender.as_mut(),
             consumer,
+            poll: &self.poll,
         };
         let outcome = commit::commit_tasks(&mut self.tasks, &mut io, eos, sync);
         if outcome.is_err() {
@@ -375,6 +381,72 @@ impl TaskManager {
         self.gauges.publish(&self.tasks, consumer);
         self.queryable.publish(&self.tasks, &self.sub_partitions);
         Ok(())
+    }
+
+    /// The stream thread's poll returned at `at`.
+    pub fn polled(&mut self, at: Instant) {
+        self.poll.polled(at);
+    }
+
+    /// Whether this worker can no longer count on its assignment at `now` (see
+    /// `membership.rs`).
+    pub fn membership_lost<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        now: Instant,
+    ) -> bool {
+        consumer.assignment_lost() || self.poll.overdue(now)
+    }
+
+    /// The group took the assignment away without a revocation: this worker's session
+    /// expired (a broker outage, a network partition) or it did not poll within
+    /// `max.poll.interval.ms`, and the partitions may have a new owner already, which
+    /// restores them and reads their sinks to the end. Nothing of this worker's
+    /// uncommitted work may reach a topic after that: outputs not handed to the producer
+    /// are dropped, and those in the producer but not yet acknowledged are purged
+    /// (at_least_once; under exactly_once the open transaction is aborted). No offset,
+    /// changelog record or store write is committed, and the tasks are closed: their
+    /// processors' memory holds the dropped work. Their inputs since the last commit are
+    /// processed again by whichever worker owns them next (this one again, after a
+    /// restore, if the group gives them back). Idempotent: the loop calls it as soon as
+    /// it sees the loss, and the revoke callback that follows finds nothing left.
+    ///
+    /// Returns whether there was anything to drop.
+    pub fn on_lost(&mut self) -> bool {
+        if self.tasks.is_empty() {
+            return false;
+        }
+        tracing::warn!(
+            worker = %self.config.worker_id,
+            tasks = self.tasks.len(),
+            "assignment lost (session expired or poll interval exceeded): dropping the \
+             uncommitted work of every task and closing them without a commit"
+        );
+        metrics::counter!(m::ASSIGNMENTS_LOST).increment(1);
+        self.stats.assignments_lost.fetch_add(1, Ordering::Relaxed);
+        self.queryable.stale();
+        if let Some(sender) = self.sender.as_mut() {
+            sender.discard_pending();
+            // Every batch the sender holds reaches the producer, so the purge sees it.
+            let _ = sender.drain();
+        }
+        if self.eos() {
+            use rdkafka::producer::Producer as _;
+            let _ = self
+                .producer
+                .abort_transaction(std::time::Duration::from_secs(10));
+        } else {
+            crate::output::purge_unacknowledged(&self.producer);
+        }
+        for (id, mut task) in std::mem::take(&mut self.tasks) {
+            task.abort();
+            if let Err(e) = task.set_state(TaskState::Closed) {
+                tracing::warn!(task = %id, error = %e, "closing a task of the lost assignment");
+            }
+        }
+        self.buffered = 0;
+        self.queryable.publish(&self.tasks, &self.sub_partitions);
+        true
     }
 
     /// fsyncs every task's stores (clean shutdown, revoke).
