@@ -19,6 +19,8 @@
 
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+
 use crate::config::StreamsConfig;
 
 /// The stream consumer's `max.poll.interval.ms` unless the user sets it: long, since a
@@ -59,6 +61,27 @@ impl PollClock {
     /// Whether the group has evicted (or may evict) this member by `now` for not polling.
     pub fn overdue(&self, now: Instant) -> bool {
         now > self.deadline
+    }
+}
+
+/// Leaves the group and joins it again; the revoke callback finds no task to commit.
+pub(crate) fn rejoin_group<C: ConsumerContext>(consumer: &BaseConsumer<C>) {
+    let topics: Vec<String> = match consumer.subscription() {
+        Ok(tpl) => tpl
+            .elements()
+            .iter()
+            .map(|e| e.topic().to_string())
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the subscription to rejoin the group");
+            return;
+        }
+    };
+    tracing::warn!("rejoining the consumer group after dropping the tasks");
+    consumer.unsubscribe();
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    if let Err(e) = consumer.subscribe(&refs) {
+        tracing::error!(error = %e, "resubscribing after a lost assignment");
     }
 }
 

@@ -378,7 +378,7 @@ fn run_loop(
             let rejoin = lost(consumer, tm, now);
             drop(guard);
             if rejoin {
-                rejoin_group(consumer);
+                crate::membership::rejoin_group(consumer);
             }
             pending = false;
             continue;
@@ -417,7 +417,7 @@ fn run_loop(
                 let rejoin = lost(consumer, tm, Instant::now());
                 drop(guard);
                 if rejoin {
-                    rejoin_group(consumer);
+                    crate::membership::rejoin_group(consumer);
                 }
                 pending = false;
             }
@@ -436,33 +436,13 @@ fn run_loop(
 /// coordinator has not evicted this member), the consumer still holds the partitions with
 /// no task behind them: it leaves and rejoins the group, so that the next assignment
 /// opens the tasks again from their last commit.
-/// Returns whether the consumer must rejoin ([`rejoin_group`], called without the task
-/// manager's lock).
+///
+/// Returns whether the consumer must rejoin (`membership::rejoin_group`, called without
+/// the task manager's lock).
 fn lost(consumer: &BaseConsumer<WorkerContext>, tm: &mut TaskManager, now: Instant) -> bool {
     let dropped = tm.on_lost();
     tm.polled(now);
     dropped && !consumer.assignment_lost()
-}
-
-/// Leaves the group and joins it again; the revoke callback finds no task to commit.
-fn rejoin_group(consumer: &BaseConsumer<WorkerContext>) {
-    let topics: Vec<String> = match consumer.subscription() {
-        Ok(tpl) => tpl
-            .elements()
-            .iter()
-            .map(|e| e.topic().to_string())
-            .collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "reading the subscription to rejoin the group");
-            return;
-        }
-    };
-    tracing::warn!("rejoining the consumer group after dropping the tasks");
-    consumer.unsubscribe();
-    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    if let Err(e) = consumer.subscribe(&refs) {
-        tracing::error!(error = %e, "resubscribing after a lost assignment");
-    }
 }
 
 /// Drops every uncommitted effect and removes the tasks, so that the revoke callback run
