@@ -35,7 +35,7 @@ impl<C: ConsumerContext> KafkaCommitIo<'_, C> {
     /// Fails with [`TopologyError::AssignmentLost`] once this worker can no longer count
     /// on its membership (see `membership.rs`).
     fn check_member(&self) -> Result<(), TopologyError> {
-        if self.consumer.assignment_lost() || self.poll.overdue(Instant::now()) {
+        if self.poll.membership_lost(self.consumer, Instant::now()) {
             return Err(TopologyError::AssignmentLost);
         }
         Ok(())

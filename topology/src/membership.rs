@@ -62,6 +62,16 @@ impl PollClock {
     pub fn overdue(&self, now: Instant) -> bool {
         now > self.deadline
     }
+
+    /// Whether this worker can no longer count on its assignment at `now`, either way of
+    /// the module docs.
+    pub fn membership_lost<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        now: Instant,
+    ) -> bool {
+        consumer.assignment_lost() || self.overdue(now)
+    }
 }
 
 /// Leaves the group and joins it again; the revoke callback finds no task to commit.

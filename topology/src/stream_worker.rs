@@ -375,11 +375,7 @@ fn run_loop(
         // was fetched for the lost partitions is not ours to process any more, and what
         // was processed and not committed must not be delivered.
         if tm.membership_lost(consumer, now) {
-            let rejoin = lost(consumer, tm, now);
-            drop(guard);
-            if rejoin {
-                crate::membership::rejoin_group(consumer);
-            }
+            lost(consumer, guard, now);
             pending = false;
             continue;
         }
@@ -414,11 +410,7 @@ fn run_loop(
             Ok(()) => drop(guard),
             // Found by a commit waiting on the broker: drop the work and rejoin.
             Err(TopologyError::AssignmentLost) => {
-                let rejoin = lost(consumer, tm, Instant::now());
-                drop(guard);
-                if rejoin {
-                    crate::membership::rejoin_group(consumer);
-                }
+                lost(consumer, guard, Instant::now());
                 pending = false;
             }
             Err(e) => {
@@ -436,13 +428,21 @@ fn run_loop(
 /// coordinator has not evicted this member), the consumer still holds the partitions with
 /// no task behind them: it leaves and rejoins the group, so that the next assignment
 /// opens the tasks again from their last commit.
-///
-/// Returns whether the consumer must rejoin (`membership::rejoin_group`, called without
-/// the task manager's lock).
-fn lost(consumer: &BaseConsumer<WorkerContext>, tm: &mut TaskManager, now: Instant) -> bool {
-    let dropped = tm.on_lost();
-    tm.polled(now);
-    dropped && !consumer.assignment_lost()
+/// The rejoin runs after the task manager's lock is released.
+fn lost(
+    consumer: &BaseConsumer<WorkerContext>,
+    mut guard: MutexGuard<'_, Option<TaskManager>>,
+    now: Instant,
+) {
+    let dropped = guard.as_mut().is_some_and(|tm| {
+        let dropped = tm.on_lost();
+        tm.polled(now);
+        dropped
+    });
+    drop(guard);
+    if dropped && !consumer.assignment_lost() {
+        crate::membership::rejoin_group(consumer);
+    }
 }
 
 /// Drops every uncommitted effect and removes the tasks, so that the revoke callback run

@@ -395,7 +395,7 @@ impl TaskManager {
         consumer: &BaseConsumer<C>,
         now: Instant,
     ) -> bool {
-        consumer.assignment_lost() || self.poll.overdue(now)
+        self.poll.membership_lost(consumer, now)
     }
 
     /// The group took the assignment away without a revocation: this worker's session
