@@ -358,8 +358,16 @@ impl Worker {
             if self.retry_at.get(&id).is_some_and(|at| *at > now) {
                 continue;
             }
-            // Registered as open before the database is: a claim arriving meanwhile waits.
-            shared.control().open.insert(id);
+            // Registered as open before the database is, under the lock a claim takes: a
+            // claim that came after `free` was read wins (the task opens the database),
+            // and one arriving from here on waits for the hand-over.
+            {
+                let mut c = shared.control();
+                if c.claimed.contains(&id) {
+                    continue;
+                }
+                c.open.insert(id);
+            }
             match self.open(id) {
                 Ok(replica) => {
                     tracing::info!(task = %id, "standby replica started");
