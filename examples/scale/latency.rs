@@ -335,10 +335,9 @@ pub fn worker(args: &[String]) -> Result<()> {
 
 /// The worker's librdkafka settings (its `--kafka-config`): the product's defaults unless
 /// `SCALE_FETCH_WAIT_MS` / `SCALE_LINGER_MS` set `fetch.wait.max.ms` / `linger.ms`. The
-/// embedded broker answers a fetch that finds no new record only after
-/// `fetch.wait.max.ms`, even when records arrive meanwhile (a real broker answers as soon
-/// as `fetch.min.bytes` are there), so each consumer hop can add up to its wait (20 ms in
-/// the stream worker); shorter waits cost CPU in more fetches instead.
+/// embedded broker answers a waiting fetch as soon as records arrive (vendor/README.md), so
+/// the fetch wait bounds only how often an idle consumer asks; `linger.ms` still adds to
+/// each produce.
 fn kafka_settings() -> orchestra::kafka_config::KafkaSettings {
     let mut s = orchestra::kafka_config::KafkaSettings::default();
     if let Some(ms) = env_ms("SCALE_FETCH_WAIT_MS") {

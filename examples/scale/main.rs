@@ -229,8 +229,8 @@ fn wait_for_keys(
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "scale-probe")
         .set("enable.auto.commit", "false")
-        // The mock cluster holds an empty fetch for the whole wait: the measuring consumer
-        // must not add its own 500 ms default to the figure.
+        // A short wait, so that a fetch that returns empty (its partitions had nothing) is
+        // followed by the next one soon after.
         .set("fetch.wait.max.ms", "10")
         .create()?;
     let mut tpl = TopicPartitionList::new();
