@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example scale [-- --keys 1000000 --partitions 32 --matches 1000000
-//!                                        --runs 3 --only with|without|view|latency]
+//!                                        --runs 5 --only with|without|view|latency]
 //! ```
 //!
 //! Prints one figure per line (`name: value unit`), in that order; progress goes to stderr.
@@ -79,7 +79,7 @@ fn main() -> Result<()> {
     let keys: u64 = flag(&args, "--keys").unwrap_or(1_000_000);
     let partitions: i32 = flag(&args, "--partitions").unwrap_or(32);
     let only: Option<String> = flag(&args, "--only");
-    let runs: usize = flag(&args, "--runs").unwrap_or(3).max(1);
+    let runs: usize = flag(&args, "--runs").unwrap_or(5).max(1);
     for standby in [0u32, 1] {
         let name = if standby == 0 { "without" } else { "with" };
         if only.as_deref().is_some_and(|o| o != name) {
