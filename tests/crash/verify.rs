@@ -21,8 +21,10 @@ pub(crate) fn verify(
     ids: &[String],
     strict_loss: bool,
 ) -> Verified {
-    // The log, deduplicated by position; copies of one position must be one event.
+    // The log, deduplicated by position; copies of one position must be one event. Each
+    // position keeps where its first copy is (`partition@offset`), for the report.
     let mut logs: BTreeMap<String, BTreeMap<u64, MatchEvent>> = BTreeMap::new();
+    let mut at: HashMap<(String, u64), String> = HashMap::new();
     let mut duplicates = 0u64;
     let mut forks = Vec::new();
     orchestra::views::read_to_end(
@@ -37,14 +39,24 @@ pub(crate) fn verify(
             match log.get(&seq) {
                 Some(first) if first.event_id == ev.event_id => duplicates += 1,
                 Some(first) => forks.push(format!(
-                    "{} event {seq}: {} ({}) and {} ({})",
+                    "{} event {seq}: {} ({}, at {}, {}) and {} ({}, at {}@{}, {})",
                     ev.match_id,
                     first.event_id,
                     first.event_type(),
+                    at.get(&(ev.match_id.clone(), seq))
+                        .map_or("?", String::as_str),
+                    first.timestamp,
                     ev.event_id,
-                    ev.event_type()
+                    ev.event_type(),
+                    row.partition,
+                    row.offset,
+                    ev.timestamp
                 )),
                 None => {
+                    at.insert(
+                        (ev.match_id.clone(), seq),
+                        format!("{}@{}", row.partition, row.offset),
+                    );
                     log.insert(seq, ev);
                 }
             }

@@ -9,7 +9,8 @@
 //!        │ yes
 //!        ▼
 //!   prepare_commit()   records the input positions in the offsets store, freezes the
-//!        │             stores and returns their changelog records (no other effect)
+//!        │             stores and returns their changelog records (no other effect):
+//!        │             the state's, and the offsets store's apart
 //!        ▼
 //!   (records sent, delivered; input offsets committed — by the sequence below)
 //!        │
@@ -27,15 +28,24 @@
 //!    from its own output (`ProcessorDef::recover_from`) relies on it too: no store change
 //!    is logged whose event is not in the sink, and each task records how far its
 //!    partition of that sink is covered;
-//! 2. prepare each task and produce its changelog records, and wait for them;
-//! 3. commit the input offsets;
-//! 4. post-commit: each store applies its prepared changes to sled in one batch with the
-//!    changelog checkpoint they reached. A crash between 3 and 4 leaves an older
+//! 2. prepare each task and produce its state's changelog records, and wait for them;
+//! 3. produce the offsets stores' changelog records (input positions, recovered sinks'
+//!    covered positions), and wait for them. Records of different partitions travel in
+//!    different requests, so a crash can land some of a commit's records and not others;
+//!    this order makes the positions the last to land. A restored task starts at the
+//!    positions its changelog holds: were they to land without the state of their commit,
+//!    it would skip inputs, and its recovery would skip events, that its state never saw;
+//! 4. commit the input offsets;
+//! 5. post-commit: each store applies its prepared changes to sled in one batch with the
+//!    changelog checkpoint they reached. A crash between 4 and 5 leaves an older
 //!    checkpoint: restore reads the changelog tail and catches up.
 //!
 //! exactly_once: one transaction per commit holds the buffered outputs, the changelog
 //! records and the input offsets (`send_offsets_to_transaction`); stores apply their
-//! prepared changes only after the transaction commits, and drop them on abort.
+//! prepared changes only after the transaction commits, and drop them on abort. The
+//! offsets stores' records are sent once the rest is acknowledged here too: a reader that
+//! sees an aborted transaction's records (the embedded broker shows them) then never sees
+//! its positions without its state.
 //!
 //! On a real broker `read_committed` consumers (our restore consumers and any downstream
 //! reader) also skip records of aborted transactions. The embedded broker does not filter
@@ -140,7 +150,6 @@ fn commit_at_least_once(
 ) -> Result<Logged, TopologyError> {
     io.deliver()?;
     let logged = prepare_and_send(tasks, io, false)?;
-    io.deliver()?;
     let offsets = input_offsets(tasks);
     if !offsets.is_empty() {
         io.commit_offsets(&offsets)?;
@@ -160,13 +169,16 @@ fn commit_transactional(
 }
 
 /// Sends each task's buffered outputs (exactly_once), records its recovered sinks'
-/// covered positions, prepares it and sends its changelog records.
+/// covered positions, prepares it and sends its state's changelog records; once every
+/// record sent so far is acknowledged, sends the offsets stores' records (steps 2 and 3
+/// of the module docs) and waits for them.
 fn prepare_and_send(
     tasks: &mut BTreeMap<TaskId, Task>,
     io: &mut impl CommitProducer,
     send_outputs: bool,
 ) -> Result<Logged, TopologyError> {
     let mut logged: Logged = HashMap::new();
+    let mut positions = Vec::new();
     for (id, task) in tasks.iter_mut() {
         if send_outputs {
             for rec in task.out.drain(..) {
@@ -174,15 +186,30 @@ fn prepare_and_send(
             }
         }
         task.record_sink_ends(|topic, partition| io.last_delivered(topic, partition))?;
-        for (store, rec) in task.prepare_commit()? {
-            let entry = logged.entry(*id).or_default();
-            if !entry.iter().any(|(s, _)| *s == store) {
-                entry.push((store, rec.topic.to_string()));
-            }
+        let prepared = task.prepare_commit()?;
+        for (store, rec) in prepared.state {
+            log_store(&mut logged, *id, store, &rec);
             io.send(rec)?;
         }
+        positions.extend(prepared.positions.into_iter().map(|p| (*id, p)));
+    }
+    io.deliver()?;
+    if !positions.is_empty() {
+        for (id, (store, rec)) in positions {
+            log_store(&mut logged, id, store, &rec);
+            io.send(rec)?;
+        }
+        io.deliver()?;
     }
     Ok(logged)
+}
+
+/// Notes that this commit produced records of `store` (for its checkpoint).
+fn log_store(logged: &mut Logged, id: TaskId, store: String, rec: &OutRecord) {
+    let entry = logged.entry(id).or_default();
+    if !entry.iter().any(|(s, _)| *s == store) {
+        entry.push((store, rec.topic.to_string()));
+    }
 }
 
 fn input_offsets(tasks: &BTreeMap<TaskId, Task>) -> Vec<InputOffset> {
@@ -310,11 +337,18 @@ mod tests {
         (store.get("k").unwrap(), store.checkpoint().unwrap())
     }
 
-    /// The log with the send lines of one topic counted as one.
+    /// The log with consecutive sends of the state's changelogs counted as one
+    /// ("send changelogs"), and the same for the offsets store's ("send positions").
     fn steps(log: &[String]) -> Vec<String> {
+        let positions = format!(
+            "send {}",
+            Topology::changelog_topic(APP, &Topology::offsets_store(0))
+        );
         let mut out: Vec<String> = Vec::new();
         for line in log {
-            let kind = if line.starts_with("send ") && line.ends_with("-changelog") {
+            let kind = if *line == positions {
+                "send positions".to_string()
+            } else if line.starts_with("send ") && line.ends_with("-changelog") {
                 "send changelogs".to_string()
             } else {
                 line.clone()
@@ -352,7 +386,14 @@ mod tests {
         );
         assert_eq!(
             steps(&io.log),
-            ["deliver", "send changelogs", "deliver", "commit_offsets 1"]
+            [
+                "deliver",
+                "send changelogs",
+                "deliver",
+                "send positions",
+                "deliver",
+                "commit_offsets 1"
+            ]
         );
         let (value, checkpoint) = stored(&tasks);
         assert!(value.is_some());
@@ -382,14 +423,23 @@ mod tests {
     }
 
     #[test]
-    fn a_changelog_delivery_failure_commits_no_offsets_and_applies_nothing() {
-        let mut tasks = tasks_with_one_record();
-        tasks.values_mut().for_each(|t| t.out.clear());
-        // The first deliver (outputs) succeeds, the second (changelogs) fails.
-        let mut io = FailSecond(Recorder::default(), 0);
-        assert!(commit_tasks(&mut tasks, &mut io, false, false).is_err());
-        assert_eq!(steps(&io.0.log), ["deliver", "send changelogs", "deliver"]);
-        assert_eq!(stored(&tasks), (None, None));
+    fn a_changelog_delivery_failure_sends_no_positions_commits_no_offsets_and_applies_nothing() {
+        for eos in [false, true] {
+            let mut tasks = tasks_with_one_record();
+            if !eos {
+                tasks.values_mut().for_each(|t| t.out.clear());
+            }
+            // The state's changelog records are not all acknowledged (the second deliver
+            // of at_least_once, after the outputs'; the first of exactly_once): the input
+            // positions are never sent, whatever lands of the rest.
+            let mut io = FailNth(Recorder::default(), 0, if eos { 1 } else { 2 });
+            assert!(commit_tasks(&mut tasks, &mut io, eos, false).is_err());
+            let log = steps(&io.0.log);
+            assert!(log.contains(&"send changelogs".to_string()), "{log:?}");
+            assert!(!log.contains(&"send positions".to_string()), "{log:?}");
+            assert!(!log.iter().any(|l| l.starts_with("commit_")), "{log:?}");
+            assert_eq!(stored(&tasks), (None, None));
+        }
     }
 
     #[test]
@@ -402,8 +452,10 @@ mod tests {
         assert_eq!(log.first().map(String::as_str), Some("begin"));
         let pos = |s: &str| log.iter().position(|l| l == s).unwrap_or(usize::MAX);
         assert!(pos(&outputs) < pos("send changelogs"), "{log:?}");
-        assert!(
-            pos("send changelogs") < pos("commit_transaction 1"),
+        // The positions go once outputs and state are acknowledged.
+        assert_eq!(
+            log[pos("send changelogs")..pos("commit_transaction 1")],
+            ["send changelogs", "deliver", "send positions", "deliver"],
             "{log:?}"
         );
         assert_eq!(log.last().map(String::as_str), Some("deliver"));
@@ -424,10 +476,10 @@ mod tests {
         assert!(tasks.values().all(|t| t.out.is_empty()), "outputs dropped");
     }
 
-    /// A recorder whose second `deliver` fails.
-    struct FailSecond(Recorder, u32);
+    /// A recorder whose `deliver` number `.2` (counted from 1) fails.
+    struct FailNth(Recorder, u32, u32);
 
-    impl CommitProducer for FailSecond {
+    impl CommitProducer for FailNth {
         fn begin_transaction(&mut self) -> Result<(), TopologyError> {
             self.0.begin_transaction()
         }
@@ -436,7 +488,7 @@ mod tests {
         }
         fn deliver(&mut self) -> Result<(), TopologyError> {
             self.1 += 1;
-            if self.1 == 2 {
+            if self.1 == self.2 {
                 self.0.fail = Some("deliver");
             }
             self.0.deliver()
@@ -452,7 +504,7 @@ mod tests {
         }
     }
 
-    impl OffsetCommitter for FailSecond {
+    impl OffsetCommitter for FailNth {
         fn commit_offsets(&mut self, offsets: &[InputOffset]) -> Result<(), TopologyError> {
             self.0.commit_offsets(offsets)
         }

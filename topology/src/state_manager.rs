@@ -49,8 +49,20 @@ pub(crate) struct StateManager {
     _db: Option<SledDb>,
 }
 
-/// The changelog records of one commit: `(store, record)`.
-pub(crate) type Prepared = Vec<(String, OutRecord)>;
+/// The changelog records of one commit, `(store, record)` pairs in two parts.
+///
+/// `positions` are the offsets store's records: the input positions and the recovered
+/// sinks' covered positions the commit reaches. A restored task starts reading its inputs
+/// and recovering its sinks there, so they must never be in a changelog without the
+/// `state` records of the same commit: the commit sends them only once every `state`
+/// record is acknowledged (see `commit.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    /// The records of every other logged store.
+    pub state: Vec<(String, OutRecord)>,
+    /// The offsets store's records.
+    pub positions: Vec<(String, OutRecord)>,
+}
 
 impl StateManager {
     /// Opens the stores `topology` declares for `task` on `backend`.
@@ -162,13 +174,18 @@ impl StateManager {
     /// task's partition, stamped `timestamp`. Nothing else changes: the stores apply them
     /// at [`StateManager::commit`], or drop them at [`StateManager::abort`].
     pub fn prepare(&mut self, timestamp: i64) -> Result<Prepared, TopologyError> {
-        let mut out = Vec::new();
+        let mut out = Prepared::default();
         for (store, topic) in &self.changelogs {
             let Some(s) = self.stores.get_mut(store) else {
                 continue;
             };
+            let part = if *store == self.offsets_store {
+                &mut out.positions
+            } else {
+                &mut out.state
+            };
             for c in s.prepare()? {
-                out.push((
+                part.push((
                     store.clone(),
                     OutRecord {
                         topic: topic.clone(),
@@ -290,8 +307,9 @@ mod tests {
         let store = reference::STORE;
         sm.get_mut(store).unwrap().put("k", b"1".to_vec()).unwrap();
         let prepared = sm.prepare(42).unwrap();
-        assert_eq!(prepared.len(), 1);
-        let (name, rec) = &prepared[0];
+        assert!(prepared.positions.is_empty(), "no input position recorded");
+        assert_eq!(prepared.state.len(), 1);
+        let (name, rec) = &prepared.state[0];
         assert_eq!(name, store);
         assert_eq!(*rec.topic, *changelog());
         assert_eq!(rec.partition, Some(3));
@@ -321,5 +339,30 @@ mod tests {
             .unwrap();
         let inputs = sm.stored_positions(|k| !k.contains(':')).unwrap();
         assert_eq!(inputs, BTreeMap::from([(reference::INPUT.to_string(), 17)]));
+    }
+
+    #[test]
+    fn the_offsets_store_records_are_prepared_apart_from_the_state() {
+        let t = topology();
+        let id = TaskId {
+            subtopology: 0,
+            partition: 1,
+        };
+        let mut sm = StateManager::open(&t, id, "app", &StoreBackend::Memory).unwrap();
+        sm.get_mut(reference::STORE)
+            .unwrap()
+            .put("k", b"1".to_vec())
+            .unwrap();
+        sm.record_offsets([(reference::INPUT, 4)]).unwrap();
+        let prepared = sm.prepare(1).unwrap();
+        let stores = |part: &[(String, OutRecord)]| -> Vec<String> {
+            part.iter().map(|(s, _)| s.clone()).collect()
+        };
+        assert_eq!(stores(&prepared.state), [reference::STORE]);
+        assert_eq!(stores(&prepared.positions), [Topology::offsets_store(0)]);
+        assert_eq!(
+            *prepared.positions[0].1.topic,
+            *Topology::changelog_topic("app", &Topology::offsets_store(0))
+        );
     }
 }

@@ -357,6 +357,23 @@ impl TopologyTestDriver {
         Ok(None)
     }
 
+    /// Deletes one key of a store in every task that holds it, as a write of a processor
+    /// would (applied and logged at the next commit): for a test that sets up a state no
+    /// processing leads to, such as the one a crash leaves when only some of a commit's
+    /// changelog records landed. Returns whether any task held the key.
+    pub fn store_delete(&mut self, store: &str, key: &str) -> Result<bool, TopologyError> {
+        let mut held = false;
+        for task in self.tasks.values_mut() {
+            if let Some(s) = task.stores.get_mut(store) {
+                if s.get(key)?.is_some() {
+                    s.delete(key)?;
+                    held = true;
+                }
+            }
+        }
+        Ok(held)
+    }
+
     /// Every entry of a store across tasks, sorted by key.
     pub fn store_entries(&self, store: &str) -> Result<Vec<(String, Vec<u8>)>, TopologyError> {
         let mut all = Vec::new();

@@ -17,6 +17,11 @@
 //! recovery), and the count follows every state change from then on (a match becoming or
 //! ceasing to be active), so a rebalance or reprocessing cannot skew it. The runtime sums
 //! it over the process's running tasks.
+//!
+//! The same scan repairs the deadline index: it must hold exactly each active match's next
+//! deadline. The two stores have changelogs of their own, and a crash during a commit can
+//! land one's records without the other's; a match whose deadline the index lacks would
+//! never time out.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -170,13 +175,45 @@ fn record_metrics(ev: &MatchEvent) {
     }
 }
 
-/// Matches not completed in the `matches` store (one scan, once per task).
-fn count_active(ctx: &mut Context<'_>) -> Result<u64, ProcessError> {
-    let stored = ctx.store::<StoredStatus>(MATCHES)?.range("", None)?;
-    Ok(stored
-        .iter()
+/// The task's one scan of the `matches` store (see the module docs): returns the number of
+/// matches not completed, and puts in the deadline index each one's next deadline that it
+/// lacks and deletes every entry that is not one.
+fn scan_matches(ctx: &mut Context<'_>) -> Result<u64, ProcessError> {
+    let active: Vec<String> = ctx
+        .store::<StoredStatus>(MATCHES)?
+        .range("", None)?
+        .into_iter()
         .filter(|(_, s)| s.status != MatchStatus::Completed)
-        .count() as u64)
+        .map(|(id, _)| id)
+        .collect();
+    let mut expected = HashMap::new();
+    let states = ctx.store::<MatchState>(MATCHES)?;
+    for id in &active {
+        if let Some(d) = states.get(id)?.and_then(|s| s.next_deadline()) {
+            expected.insert(deadline_key(d, id), id.clone());
+        }
+    }
+    let mut index = ctx.store::<String>(DEADLINES)?;
+    let present = index.range("", None)?;
+    let mut stale = 0;
+    for (key, _) in &present {
+        if expected.remove(key).is_none() {
+            index.delete(key)?;
+            stale += 1;
+        }
+    }
+    let missing = expected.len();
+    for (key, id) in expected {
+        index.put(&key, &id)?;
+    }
+    if stale + missing > 0 {
+        tracing::warn!(
+            missing,
+            stale,
+            "deadline index repaired: it disagreed with the matches' states"
+        );
+    }
+    Ok(active.len() as u64)
 }
 
 impl Processor for MatchProcessor {
@@ -273,10 +310,10 @@ impl Processor for MatchProcessor {
             };
             ctx.put_and_forward(MATCHES, "state", &id, state)?;
         }
-        // Counted after the dirty states are written, so the store holds every match.
+        // Scanned after the dirty states are written, so the store holds every match.
         let active = match self.active {
             Some(n) => n,
-            None => *self.active.insert(count_active(ctx)?),
+            None => *self.active.insert(scan_matches(ctx)?),
         };
         ctx.set_gauge(m::ACTIVE_MATCHES, active as f64);
         Ok(())

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use processors::streams::topics;
+use processors::game::MatchStateExt;
+use processors::streams::{stores, topics};
 use schemas::{
     CommandKind, Identity, MatchEvent, ResponseFailed, ResponseSource, RobotCommandData,
     RobotResponseData, VoteSource,
@@ -195,4 +196,50 @@ fn a_failed_robot_gets_a_fallback_answer_and_vote() {
     assert_eq!(vote.source, VoteSource::Fallback);
     assert_ne!(vote.voted_for, failing);
     assert!(g.dlq().is_empty());
+}
+
+/// A crash can land a commit's `matches` changelog records without those of the deadline
+/// index (each store has a changelog of its own). The restarted task rebuilds the index
+/// from the states it restored: the silent human still times out and the match completes.
+#[test]
+fn a_deadline_the_index_lost_in_a_crash_still_fires_after_a_restart() {
+    let mut g = Game::sled(settings());
+    g.create_seated("lost-deadline", "classic_1v3", 1);
+    let p = player("lost-deadline", 0);
+    g.humans.silence(&p, 1, Phase::Respond);
+    let before = g.state("lost-deadline").expect("state");
+    assert!(before.next_deadline().is_some(), "{before:?}");
+    let index = g.driver.store_entries(stores::DEADLINES).expect("index");
+    assert!(!index.is_empty());
+    for (key, _) in index {
+        assert!(g
+            .driver
+            .store_delete(stores::DEADLINES, &key)
+            .expect("delete"));
+    }
+    g.driver.commit().expect("commit");
+    assert!(g
+        .driver
+        .store_entries(stores::DEADLINES)
+        .expect("index")
+        .is_empty());
+
+    let mut log = g.events();
+    let mut g = g.restart();
+    g.driver.commit().expect("commit");
+    let index = g.driver.store_entries(stores::DEADLINES).expect("index");
+    assert_eq!(index.len(), 1, "one entry: the match's next deadline");
+    assert_eq!(index[0].1, br#""lost-deadline""#.to_vec());
+
+    g.play(&["lost-deadline"]);
+    log.extend(g.events());
+    let h = g.assert_completed_with("lost-deadline", &log);
+    assert_eq!(h.rounds[0].timed_out_responses.len(), 1);
+    assert!(
+        g.driver
+            .store_entries(stores::DEADLINES)
+            .expect("index")
+            .is_empty(),
+        "a completed match has no deadline"
+    );
 }

@@ -448,9 +448,10 @@ impl Topology {
     }
 
     /// The internal store holding a task's next input offset per source topic. It is
-    /// written in the same commit (transaction, sled batch) as the other stores, so input
-    /// positions never disagree with state — even on brokers that drop transactional
-    /// offset commits, as the embedded one does.
+    /// written in the same commit (transaction, sled batch) as the other stores, and its
+    /// changelog records are sent only once the other stores' records of that commit are
+    /// acknowledged, so a restored task never finds input positions beyond its state —
+    /// even on brokers that drop transactional offset commits, as the embedded one does.
     pub fn offsets_store(subtopology: u32) -> String {
         format!("{OFFSETS_STORE_PREFIX}{subtopology}")
     }
