@@ -150,6 +150,7 @@ fn commit_at_least_once(
 ) -> Result<Logged, TopologyError> {
     io.deliver()?;
     let logged = prepare_and_send(tasks, io, false)?;
+    io.deliver()?;
     let offsets = input_offsets(tasks);
     if !offsets.is_empty() {
         io.commit_offsets(&offsets)?;
@@ -171,7 +172,8 @@ fn commit_transactional(
 /// Sends each task's buffered outputs (exactly_once), records its recovered sinks'
 /// covered positions, prepares it and sends its state's changelog records; once every
 /// record sent so far is acknowledged, sends the offsets stores' records (steps 2 and 3
-/// of the module docs) and waits for them.
+/// of the module docs). The caller waits for those: the at_least_once sequence before it
+/// commits offsets, the transaction's commit by flushing.
 fn prepare_and_send(
     tasks: &mut BTreeMap<TaskId, Task>,
     io: &mut impl CommitProducer,
@@ -194,12 +196,9 @@ fn prepare_and_send(
         positions.extend(prepared.positions.into_iter().map(|p| (*id, p)));
     }
     io.deliver()?;
-    if !positions.is_empty() {
-        for (id, (store, rec)) in positions {
-            log_store(&mut logged, id, store, &rec);
-            io.send(rec)?;
-        }
-        io.deliver()?;
+    for (id, (store, rec)) in positions {
+        log_store(&mut logged, id, store, &rec);
+        io.send(rec)?;
     }
     Ok(logged)
 }
@@ -455,7 +454,7 @@ mod tests {
         // The positions go once outputs and state are acknowledged.
         assert_eq!(
             log[pos("send changelogs")..pos("commit_transaction 1")],
-            ["send changelogs", "deliver", "send positions", "deliver"],
+            ["send changelogs", "deliver", "send positions"],
             "{log:?}"
         );
         assert_eq!(log.last().map(String::as_str), Some("deliver"));
