@@ -440,6 +440,12 @@ pub struct RunArgs {
     /// under at_least_once, 100 under exactly_once).
     #[arg(long, env = "ORCHESTRA_COMMIT_INTERVAL_MS")]
     pub commit_interval_ms: Option<u64>,
+    /// How long the stream worker's producer waits to batch outputs, ms (librdkafka's
+    /// `linger.ms` for that producer). 0: a player's action reaches `match-events` one
+    /// round trip after the worker reads it; higher values trade that latency for fewer,
+    /// larger requests when a worker works through a backlog.
+    #[arg(long, env = "ORCHESTRA_OUTPUT_LINGER_MS", default_value_t = 0)]
+    pub output_linger_ms: u64,
     /// Restore consumers (changelogs are read and applied in parallel by this many;
     /// default: the machine's cores, at most 4).
     #[arg(long, env = "ORCHESTRA_RESTORE_CONSUMERS")]

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use processors::robots::{Personalities, RobotEngine, RobotEngineConfig, RobotLlmConfig};
 use processors::streams::{game_topology, topics, GameSettings};
-use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 use topology::{
     EmbeddedBroker, ProcessingGuarantee, StreamWorker, StreamsConfig, Topology, WorkerHandle,
@@ -258,7 +257,9 @@ async fn run_in(
             .worker_id(&format!("demo-{i}"))
             .processing_guarantee(opts.processing_guarantee)
             .state_dir(state_root.join(format!("worker-{i}")))
-            .session_timeout(Duration::from_secs(6));
+            .session_timeout(Duration::from_secs(6))
+            // As `orchestra run` (`--output-linger-ms`): players wait on every hop.
+            .output_linger(Duration::ZERO);
         workers.push(Arc::new(StreamWorker::start(topology.clone(), cfg)?));
     }
     let engine_cfg = RobotEngineConfig {
@@ -280,11 +281,7 @@ async fn run_in(
     let mut api_addr = None;
     let mut api_task = None;
     if let Some(addr) = opts.http {
-        let requests: FutureProducer = client
-            .clone()
-            .set("partitioner", "murmur2_random")
-            .set("message.timeout.ms", "5000")
-            .create()?;
+        let requests = crate::api::request_producer(&client, std::time::Duration::from_secs(5))?;
         let state = Arc::new(ApiState {
             application_id: opts.application_id.clone(),
             workers: workers.clone(),

@@ -127,6 +127,7 @@ async fn async_main(cli: Cli, log: Option<LogTarget>) -> Result<()> {
                 think_time_scale: a.llm.think_time_scale,
                 replication_factor: a.replication_factor,
                 commit_interval: a.commit_interval_ms.map(Duration::from_millis),
+                output_linger: Duration::from_millis(a.output_linger_ms),
                 restore_consumers: a.restore_consumers,
                 num_standby_replicas: a.num_standby_replicas,
                 view_cache_mb: a.view_cache_mb,

@@ -17,7 +17,6 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _, Result};
 use processors::robots::{Personalities, RobotEngine, RobotEngineConfig, RobotLlmConfig};
 use processors::streams::{game_topology, topics, GameSettings};
-use rdkafka::producer::FutureProducer;
 use topology::{ProcessingGuarantee, StreamWorker, StreamsConfig, Topology, WorkerHandle};
 
 use crate::api::{self, ApiState};
@@ -59,6 +58,9 @@ pub struct RunOptions {
     pub replication_factor: i32,
     /// `commit.interval.ms` (`None`: the guarantee's default).
     pub commit_interval: Option<Duration>,
+    /// The stream worker's output producer's `linger.ms` (a `linger.ms` in `kafka`
+    /// overrides it).
+    pub output_linger: Duration,
     /// Restore consumers (`None`: the runtime's default).
     pub restore_consumers: Option<usize>,
     /// `num.standby.replicas` (0: none).
@@ -128,7 +130,9 @@ pub async fn run(
         if let Some(n) = opts.restore_consumers {
             cfg = cfg.restore_consumers(n);
         }
-        cfg = cfg.num_standby_replicas(opts.num_standby_replicas);
+        cfg = cfg
+            .num_standby_replicas(opts.num_standby_replicas)
+            .output_linger(opts.output_linger);
         for (k, v) in opts.kafka.pairs() {
             cfg = cfg.kafka(k, v);
         }
@@ -174,11 +178,7 @@ pub async fn run(
             instances::InstancesView::start(&client, &instances::topic(&opts.application_id))?
         };
         let routing = Arc::new(routing);
-        let requests: FutureProducer = client
-            .clone()
-            .set("partitioner", "murmur2_random")
-            .set("message.timeout.ms", "10000")
-            .create()?;
+        let requests = crate::api::request_producer(&client, std::time::Duration::from_secs(10))?;
         let state = Arc::new(ApiState {
             application_id: opts.application_id.clone(),
             workers: workers.clone(),

@@ -44,6 +44,15 @@
 //! (with the `POST` → `202` round trips, for comparison).
 //! Then, if asked for, the 1000 req/s step again on a fresh broker and worker under
 //! exactly_once with a [`EOS_COMMIT`] commit interval.
+//!
+//! **Where the time goes.** The driver's tail also reads `match-requests`, so each step's
+//! stderr line splits accepted → match-event into `POST` → the request on
+//! `match-requests` (the HTTP hop and the API's produce) and `match-requests` →
+//! `match-events` (the stream worker's hop); the two ends of each part are read by the same
+//! consumer. Knobs for looking closer: `SCALE_RATES=1000` (comma-separated) plays only
+//! those steps, `SCALE_COMMIT_MS` sets the at_least_once worker's commit interval,
+//! `SCALE_FETCH_WAIT_MS` / `SCALE_LINGER_MS` the clients' settings (see
+//! [`kafka_settings`]), `SCALE_LOG` the worker's log filter.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -99,7 +108,7 @@ pub fn run(exactly_once: bool) -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let steps = rt.block_on(bench(ProcessingGuarantee::AtLeastOnce, &RAMP, true, 12.0))?;
+    let steps = rt.block_on(bench(ProcessingGuarantee::AtLeastOnce, &ramp(), true, 12.0))?;
     let head = steps
         .iter()
         .find(|s| s.offered == HEADLINE)
@@ -156,6 +165,15 @@ pub fn run(exactly_once: bool) -> Result<()> {
     Ok(())
 }
 
+/// The ramp's rates: `SCALE_RATES` (comma-separated req/s, to look at a few steps), else
+/// [`RAMP`]. The headline figures need the 1000 req/s step.
+fn ramp() -> Vec<f64> {
+    std::env::var("SCALE_RATES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect())
+        .unwrap_or_else(|| RAMP.to_vec())
+}
+
 /// `" (achieved N req/s)"` when a step's achieved rate is under 90 % of the offered one.
 fn short(s: &StepResult) -> String {
     if s.achieved >= 0.9 * s.offered {
@@ -197,6 +215,13 @@ struct StepResult {
     commands: usize,
     ack_p50: f64,
     ack_p99: f64,
+    /// `POST` → the request read from `match-requests`.
+    written_p50: f64,
+    written_p99: f64,
+    /// The request read from `match-requests` → its event read from `match-events` (the
+    /// stream worker's hop, both ends read by the same consumer).
+    hop_p50: f64,
+    hop_p99: f64,
 }
 
 impl StepResult {
@@ -305,8 +330,12 @@ pub fn worker(args: &[String]) -> Result<()> {
     let processing_guarantee: ProcessingGuarantee = guarantee
         .parse()
         .map_err(|e| anyhow!("processing guarantee {guarantee:?}: {e}"))?;
-    let commit_interval =
-        (processing_guarantee == ProcessingGuarantee::ExactlyOnce).then_some(EOS_COMMIT);
+    // `SCALE_COMMIT_MS` sets the at_least_once worker's commit interval (to compare).
+    let commit_interval = if processing_guarantee == ProcessingGuarantee::ExactlyOnce {
+        Some(EOS_COMMIT)
+    } else {
+        env_ms("SCALE_COMMIT_MS").map(Duration::from_millis)
+    };
     let opts = orchestra::run::RunOptions {
         bootstrap: bootstrap.clone(),
         kafka: kafka_settings(),
@@ -322,6 +351,8 @@ pub fn worker(args: &[String]) -> Result<()> {
         think_time_scale: 0.0,
         replication_factor: -1,
         commit_interval,
+        // `orchestra run`'s default (`--output-linger-ms 0`).
+        output_linger: Duration::ZERO,
         restore_consumers: None,
         num_standby_replicas: 0,
         view_cache_mb: 64,
@@ -330,7 +361,10 @@ pub fn worker(args: &[String]) -> Result<()> {
         voting_window_ms: 60_000,
         deadline_grace_ms: 2_000,
     };
-    tokio::runtime::Runtime::new()?.block_on(orchestra::run::run(opts, None))
+    // The recorder as the binary installs it: the worker's cost includes its metrics, and
+    // its `/metrics` shows the server-side latency histograms next to the driver's figures.
+    let metrics = orchestra::metrics::install();
+    tokio::runtime::Runtime::new()?.block_on(orchestra::run::run(opts, metrics))
 }
 
 /// The worker's librdkafka settings (its `--kafka-config`): the product's defaults unless
@@ -369,6 +403,11 @@ enum Seen {
         at: Instant,
         correlation: String,
     },
+    /// A player's request on `match-requests` (its `eventId` is the request id).
+    Request {
+        at: Instant,
+        id: String,
+    },
 }
 
 /// Tails `match-events` and `robot-commands` from their current ends until `stop`.
@@ -383,7 +422,11 @@ fn tail(bootstrap: &str, tx: mpsc::UnboundedSender<Seen>, stop: Arc<AtomicBool>)
         .create()
         .context("tail consumer")?;
     let mut tpl = TopicPartitionList::new();
-    for t in [topics::MATCH_EVENTS, topics::ROBOT_COMMANDS] {
+    for t in [
+        topics::MATCH_EVENTS,
+        topics::ROBOT_COMMANDS,
+        topics::MATCH_REQUESTS,
+    ] {
         for p in 0..PARTITIONS {
             tpl.add_partition_offset(t, p, Offset::End)?;
         }
@@ -399,7 +442,12 @@ fn tail(bootstrap: &str, tx: mpsc::UnboundedSender<Seen>, stop: Arc<AtomicBool>)
             continue;
         };
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-        let seen = if m.topic() == topics::ROBOT_COMMANDS {
+        let seen = if m.topic() == topics::MATCH_REQUESTS {
+            Seen::Request {
+                at,
+                id: s("eventId"),
+            }
+        } else if m.topic() == topics::ROBOT_COMMANDS {
             Seen::Command {
                 at,
                 correlation: s("correlationId"),
@@ -489,6 +537,8 @@ struct Sent {
     command: Option<f64>,
     /// `POST` → `202`, ms.
     acked: Option<f64>,
+    /// `POST` → the request read from `match-requests`, ms.
+    written: Option<f64>,
 }
 
 const PLAYERS: [&str; 2] = ["p1", "p2"];
@@ -613,6 +663,7 @@ impl Driver {
                 event: None,
                 command: None,
                 acked: None,
+                written: None,
             },
         );
         let (http, answers) = (self.http.clone(), self.answers.clone());
@@ -671,6 +722,11 @@ impl Driver {
 
     fn on_seen(&mut self, seen: Seen) {
         match seen {
+            Seen::Request { at, id } => {
+                if let Some(s) = self.sent.get_mut(&id) {
+                    s.written.get_or_insert((at - s.at).as_secs_f64() * 1000.0);
+                }
+            }
             Seen::Command { at, correlation } => {
                 if let Some(s) = self.sent.get_mut(&correlation) {
                     if s.command.is_none() {
@@ -768,6 +824,8 @@ impl Driver {
         let mut events = Vec::new();
         let mut commands = Vec::new();
         let mut acks = Vec::new();
+        let mut written = Vec::new();
+        let mut hops = Vec::new();
         let mut sent = 0;
         for s in self.sent.values().filter(|s| s.step == step) {
             sent += 1;
@@ -776,8 +834,14 @@ impl Driver {
                 commands.push(c);
             }
             acks.push(s.acked.unwrap_or(f64::INFINITY));
+            written.push(s.written.unwrap_or(f64::INFINITY));
+            if let (Some(w), Some(e)) = (s.written, s.event) {
+                hops.push(e - w);
+            }
         }
         acks.sort_by(f64::total_cmp);
+        written.sort_by(f64::total_cmp);
+        hops.sort_by(f64::total_cmp);
         events.sort_by(f64::total_cmp);
         commands.sort_by(f64::total_cmp);
         StepResult {
@@ -793,6 +857,10 @@ impl Driver {
             commands: commands.len(),
             ack_p50: percentile(&acks, 0.50),
             ack_p99: percentile(&acks, 0.99),
+            written_p50: percentile(&written, 0.50),
+            written_p99: percentile(&written, 0.99),
+            hop_p50: percentile(&hops, 0.50),
+            hop_p99: percentile(&hops, 0.99),
         }
     }
 }
@@ -889,7 +957,7 @@ async fn drive(
         }
         let r = d.step_result(step, rate, STEP);
         eprintln!(
-            "scale latency ({guarantee:?}): offered {rate} req/s, achieved {:.0} req/s ({} requests, {} errors, {} without event, {} matches); accepted → match-event p50 {} / p99 {} ms; accepted → robot-command p50 {} / p99 {} ms (n={}); POST → 202 p50 {} / p99 {} ms",
+            "scale latency ({guarantee:?}): offered {rate} req/s, achieved {:.0} req/s ({} requests, {} errors, {} without event, {} matches); accepted → match-event p50 {} / p99 {} ms; accepted → robot-command p50 {} / p99 {} ms (n={}); POST → 202 p50 {} / p99 {} ms; POST → on match-requests p50 {} / p99 {} ms; match-requests → match-events p50 {} / p99 {} ms",
             r.achieved,
             r.sent,
             r.errors,
@@ -901,7 +969,11 @@ async fn drive(
             ms(r.command_p99),
             r.commands,
             ms(r.ack_p50),
-            ms(r.ack_p99)
+            ms(r.ack_p99),
+            ms(r.written_p50),
+            ms(r.written_p99),
+            ms(r.hop_p50),
+            ms(r.hop_p99)
         );
         let ok = r.sustained();
         results.push(r);

@@ -76,6 +76,12 @@ pub struct StreamsConfig {
     /// worker keeps warm copies of the stores of the tasks it does not run, so that a
     /// failover restores only the changelog's tail (see `standby`). Needs sled stores.
     pub num_standby_replicas: u32,
+    /// How long the output producer waits to fill a batch (librdkafka's `linger.ms`;
+    /// default 5 ms, for throughput). An interactive application sets 0: every hop
+    /// through the worker then costs a round trip instead of up to the linger, and a
+    /// worker working through a backlog sends more, smaller requests. A
+    /// `kafka("linger.ms", …)` setting overrides it.
+    pub output_linger: Duration,
 }
 
 impl StreamsConfig {
@@ -102,6 +108,7 @@ impl StreamsConfig {
                 .map_or(1, |n| n.get())
                 .clamp(1, 4),
             num_standby_replicas: 0,
+            output_linger: Duration::from_millis(5),
         }
     }
 
@@ -112,6 +119,18 @@ impl StreamsConfig {
             ProcessingGuarantee::AtLeastOnce => Duration::from_millis(1000),
             ProcessingGuarantee::ExactlyOnce => Duration::from_millis(100),
         };
+        self
+    }
+
+    /// Sets the output producer's linger (see [`StreamsConfig::output_linger`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let cfg = topology::StreamsConfig::new("app", "localhost:9092").output_linger(Duration::ZERO);
+    /// assert_eq!(cfg.output_linger, Duration::ZERO);
+    /// ```
+    pub fn output_linger(mut self, d: Duration) -> Self {
+        self.output_linger = d;
         self
     }
 

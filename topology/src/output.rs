@@ -81,11 +81,14 @@ pub(crate) fn create_producer(
 ) -> Result<OutProducer, TopologyError> {
     let mut c = config.client_config();
     // Batching is tuning: the user's settings win over it.
-    c.set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576")
-        .set_user_overrides(config);
+    c.set(
+        "linger.ms",
+        format!("{}", config.output_linger.as_secs_f64() * 1000.0),
+    )
+    .set("batch.num.messages", "10000")
+    .set("queue.buffering.max.messages", "1000000")
+    .set("queue.buffering.max.kbytes", "1048576")
+    .set_user_overrides(config);
     // Co-partitioning and no duplicates from retries are correctness: always ours.
     c.set(
         "client.id",

@@ -192,6 +192,11 @@ fn build_librdkafka() {
         // https://github.com/edenhill/mklove/issues/17
         println!("Cloning librdkafka");
         run_command_or_fail(".", "cp", &["-a", "librdkafka/.", &out_dir]);
+    } else {
+        // RobotOrchestra patch: the vendored sources carry our own changes, so a rebuild
+        // copies them again (the copy keeps their times: make recompiles what changed).
+        println!("Refreshing librdkafka's sources");
+        run_command_or_fail(".", "cp", &["-a", "librdkafka/src/.", &format!("{out_dir}/src")]);
     }
 
     println!("Configuring librdkafka");

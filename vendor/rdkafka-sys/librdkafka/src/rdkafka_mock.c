@@ -177,6 +177,22 @@ rd_kafka_mock_msgset_find(const rd_kafka_mock_partition_t *mpart,
 
         /* FIXME: Maintain an index */
 
+        /* RobotOrchestra patch: consumers fetch near the end of the log, so a
+         * lookup there walks back from the newest message set instead of
+         * forward over the whole log (which cost the broker thread a scan of
+         * every retained message set for each Fetch that returned records).
+         * The message sets are in offset order and do not overlap, so either
+         * walk finds the same one. */
+        if (offset - mpart->start_offset > mpart->end_offset - offset) {
+                TAILQ_FOREACH_REVERSE(mset, &mpart->msgsets,
+                                      rd_kafka_mock_msgset_tailq_s, link) {
+                        if (mset->first_offset <= offset)
+                                return offset <= mset->last_offset ? mset
+                                                                   : NULL;
+                }
+                return NULL;
+        }
+
         TAILQ_FOREACH(mset, &mpart->msgsets, link) {
                 if (mset->first_offset <= offset && offset <= mset->last_offset)
                         return mset;
