@@ -33,6 +33,11 @@ pub enum StoreError {
     /// a commit of writes that were never prepared): a runtime bug, never a data error.
     #[error("store `{store}`: {reason}")]
     Phase { store: String, reason: String },
+    /// A committed batch could not be applied in the background (see `write_behind`): the
+    /// local store stops there; the changelog still holds the batch, so a restore rebuilds
+    /// it.
+    #[error("store `{store}`: applying a committed batch failed: {reason}")]
+    ApplyFailed { store: String, reason: String },
     /// Filesystem error outside sled (creating or wiping directories).
     #[error("state directory {path}: {source}")]
     Io {

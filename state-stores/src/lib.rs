@@ -35,6 +35,7 @@ mod memory;
 mod sled_store;
 mod store;
 mod typed;
+mod write_behind;
 mod write_buffer;
 
 pub use error::StoreError;

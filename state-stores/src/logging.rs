@@ -113,7 +113,7 @@ impl ChangeLoggingStore {
         if writes.is_empty() && checkpoint.is_none() {
             return Ok(());
         }
-        self.inner.apply(Batch { writes, checkpoint })
+        self.inner.apply_behind(Batch { writes, checkpoint })
     }
 
     /// Drops every buffered or prepared write (transaction abort) and opens the store.

@@ -24,6 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::write_behind::{overlay, Pending};
 use crate::{Batch, KeyValueStore, Storage, StoreError, StoreReader};
 
 /// Reserved key of the checkpoint inside each tree (not valid UTF-8, so never a user key).
@@ -74,6 +75,16 @@ pub struct SledStore {
     name: String,
     db: sled::Db,
     tree: sled::Tree,
+    /// Committed batches not yet applied to `tree` (see `write_behind`).
+    pending: Arc<Pending>,
+}
+
+impl Drop for SledStore {
+    /// Waits for the store's batches to land: the applier must let go of the tree before
+    /// the database can be opened again.
+    fn drop(&mut self) {
+        let _ = self.pending.drain(&self.name);
+    }
 }
 
 impl SledStore {
@@ -119,6 +130,7 @@ impl SledStore {
             name: name.to_string(),
             db: db.clone(),
             tree,
+            pending: Arc::default(),
         })
     }
 
@@ -242,10 +254,11 @@ impl KeyValueStore for SledStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        tree_get(&self.tree, &self.name, key)
+        read(&self.tree, &self.pending, &self.name, key)
     }
 
     fn put(&mut self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        self.pending.drain(&self.name)?;
         self.tree
             .insert(key.as_bytes(), value)
             .map_err(|e| backend(&self.name, e))?;
@@ -253,6 +266,7 @@ impl KeyValueStore for SledStore {
     }
 
     fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        self.pending.drain(&self.name)?;
         self.tree
             .remove(key.as_bytes())
             .map_err(|e| backend(&self.name, e))?;
@@ -260,24 +274,32 @@ impl KeyValueStore for SledStore {
     }
 
     fn range(&self, from: &str, to: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let pending = self.pending.snapshot(&self.name)?;
         let iter = match to {
             Some(to) => self.tree.range(from.as_bytes()..to.as_bytes()),
             None => self.tree.range(from.as_bytes()..),
         };
-        self.collect(iter)
+        let base = self.collect(iter)?;
+        Ok(overlay(base, &pending, |k| {
+            k >= from && to.is_none_or(|to| k < to)
+        }))
     }
 
     fn prefix(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.collect(self.tree.scan_prefix(prefix.as_bytes()))
+        let pending = self.pending.snapshot(&self.name)?;
+        let base = self.collect(self.tree.scan_prefix(prefix.as_bytes()))?;
+        Ok(overlay(base, &pending, |k| k.starts_with(prefix)))
     }
 
     fn len(&self) -> Result<usize, StoreError> {
+        self.pending.drain(&self.name)?;
         tree_len(&self.tree, &self.name)
     }
 }
 
 impl Storage for SledStore {
     fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
+        self.pending.drain(&self.name)?;
         let mut b = sled::Batch::default();
         for (k, v) in batch.writes {
             match v {
@@ -291,7 +313,15 @@ impl Storage for SledStore {
         self.tree.apply_batch(b).map_err(|e| backend(&self.name, e))
     }
 
+    fn apply_behind(&mut self, batch: Batch) -> Result<(), StoreError> {
+        self.pending
+            .push(&self.name, &self.tree, CHECKPOINT_KEY, batch)
+    }
+
     fn checkpoint(&self) -> Result<Option<i64>, StoreError> {
+        if let Some(cp) = self.pending.checkpoint(&self.name)? {
+            return Ok(Some(cp));
+        }
         let Some(raw) = self
             .tree
             .get(CHECKPOINT_KEY)
@@ -307,11 +337,13 @@ impl Storage for SledStore {
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
+        self.pending.drain(&self.name)?;
         self.db.flush().map_err(|e| backend(&self.name, e))?;
         Ok(())
     }
 
     fn clear(&mut self) -> Result<(), StoreError> {
+        self.pending.drain(&self.name)?;
         self.tree.clear().map_err(|e| backend(&self.name, e))
     }
 
@@ -319,11 +351,26 @@ impl Storage for SledStore {
         Some(Arc::new(SledReader {
             name: self.name.clone(),
             tree: self.tree.clone(),
+            pending: self.pending.clone(),
         }))
     }
 }
 
-/// One key of a store's tree (shared by the store and its readers).
+/// One key of a store: its pending change if a batch not yet applied has one, else the
+/// tree's (shared by the store and its readers).
+fn read(
+    tree: &sled::Tree,
+    pending: &Pending,
+    name: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    match pending.lookup(name, key)? {
+        Some(change) => Ok(change),
+        None => tree_get(tree, name, key),
+    }
+}
+
+/// One key of a store's tree.
 fn tree_get(tree: &sled::Tree, name: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(tree
         .get(key.as_bytes())
@@ -340,15 +387,17 @@ fn tree_len(tree: &sled::Tree, name: &str) -> Result<usize, StoreError> {
 }
 
 /// A handle on a sled tree for other threads: sled trees are shared and thread-safe, and
-/// the owner's batches are atomic, so a reader sees each commit whole or not at all.
+/// the owner's batches are atomic, so a reader sees each commit whole or not at all (a
+/// committed batch not yet applied is read from the store's pending batches).
 struct SledReader {
     name: String,
     tree: sled::Tree,
+    pending: Arc<Pending>,
 }
 
 impl StoreReader for SledReader {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        tree_get(&self.tree, &self.name, key)
+        read(&self.tree, &self.pending, &self.name, key)
     }
 
     fn len(&self) -> Result<usize, StoreError> {
@@ -410,6 +459,52 @@ mod tests {
             Some(b"1".to_vec()),
             "an abort takes nothing back"
         );
+    }
+
+    #[test]
+    fn batches_applied_behind_are_read_at_once_and_all_land_before_the_store_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (db, _) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
+            let mut s = SledStore::new(&db, "t").unwrap();
+            let reader = s.reader().unwrap();
+            for i in 0..50i64 {
+                s.apply_behind(Batch {
+                    writes: vec![
+                        (format!("k{:02}", i), Some(i.to_string().into_bytes())),
+                        ("last".into(), Some(i.to_string().into_bytes())),
+                        // Each batch deletes the key the one before wrote.
+                        (format!("k{:02}", i - 1), None),
+                    ],
+                    checkpoint: Some(i + 1),
+                })
+                .unwrap();
+                // Whether or not the applier got to it yet.
+                assert_eq!(s.get("last").unwrap(), Some(i.to_string().into_bytes()));
+                assert_eq!(s.get(&format!("k{:02}", i - 1)).unwrap(), None);
+                assert_eq!(s.checkpoint().unwrap(), Some(i + 1));
+                let keys: Vec<String> = s
+                    .range("", None)
+                    .unwrap()
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                assert_eq!(keys, vec![format!("k{:02}", i), "last".to_string()]);
+                assert_eq!(s.prefix("k").unwrap().len(), 1);
+                assert_eq!(
+                    reader.get("last").unwrap(),
+                    Some(i.to_string().into_bytes())
+                );
+            }
+            assert_eq!(s.len().unwrap(), 2);
+        }
+        // Dropping the store waited for every batch: the reopened tree has the last one.
+        let (db, _) = SledStore::open_db(dir.path(), &SledStoreConfig::default()).unwrap();
+        let s = SledStore::new(&db, "t").unwrap();
+        assert_eq!(s.checkpoint().unwrap(), Some(50));
+        assert_eq!(s.get("last").unwrap(), Some(b"49".to_vec()));
+        assert_eq!(s.get("k49").unwrap(), Some(b"49".to_vec()));
+        assert_eq!(s.get("k48").unwrap(), None);
     }
 
     #[test]

@@ -46,6 +46,13 @@ pub trait KeyValueStore: Send {
 pub trait Storage: KeyValueStore {
     /// Applies writes and checkpoint atomically.
     fn apply(&mut self, batch: Batch) -> Result<(), StoreError>;
+    /// Applies a committed batch, possibly after returning (sled: on a background thread,
+    /// see `write_behind`): reads through this store see it at once, and so does every
+    /// later `apply`, `checkpoint` and `sync`; a crash before it lands leaves the older
+    /// checkpoint, from which a restore reads the changelog. Default: [`Storage::apply`].
+    fn apply_behind(&mut self, batch: Batch) -> Result<(), StoreError> {
+        self.apply(batch)
+    }
     /// The changelog checkpoint recorded with the last batch.
     fn checkpoint(&self) -> Result<Option<i64>, StoreError>;
     /// Makes the batches applied so far durable (an fsync for sled; a no-op in memory).
