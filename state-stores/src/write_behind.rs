@@ -234,18 +234,28 @@ struct Job {
 impl Job {
     /// Applies the batch (unless its store already failed) and retires it.
     fn run(self) {
-        if self.pending.lock().failed.is_some() {
+        let Job {
+            tree,
+            checkpoint_key,
+            pending,
+            batch,
+        } = self;
+        if pending.lock().failed.is_some() {
             return;
         }
-        let sled_batch = self.batch.to_sled(self.checkpoint_key);
-        let applied = catch_unwind(AssertUnwindSafe(|| self.tree.apply_batch(sled_batch)));
-        let mut state = self.pending.lock();
+        let sled_batch = batch.to_sled(checkpoint_key);
+        let applied = catch_unwind(AssertUnwindSafe(|| tree.apply_batch(sled_batch)));
+        // Let go of the tree before anyone waiting is woken: a store that was waiting to
+        // close may reopen its database right after, and sled's file lock is held while
+        // any handle lives.
+        drop(tree);
+        let mut state = pending.lock();
         match applied {
             Ok(Ok(())) => {
                 if state
                     .batches
                     .front()
-                    .is_some_and(|b| Arc::ptr_eq(b, &self.batch))
+                    .is_some_and(|b| Arc::ptr_eq(b, &batch))
                 {
                     state.batches.pop_front();
                 }
@@ -260,7 +270,7 @@ impl Job {
             }
         }
         drop(state);
-        self.pending.changed.notify_all();
+        pending.changed.notify_all();
     }
 }
 

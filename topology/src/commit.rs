@@ -38,7 +38,9 @@
 //! 4. commit the input offsets;
 //! 5. post-commit: each store applies its prepared changes to sled in one batch with the
 //!    changelog checkpoint they reached. A crash between 4 and 5 leaves an older
-//!    checkpoint: restore reads the changelog tail and catches up.
+//!    checkpoint: restore reads the changelog tail and catches up. The batch lands behind
+//!    the stream thread (`state_stores`' write-behind): reads see it at once, and a crash
+//!    before it lands is the same crash between 4 and 5.
 //!
 //! exactly_once: one transaction per commit holds the buffered outputs, the changelog
 //! records and the input offsets (`send_offsets_to_transaction`); stores apply their
