@@ -103,9 +103,7 @@ impl<C: ConsumerContext> CommitProducer for KafkaCommitIo<'_, C> {
                 .send_offsets_to_transaction(&tpl, &meta, TIMEOUT)
                 .map_err(|e| TopologyError::kafka("send offsets to transaction", e))?;
         }
-        self.producer
-            .commit_transaction(TIMEOUT)
-            .map_err(|e| TopologyError::kafka("commit transaction", e))
+        output::commit_transaction(self.producer, TIMEOUT)
     }
 
     fn abort_transaction(&mut self) {

@@ -176,6 +176,38 @@ pub(crate) fn purge_unacknowledged(producer: &OutProducer) {
     );
 }
 
+/// Commits `producer`'s open transaction (librdkafka's `rd_kafka_commit_transaction`,
+/// which waits for the transaction's records itself).
+///
+/// rust-rdkafka's `commit_transaction` first runs its own `flush`, which with a
+/// [`ThreadedProducer`] lasts at least 100 ms whenever a record was in flight (see
+/// [`await_deliveries`]): every exactly_once commit took that long, longer than the
+/// default 100 ms commit interval. On failure the error names librdkafka's code and message;
+/// whether the transaction must be aborted or the producer is fenced does not matter to the
+/// caller, which aborts and stops either way.
+pub(crate) fn commit_transaction<C: ProducerContext>(
+    producer: &ThreadedProducer<C>,
+    timeout: Duration,
+) -> Result<(), TopologyError> {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: a live producer handle; the returned error object is ours to read and free.
+    unsafe {
+        let err = rdkafka_sys::rd_kafka_commit_transaction(producer.client().native_ptr(), ms);
+        if err.is_null() {
+            return Ok(());
+        }
+        let code = RDKafkaErrorCode::from(rdkafka_sys::rd_kafka_error_code(err));
+        let text = std::ffi::CStr::from_ptr(rdkafka_sys::rd_kafka_error_string(err))
+            .to_string_lossy()
+            .into_owned();
+        rdkafka_sys::rd_kafka_error_destroy(err);
+        Err(TopologyError::kafka(
+            format!("commit transaction: {text}"),
+            KafkaError::Global(code),
+        ))
+    }
+}
+
 /// Waits until every record `producer` has sent is acknowledged (or failed), at most
 /// `timeout`.
 ///
