@@ -42,8 +42,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::{Batch, StoreError};
 
-/// Batches one store may have waiting; handing over one more waits for the oldest.
-const MAX_PENDING: usize = 4;
+/// Batches one store may have waiting; handing over one more waits for the oldest. One:
+/// a commit's apply overlaps the next interval's processing, and no more than that is
+/// ever behind (a backlog would hold memory, and a worker taking over partitions would
+/// restore them while its applier still caught up).
+const MAX_PENDING: usize = 1;
 
 /// A batch waiting to be applied; its writes are in key order.
 pub(crate) struct PendingBatch {
