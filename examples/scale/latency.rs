@@ -410,7 +410,8 @@ enum Seen {
     },
 }
 
-/// Tails `match-events` and `robot-commands` from their current ends until `stop`.
+/// Tails `match-events`, `robot-commands` and `match-requests` from their current ends
+/// until `stop`.
 fn tail(bootstrap: &str, tx: mpsc::UnboundedSender<Seen>, stop: Arc<AtomicBool>) -> Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)

@@ -22,10 +22,10 @@
 //! between commits costs one changelog record and one backend write (the caching layer of
 //! Kafka Streams).
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
+use crate::write_buffer::lay_over;
 use crate::{Batch, KeyValueStore, Storage, StoreError, StoreReader, WriteBuffer};
 
 /// One buffered change: a new value, or `None` for a delete (a changelog tombstone).
@@ -172,22 +172,12 @@ impl ChangeLoggingStore {
         hi: Bound<&str>,
         prefix: Option<&str>,
     ) -> Vec<(String, Vec<u8>)> {
-        let overlay = self
+        let changes = self
             .buffer
             .range(lo, hi)
-            .take_while(|(k, _)| prefix.is_none_or(|p| k.starts_with(p)));
-        let mut merged: BTreeMap<String, Vec<u8>> = base.into_iter().collect();
-        for (k, v) in overlay {
-            match v {
-                Some(v) => {
-                    merged.insert(k.to_string(), v.clone());
-                }
-                None => {
-                    merged.remove(k);
-                }
-            }
-        }
-        merged.into_iter().collect()
+            .take_while(|(k, _)| prefix.is_none_or(|p| k.starts_with(p)))
+            .map(|(k, v)| (k, v.as_deref()));
+        lay_over(base, changes)
     }
 }
 

@@ -300,22 +300,13 @@ impl KeyValueStore for SledStore {
 impl Storage for SledStore {
     fn apply(&mut self, batch: Batch) -> Result<(), StoreError> {
         self.pending.drain(&self.name)?;
-        let mut b = sled::Batch::default();
-        for (k, v) in batch.writes {
-            match v {
-                Some(v) => b.insert(k.as_bytes(), v),
-                None => b.remove(k.as_bytes()),
-            }
-        }
-        if let Some(cp) = batch.checkpoint {
-            b.insert(CHECKPOINT_KEY, &cp.to_be_bytes());
-        }
-        self.tree.apply_batch(b).map_err(|e| backend(&self.name, e))
+        self.tree
+            .apply_batch(sled_batch(&batch.writes, batch.checkpoint))
+            .map_err(|e| backend(&self.name, e))
     }
 
     fn apply_behind(&mut self, batch: Batch) -> Result<(), StoreError> {
-        self.pending
-            .push(&self.name, &self.tree, CHECKPOINT_KEY, batch)
+        self.pending.push(&self.name, &self.tree, batch)
     }
 
     fn checkpoint(&self) -> Result<Option<i64>, StoreError> {
@@ -354,6 +345,25 @@ impl Storage for SledStore {
             pending: self.pending.clone(),
         }))
     }
+}
+
+/// The sled batch of `writes` (`None`: a delete) and, when set, the checkpoint under its
+/// reserved key: what one commit or restore batch applies atomically.
+pub(crate) fn sled_batch(
+    writes: &[(String, Option<Vec<u8>>)],
+    checkpoint: Option<i64>,
+) -> sled::Batch {
+    let mut b = sled::Batch::default();
+    for (k, v) in writes {
+        match v {
+            Some(v) => b.insert(k.as_bytes(), v.as_slice()),
+            None => b.remove(k.as_bytes()),
+        }
+    }
+    if let Some(cp) = checkpoint {
+        b.insert(CHECKPOINT_KEY, &cp.to_be_bytes());
+    }
+    b
 }
 
 /// One key of a store: its pending change if a batch not yet applied has one, else the

@@ -35,11 +35,13 @@
 //! store.sync().unwrap(); // waits for the apply, then fsyncs
 //! ```
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use crate::sled_store::sled_batch;
+use crate::write_buffer::lay_over;
 use crate::{Batch, StoreError};
 
 /// Batches one store may have waiting; handing over one more waits for the oldest. One:
@@ -70,21 +72,6 @@ impl PendingBatch {
             .binary_search_by(|(k, _)| k.as_str().cmp(key))
             .ok()
             .map(|i| &self.writes[i].1)
-    }
-
-    /// The sled batch: the writes and, when set, the checkpoint under `checkpoint_key`.
-    fn to_sled(&self, checkpoint_key: &[u8]) -> sled::Batch {
-        let mut b = sled::Batch::default();
-        for (k, v) in &self.writes {
-            match v {
-                Some(v) => b.insert(k.as_bytes(), v.as_slice()),
-                None => b.remove(k.as_bytes()),
-            }
-        }
-        if let Some(cp) = self.checkpoint {
-            b.insert(checkpoint_key, &cp.to_be_bytes());
-        }
-        b
     }
 }
 
@@ -168,7 +155,6 @@ impl Pending {
         self: &Arc<Self>,
         name: &str,
         tree: &sled::Tree,
-        checkpoint_key: &'static [u8],
         batch: Batch,
     ) -> Result<(), StoreError> {
         let batch = Arc::new(PendingBatch::new(batch));
@@ -187,7 +173,6 @@ impl Pending {
         }
         let job = Job {
             tree: tree.clone(),
-            checkpoint_key,
             pending: self.clone(),
             batch,
         };
@@ -207,29 +192,17 @@ pub(crate) fn overlay(
     batches: &[Arc<PendingBatch>],
     keep: impl Fn(&str) -> bool,
 ) -> Vec<(String, Vec<u8>)> {
-    if batches.is_empty() {
-        return base;
-    }
-    let mut merged: BTreeMap<String, Vec<u8>> = base.into_iter().collect();
-    for b in batches {
-        for (k, v) in b.writes.iter().filter(|(k, _)| keep(k)) {
-            match v {
-                Some(v) => {
-                    merged.insert(k.clone(), v.clone());
-                }
-                None => {
-                    merged.remove(k);
-                }
-            }
-        }
-    }
-    merged.into_iter().collect()
+    let changes = batches
+        .iter()
+        .flat_map(|b| b.writes.iter())
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.as_str(), v.as_deref()));
+    lay_over(base, changes)
 }
 
 /// One batch for the applier.
 struct Job {
     tree: sled::Tree,
-    checkpoint_key: &'static [u8],
     pending: Arc<Pending>,
     batch: Arc<PendingBatch>,
 }
@@ -239,14 +212,13 @@ impl Job {
     fn run(self) {
         let Job {
             tree,
-            checkpoint_key,
             pending,
             batch,
         } = self;
         if pending.lock().failed.is_some() {
             return;
         }
-        let sled_batch = batch.to_sled(checkpoint_key);
+        let sled_batch = sled_batch(&batch.writes, batch.checkpoint);
         let applied = catch_unwind(AssertUnwindSafe(|| tree.apply_batch(sled_batch)));
         // Let go of the tree before anyone waiting is woken: a store that was waiting to
         // close may reopen its database right after, and sled's file lock is held while

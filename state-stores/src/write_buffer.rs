@@ -17,11 +17,36 @@
 //! assert_eq!(b.get("b"), Some(&None));
 //! ```
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+
+/// `base` (a scan of the storage below, in key order) with `changes` laid over it in their
+/// order: a value adds or replaces its key, `None` removes it. Shared by the write buffer
+/// over its backend and the write-behind's pending batches over their tree.
+pub(crate) fn lay_over<'a>(
+    base: Vec<(String, Vec<u8>)>,
+    changes: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut changes = changes.into_iter().peekable();
+    if changes.peek().is_none() {
+        return base;
+    }
+    let mut merged: BTreeMap<String, Vec<u8>> = base.into_iter().collect();
+    for (k, v) in changes {
+        match v {
+            Some(v) => {
+                merged.insert(k.to_string(), v.to_vec());
+            }
+            None => {
+                merged.remove(k);
+            }
+        }
+    }
+    merged.into_iter().collect()
+}
 
 /// See the module docs. `None` values are buffered deletes.
 #[derive(Default)]
