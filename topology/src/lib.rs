@@ -64,6 +64,7 @@ mod recover;
 #[cfg(feature = "testkit")]
 pub mod reference;
 mod restore;
+mod resume;
 mod sender;
 mod shared_decode;
 mod standby;

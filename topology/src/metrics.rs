@@ -185,6 +185,9 @@ pub const COMMITS: &str = "orchestra_commits_total";
 pub const ACTIVE_TASKS: &str = "orchestra_active_tasks";
 /// Counter: assignments the group took away without a revocation.
 pub const ASSIGNMENTS_LOST: &str = "orchestra_assignments_lost_total";
+/// Counter: suspended tasks reopened from their changelogs instead of resumed, because
+/// another worker wrote their partitions in between.
+pub const TASKS_REOPENED: &str = "orchestra_tasks_reopened_total";
 
 /// The `kind` label values of [`DLQ_RECORDS`] (the `error.kind` header of a DLQ record).
 pub const DLQ_KINDS: &[&str] = &["deserialization", "rejected", "processing"];
@@ -281,6 +284,11 @@ pub const DEFINITIONS: &[MetricDef] = &[
         ASSIGNMENTS_LOST,
         &[],
         "Assignments lost without a revocation (session expired or poll interval exceeded); their uncommitted work was dropped",
+    ),
+    MetricDef::counter(
+        TASKS_REOPENED,
+        &[],
+        "Suspended tasks reopened from their changelogs instead of resumed: another worker wrote their partitions while this one was out of the group",
     ),
 ];
 

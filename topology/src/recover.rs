@@ -76,6 +76,7 @@ fn recover_partition(
     let start = recorded.max(low);
     tracing::debug!(task = %task.id, %topic, partition, recorded, low, high, "recovery plan");
     if start >= high {
+        task.saw_sink_end(topic, start.max(high));
         return Ok(0);
     }
     let mut tpl = TopicPartitionList::new();
@@ -116,6 +117,7 @@ fn recover_partition(
         let ts = msg.timestamp().to_millis().unwrap_or(wall);
         task.recover(topic, key, value, ts, wall)?;
     }
+    task.saw_sink_end(topic, next.max(high));
     tracing::info!(task = %task.id, %topic, partition, from = start, to = high, records = read, "recovered from own output");
     Ok(read)
 }

@@ -91,6 +91,29 @@ impl Restorer {
         });
     }
 
+    /// Each partition's low and high watermarks, asked for all at once.
+    pub fn watermarks(&self, partitions: &[(&str, i32)]) -> Vec<Result<(i64, i64), TopologyError>> {
+        let consumer = &self.consumers[0];
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = partitions
+                .iter()
+                .map(|&(topic, partition)| {
+                    scope.spawn(move || {
+                        consumer
+                            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                            .map_err(|e| {
+                                TopologyError::kafka(
+                                    format!("watermarks of {topic}[{partition}]"),
+                                    e,
+                                )
+                            })
+                    })
+                })
+                .collect();
+            join_all(handles, "watermark")
+        })
+    }
+
     /// Restores the stores of `ids`; returns the number of changelog records read.
     pub fn restore(
         &self,
@@ -108,24 +131,11 @@ impl Restorer {
             }
         }
         let consumer = &self.consumers[0];
-        let marks: Vec<Result<(i64, i64), TopologyError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = plan
-                .iter()
-                .map(|(id, _, topic, _)| {
-                    scope.spawn(move || {
-                        consumer
-                            .fetch_watermarks(topic, id.partition, Duration::from_secs(10))
-                            .map_err(|e| {
-                                TopologyError::kafka(
-                                    format!("watermarks of {topic}[{}]", id.partition),
-                                    e,
-                                )
-                            })
-                    })
-                })
-                .collect();
-            join_all(handles, "watermark")
-        });
+        let partitions: Vec<(&str, i32)> = plan
+            .iter()
+            .map(|(id, _, topic, _)| (topic.as_str(), id.partition))
+            .collect();
+        let marks = self.watermarks(&partitions);
         let mut targets: Vec<Target> = Vec::new();
         for ((id, store, topic, checkpoint), marks) in plan.into_iter().zip(marks) {
             let (low, mut high) = marks?;

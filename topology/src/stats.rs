@@ -29,6 +29,9 @@ pub struct WorkerStats {
     /// Assignments the group took away without a revocation (see
     /// [`crate::TopologyError::AssignmentLost`]); each dropped its uncommitted work.
     pub assignments_lost: AtomicU64,
+    /// Suspended tasks given back after another worker had written their partitions:
+    /// reopened from their changelogs instead of resumed (see `resume.rs`).
+    pub reopened_tasks: AtomicU64,
     /// Wall time spent restoring, in microseconds.
     pub restore_micros: AtomicU64,
     state: Mutex<WorkerState>,
@@ -52,6 +55,7 @@ impl WorkerStats {
             commits: AtomicU64::new(0),
             rebuilt_stores: AtomicU64::new(0),
             assignments_lost: AtomicU64::new(0),
+            reopened_tasks: AtomicU64::new(0),
             restore_micros: AtomicU64::new(0),
             state: Mutex::new(WorkerState::Starting),
             tasks: Mutex::new(Vec::new()),

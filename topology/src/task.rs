@@ -74,6 +74,9 @@ pub(crate) struct Task {
     dlq_topic: String,
     /// Sink topics processors recover their state from, with the processor's slot.
     recovered: Vec<(usize, String)>,
+    /// Where this task's partition of each recovered sink ends as far as the task knows:
+    /// the end its recovery read to, or past its last output a commit saw delivered.
+    sink_ends: FxHashMap<String, i64>,
     /// Input this task must process before its wall-clock punctuators run (see
     /// `catch_up.rs`).
     pub backlog: crate::catch_up::Backlog,
@@ -143,6 +146,7 @@ impl Task {
             settings,
             dlq_topic,
             recovered: topology.recovered_sinks(id.subtopology),
+            sink_ends: FxHashMap::default(),
             backlog: Default::default(),
             gauges: FxHashMap::default(),
             e2e: metrics::histogram!(m::E2E_LATENCY),
@@ -390,6 +394,21 @@ impl Task {
             .unwrap_or(0))
     }
 
+    /// Notes that this task's partition of the recovered sink `topic` reaches `end` (its
+    /// recovery read to there, or its outputs were delivered up to there).
+    pub fn saw_sink_end(&mut self, topic: &str, end: i64) {
+        let known = self.sink_ends.entry(topic.to_string()).or_insert(end);
+        *known = (*known).max(end);
+    }
+
+    /// Where this task knows its partition of the recovered sink `topic` ends: the
+    /// furthest of its recorded covered position and what it saw itself (see
+    /// [`Task::saw_sink_end`]).
+    pub fn known_sink_end(&self, topic: &str) -> Result<i64, TopologyError> {
+        let seen = self.sink_ends.get(topic).copied().unwrap_or(0);
+        Ok(self.recovery_start(topic)?.max(seen))
+    }
+
     /// Records, for each recovered sink, the next offset after the last record of this
     /// task's partition known delivered (`delivered(topic, partition)`: the last
     /// delivered offset). Called at a commit before the changelog records are made: the
@@ -403,8 +422,15 @@ impl Task {
             .iter()
             .filter_map(|(_, topic)| {
                 let last = delivered(topic, self.id.partition)?;
-                Some((sink_end_key(topic), last + 1))
+                Some((topic.clone(), last + 1))
             })
+            .collect();
+        for (topic, end) in &ends {
+            self.saw_sink_end(topic, *end);
+        }
+        let ends: Vec<(String, i64)> = ends
+            .into_iter()
+            .map(|(topic, end)| (sink_end_key(&topic), end))
             .collect();
         self.stores
             .record_offsets(ends.iter().map(|(k, v)| (k.as_str(), *v)))

@@ -370,6 +370,7 @@ impl TaskManager {
         tpl: &TopicPartitionList,
     ) -> Result<(), TopologyError> {
         tracing::info!(worker = %self.config.worker_id, partitions = tpl.count(), "partitions revoked; committing");
+        let started = Instant::now();
         self.queryable.stale();
         self.commit(consumer)?;
         self.sync_all()?;
@@ -378,6 +379,13 @@ impl TaskManager {
                 task.set_state(TaskState::Suspended)?;
             }
         }
+        // A revocation that takes long can outlast the group's patience (see `resume.rs`).
+        tracing::info!(
+            worker = %self.config.worker_id,
+            tasks = self.tasks.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "revocation committed; tasks suspended"
+        );
         self.gauges.publish(&self.tasks, consumer);
         self.queryable.publish(&self.tasks, &self.sub_partitions);
         Ok(())
@@ -517,16 +525,32 @@ impl TaskManager {
             }
         }
         let mut fresh = Vec::new();
-        let mut resumed = Vec::new();
+        let mut suspended = Vec::new();
         for id in &wanted {
-            match self.tasks.get_mut(id) {
-                Some(task) if task.state == TaskState::Suspended => {
-                    // Continues from its own next offsets (see `reposition` below).
-                    task.set_state(TaskState::Running)?;
-                    resumed.push(*id);
-                }
+            match self.tasks.get(id) {
+                Some(task) if task.state == TaskState::Suspended => suspended.push(*id),
                 Some(_) => {}
                 None => fresh.push(*id),
+            }
+        }
+        // A suspended task resumes only if nobody wrote its partitions since its
+        // revocation here (see `resume.rs`); otherwise it is opened again like a new one.
+        let moved = crate::resume::moved_on(&self.restorer, &self.tasks, &suspended, self.eos())?;
+        let mut resumed = Vec::new();
+        for id in suspended {
+            let Some(task) = self.tasks.get_mut(&id) else {
+                continue;
+            };
+            if moved.contains(&id) {
+                task.set_state(TaskState::Closed)?;
+                self.tasks.remove(&id);
+                self.stats.reopened_tasks.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(m::TASKS_REOPENED).increment(1);
+                fresh.push(id);
+            } else {
+                // Continues from its own next offsets (see `positions` below).
+                task.set_state(TaskState::Running)?;
+                resumed.push(id);
             }
         }
         // A database is open in one place at a time: the standby hands over the ones it
@@ -671,5 +695,152 @@ impl Drop for TaskManager {
     /// Queries stop reading this worker's stores once it has no tasks.
     fn drop(&mut self) {
         self.queryable.stale();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two task managers taking one task in turns, driven as the rebalance callbacks drive
+    //! them, on the embedded broker.
+
+    use super::*;
+    use crate::reference::{self, Aggregate, RefEvent};
+    use crate::EmbeddedBroker;
+    use state_stores::KeyValueStore;
+
+    const APP: &str = "resume-test";
+    const ID: TaskId = TaskId {
+        subtopology: 0,
+        partition: 0,
+    };
+
+    struct Worker {
+        tm: TaskManager,
+        consumer: BaseConsumer,
+    }
+
+    impl Worker {
+        fn start(
+            broker: &EmbeddedBroker,
+            topology: &Topology,
+            name: &str,
+            dir: &std::path::Path,
+        ) -> Self {
+            let config = StreamsConfig::new(APP, &broker.bootstrap_servers())
+                .worker_id(name)
+                .state_dir(dir);
+            let changelogs: Vec<String> = crate::admin::internal_topics(topology, APP, |_| Some(1))
+                .into_iter()
+                .filter(|t| t.kind == crate::admin::InternalTopicKind::Changelog)
+                .map(|t| t.name)
+                .collect();
+            let producer = Arc::new(crate::output::create_producer(&config, changelogs).unwrap());
+            let sender = Sender::start(producer.clone(), name).unwrap();
+            let consumer: BaseConsumer = config
+                .client_config()
+                .set("group.id", APP)
+                .create()
+                .unwrap();
+            let tm = TaskManager::new(
+                topology.clone(),
+                config.clone(),
+                Restorer::new(&config).unwrap(),
+                producer,
+                Some(sender),
+                HashMap::from([(0, 1)]),
+                Arc::new(WorkerStats::new()),
+            )
+            .unwrap();
+            Worker { tm, consumer }
+        }
+
+        fn assignment() -> TopicPartitionList {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(reference::INPUT, 0);
+            tpl
+        }
+
+        /// The rebalance callback's assignment; returns the offset input resumes at
+        /// (`None`: the group's committed offset, as nothing else is known).
+        fn assign(&mut self) -> Option<i64> {
+            let positions = self
+                .tm
+                .on_assign(&self.consumer, &Self::assignment())
+                .unwrap();
+            match positions.elements()[0].offset() {
+                rdkafka::Offset::Offset(o) => Some(o),
+                _ => None,
+            }
+        }
+
+        fn revoke(&mut self) {
+            self.tm
+                .on_revoke(&self.consumer, &Self::assignment())
+                .unwrap();
+        }
+
+        /// Processes the input records at `offsets` (key `k`).
+        fn process(&mut self, offsets: std::ops::Range<i64>) {
+            for offset in offsets {
+                let value = serde_json::to_vec(&RefEvent::new(offset as u64, "x")).unwrap();
+                let rec = InRecord {
+                    topic: reference::INPUT,
+                    partition: 0,
+                    offset,
+                    timestamp: 1_000 + offset,
+                    key: Some(b"k"),
+                    value: Some(&value),
+                };
+                self.tm.process(&rec, Instant::now()).unwrap();
+            }
+        }
+
+        /// The task's aggregate of key `k`.
+        fn count(&self) -> u64 {
+            let store = self.tm.tasks()[&ID].stores.get(reference::STORE).unwrap();
+            let v = store.get("k").unwrap().expect("an aggregate of k");
+            serde_json::from_slice::<Aggregate>(&v).unwrap().count
+        }
+
+        fn reopened(&self) -> u64 {
+            self.tm.stats().reopened_tasks.load(Ordering::Relaxed)
+        }
+    }
+
+    #[test]
+    fn a_suspended_task_resumes_unless_another_worker_wrote_its_partitions_meanwhile() {
+        let broker = EmbeddedBroker::start().unwrap();
+        let topology = reference::topology(reference::Options::default())
+            .resolve(APP)
+            .unwrap();
+        for t in [reference::INPUT, reference::OUTPUT, reference::SUMMARIES] {
+            broker.create_topic(t, 1).unwrap();
+        }
+        broker.create_internal_topics(&topology, APP, 1).unwrap();
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut w1 = Worker::start(&broker, &topology, "w1", d1.path());
+        let mut w2 = Worker::start(&broker, &topology, "w2", d2.path());
+
+        // A revocation and the next assignment with nobody in between: w1 resumes.
+        assert_eq!(w1.assign(), None);
+        w1.process(0..2);
+        w1.revoke();
+        assert_eq!(w1.assign(), Some(2));
+        assert_eq!(w1.reopened(), 0, "nobody else wrote: the task resumes");
+        assert_eq!(w1.count(), 2);
+        w1.revoke();
+
+        // A generation w1 missed: w2 owns the task and processes two more records.
+        assert_eq!(w2.assign(), Some(2));
+        assert_eq!(w2.count(), 2, "w2 restored w1's commit");
+        w2.process(2..4);
+        w2.revoke();
+
+        // w1 gets the task back: it must start from w2's commit, not from its own.
+        assert_eq!(w1.assign(), Some(4), "input resumes after w2's records");
+        assert_eq!(w1.reopened(), 1);
+        assert_eq!(w1.count(), 4, "the store holds w2's changes");
+        w1.process(4..5);
+        assert_eq!(w1.count(), 5);
     }
 }

@@ -1757,7 +1757,11 @@ static int rd_kafka_mock_handle_Heartbeat(rd_kafka_mock_connection_t *mconn,
                 err = rd_kafka_mock_cgrp_classic_check_state(
                     mcgrp, member, rkbuf, GenerationId);
 
-        if (!err)
+        /* RobotOrchestra patch: a member that heartbeats while the group
+         * rebalances is alive (it is revoking, and rejoins once done): keep
+         * its session, as Apache Kafka's coordinator does, instead of
+         * expelling it after session.timeout.ms of rebalancing. */
+        if (!err || (member && err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS))
                 rd_kafka_mock_cgrp_classic_member_active(mcgrp, member);
 
         rd_kafka_buf_write_i16(resp, err); /* ErrorCode */
