@@ -691,8 +691,11 @@ rd_kafka_mock_cgrp_classic_get(rd_kafka_mock_cluster_t *mcluster,
         mcgrp->protocol_type = RD_KAFKAP_STR_DUP(ProtocolType);
         mcgrp->generation_id = 1;
         TAILQ_INIT(&mcgrp->members);
+        /* RobotOrchestra patch: check sessions every 100 ms (was 1 s), so a
+         * member that died is noticed once its session timeout has passed
+         * rather than up to a second later. */
         rd_kafka_timer_start(&mcluster->timers, &mcgrp->session_tmr,
-                             1000 * 1000 /*1s*/,
+                             100 * 1000 /*100ms*/,
                              rd_kafka_mock_cgrp_classic_session_tmr_cb, mcgrp);
 
         TAILQ_INSERT_TAIL(&mcluster->cgrps_classic, mcgrp, link);
