@@ -292,6 +292,34 @@ static void rd_kafka_mock_cgrp_classic_rebalance_timer_restart(
     int timeout_ms);
 
 /**
+ * RobotOrchestra patch: whether every member of the group has a JoinGroup
+ * waiting for its answer. Apache Kafka's coordinator ends the join phase as soon
+ * as every known member has rejoined; the mock waited out its timer.
+ */
+static rd_bool_t
+rd_kafka_mock_cgrp_classic_all_joined(const rd_kafka_mock_cgrp_classic_t *mcgrp) {
+        const rd_kafka_mock_cgrp_classic_member_t *member;
+        if (mcgrp->member_cnt == 0)
+                return rd_false;
+        TAILQ_FOREACH(member, &mcgrp->members, link) {
+                if (!member->conn || !member->resp)
+                        return rd_false;
+        }
+        return rd_true;
+}
+
+/**
+ * RobotOrchestra patch: in the join phase, elect the leader at once when every
+ * member has rejoined.
+ */
+static void
+rd_kafka_mock_cgrp_classic_join_if_complete(rd_kafka_mock_cgrp_classic_t *mcgrp) {
+        if (mcgrp->state == RD_KAFKA_MOCK_CGRP_STATE_JOINING &&
+            rd_kafka_mock_cgrp_classic_all_joined(mcgrp))
+                rd_kafka_mock_cgrp_classic_rebalance_timer_restart(mcgrp, 10);
+}
+
+/**
  * @brief Elect consumer group leader and send JoinGroup responses
  */
 static void
@@ -419,12 +447,14 @@ rd_kafka_mock_cgrp_classic_rebalance(rd_kafka_mock_cgrp_classic_t *mcgrp,
                  mcgrp->member_cnt == mcgrp->last_member_cnt)
                 timeout_ms = 100; /* All members rejoined, quickly transition
                                    * to election. */
-        else /* Let the rebalance delay be a bit shorter than the
-              * session timeout so that we don't time out waiting members
-              * who are also subject to the session timeout. */
-                timeout_ms = mcgrp->session_timeout_ms > 1000
-                                 ? mcgrp->session_timeout_ms - 1000
-                                 : mcgrp->session_timeout_ms;
+        else /* RobotOrchestra patch: wait up to the session timeout for
+              * the members to rejoin (a live member hears of the rebalance
+              * at its next heartbeat; a dead one times out meanwhile), and
+              * elect as soon as all have (join_if_complete). The mock waited
+              * the session timeout less a second: 100 ms at a 1.1 s session,
+              * shorter than a heartbeat interval, so live members were left
+              * out of the new generation and lost their assignment. */
+                timeout_ms = mcgrp->session_timeout_ms;
 
         if (mcgrp->state == RD_KAFKA_MOCK_CGRP_STATE_SYNCING)
                 /* Abort current Syncing state */
@@ -605,6 +635,9 @@ rd_kafka_resp_err_t rd_kafka_mock_cgrp_classic_member_add(
         member->conn = mconn;
         rd_kafka_mock_cgrp_classic_member_active(mcgrp, member);
 
+        /* RobotOrchestra patch */
+        rd_kafka_mock_cgrp_classic_join_if_complete(mcgrp);
+
         return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
@@ -632,8 +665,12 @@ static void rd_kafka_mock_cgrp_classic_session_tmr_cb(rd_kafka_timers_t *rkts,
                 timeout_cnt++;
         }
 
-        if (timeout_cnt)
+        if (timeout_cnt) {
                 rd_kafka_mock_cgrp_classic_rebalance(mcgrp, "member timeout");
+                /* RobotOrchestra patch: the members left may all have
+                 * rejoined already. */
+                rd_kafka_mock_cgrp_classic_join_if_complete(mcgrp);
+        }
 }
 
 
