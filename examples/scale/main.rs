@@ -52,9 +52,9 @@ mod view_rss;
 
 const APP: &str = "scale";
 /// The workers' session timeout (`SCALE_SESSION_MS`, default 1100 ms): how long a SIGKILLed
-/// worker stays in the group. The mock cluster then waits the session timeout less one
-/// second for the members to rejoin (the whole timeout when it is 1 s or less), so just
-/// over a second keeps both short.
+/// worker stays in the group (the embedded broker checks sessions every 100 ms). The
+/// survivors then rejoin at their next heartbeat, and the new generation forms as soon as
+/// all have.
 fn session() -> Duration {
     Duration::from_millis(env_ms("SCALE_SESSION_MS").unwrap_or(1_100))
 }

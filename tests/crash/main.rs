@@ -59,10 +59,11 @@ const ROUNDS: u32 = 2;
 /// Matches in play at once.
 const CONCURRENCY: usize = 24;
 /// Response and voting windows: long against a failover, so that an answer given in time
-/// is never late because its worker died. A kill costs a session timeout, then the mock
-/// cluster's rebalance waits (the session timeout less a second each, and the restarted
-/// worker's join brings another): 14–17 s on a quiet 2-core VM, and more under a loaded
-/// CI run, where a 20 s window once let three answers go late.
+/// is never late because its worker died. A kill costs a session timeout (the dead member
+/// stays in the group until then, and its restarted successor's join waits for it), then a
+/// rebalance: failovers took 14–17 s on a quiet 2-core VM when the mock cluster's join
+/// phase always waited out its timer, and more under a loaded CI run, where a 20 s window
+/// once let three answers go late.
 const WINDOW_MS: u64 = 30_000;
 /// How long everything may take after the last kill.
 const SETTLE: Duration = Duration::from_secs(240);
