@@ -138,13 +138,7 @@ pub(crate) fn commit_tasks(
                 checkpoints.insert(store.clone(), off + 1);
             }
         }
-        // Every output is acknowledged now (under exactly_once too, whose outputs were
-        // still on their way when the covered positions were recorded).
-        for topic in task.recovered_topics() {
-            if let Some(off) = io.last_delivered(&topic, id.partition) {
-                task.saw_sink_end(&topic, off + 1);
-            }
-        }
+        task.saw_delivered_sink_ends(|topic, partition| io.last_delivered(topic, partition));
         task.post_commit(&checkpoints, sync)?;
     }
     Ok(Committed::Done)

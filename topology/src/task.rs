@@ -48,6 +48,16 @@ fn sink_end_key(topic: &str) -> String {
     format!("sink-end:{topic}")
 }
 
+/// Raises the known end of `topic` in `ends` to `end` (never lowers it).
+fn note_sink_end(ends: &mut FxHashMap<String, i64>, topic: &str, end: i64) {
+    match ends.get_mut(topic) {
+        Some(known) => *known = (*known).max(end),
+        None => {
+            ends.insert(topic.to_string(), end);
+        }
+    }
+}
+
 /// Every how many records a task measures processing latency.
 const LATENCY_SAMPLE: u64 = 16;
 
@@ -397,8 +407,18 @@ impl Task {
     /// Notes that this task's partition of the recovered sink `topic` reaches `end` (its
     /// recovery read to there, or its outputs were delivered up to there).
     pub fn saw_sink_end(&mut self, topic: &str, end: i64) {
-        let known = self.sink_ends.entry(topic.to_string()).or_insert(end);
-        *known = (*known).max(end);
+        note_sink_end(&mut self.sink_ends, topic, end);
+    }
+
+    /// After a commit, when every output is acknowledged (under exactly_once too, whose
+    /// outputs were still on their way when [`Task::record_sink_ends`] ran): notes each
+    /// recovered sink's end past this task's last delivered record (`delivered`).
+    pub fn saw_delivered_sink_ends(&mut self, delivered: impl Fn(&str, i32) -> Option<i64>) {
+        for (_, topic) in &self.recovered {
+            if let Some(last) = delivered(topic, self.id.partition) {
+                note_sink_end(&mut self.sink_ends, topic, last + 1);
+            }
+        }
     }
 
     /// Where this task knows its partition of the recovered sink `topic` ends: the
@@ -422,15 +442,8 @@ impl Task {
             .iter()
             .filter_map(|(_, topic)| {
                 let last = delivered(topic, self.id.partition)?;
-                Some((topic.clone(), last + 1))
+                Some((sink_end_key(topic), last + 1))
             })
-            .collect();
-        for (topic, end) in &ends {
-            self.saw_sink_end(topic, *end);
-        }
-        let ends: Vec<(String, i64)> = ends
-            .into_iter()
-            .map(|(topic, end)| (sink_end_key(&topic), end))
             .collect();
         self.stores
             .record_offsets(ends.iter().map(|(k, v)| (k.as_str(), *v)))
