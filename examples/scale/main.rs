@@ -3,7 +3,7 @@
 //! matches, and a player's latency under load.
 //!
 //! ```text
-//! cargo run --release --example scale [-- --keys 1000000 --partitions 32 --matches 1000000
+//! cargo run --release --example scale [-- --keys 2000000 --partitions 32 --matches 1000000
 //!                                        --runs 5 --only with|without|view|latency]
 //! ```
 //!
@@ -20,15 +20,18 @@
 //! **Failover.** The embedded broker (librdkafka's mock cluster, the broker `orchestra
 //! broker` runs) in this process; two worker *processes* (this binary re-run as `scale
 //! worker …`) run the runtime's reference topology (one change-logged store, one output
-//! per input) with sled stores, and the input holds one record for each of `--keys` keys,
-//! so the workers hold about a million store keys between them. Once everything is
+//! per input) with sled stores, and the input holds one record for each of `--keys` keys
+//! (2,000,000 by default), so each worker — the killed one too — holds about a million
+//! store keys (the count is on stderr). Once everything is
 //! processed (and, with standbys, the standbys have caught up), one worker is SIGKILLed;
 //! the figure is the time from the kill until a probe record sent to every one of its
 //! partitions has come out of the survivor — detection (the session timeout, printed
 //! too), rebalance, restore and the first records. Short values keep the mock cluster
-//! under its 5 MiB-per-partition cap. The mock cluster looks for expired sessions once a
-//! second, so a single kill's figure varies by up to a second: each figure is the median
-//! of `--runs` kills (each on a fresh cluster), and the runs are on stderr.
+//! under its per-partition caps (5 MiB, 100,000 batches), and the run fails if the broker
+//! dropped a record all the same (a log start offset above 0). A single kill's figure
+//! varies with where the kill lands between two heartbeats and two session checks: each
+//! figure is the median of `--runs` kills (each on a fresh cluster), and the runs are on
+//! stderr.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -76,7 +79,7 @@ fn main() -> Result<()> {
         // The read view's serving process (view_rss re-runs this binary).
         return view_rss::main_from(args);
     }
-    let keys: u64 = flag(&args, "--keys").unwrap_or(1_000_000);
+    let keys: u64 = flag(&args, "--keys").unwrap_or(2_000_000);
     let partitions: i32 = flag(&args, "--partitions").unwrap_or(32);
     let only: Option<String> = flag(&args, "--only");
     let runs: usize = flag(&args, "--runs").unwrap_or(5).max(1);
@@ -88,8 +91,8 @@ fn main() -> Result<()> {
         if standby == 0 || only.is_some() {
             println!("session timeout: {} ms", session().as_millis());
         }
-        // The broker notices a dead member at a 1 s tick, so one kill is a draw of where
-        // in that second it lands: the figure is the median of `--runs` kills.
+        // One kill is a draw of where it lands between heartbeats and session checks: the
+        // figure is the median of `--runs` kills.
         let mut runs = (0..runs)
             .map(|_| failover(keys, partitions, standby))
             .collect::<Result<Vec<u128>>>()?;
@@ -186,6 +189,12 @@ fn failover(keys: u64, partitions: i32, standby: u32) -> Result<u128> {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+    let held = input
+        .iter()
+        .filter(|(k, _)| victim_tasks.contains(&partition_for(k.as_bytes(), partitions)))
+        .count();
+    eprintln!("scale: the worker to kill holds {held} store keys");
+    nothing_dropped(&bootstrap, &broker_topics())?;
     let ends = testing::end_offsets(&bootstrap, reference::OUTPUT)?;
     let probes: Vec<(String, Vec<u8>)> = victim_tasks
         .iter()
@@ -216,6 +225,39 @@ fn failover(keys: u64, partitions: i32, standby: u32) -> Result<u128> {
         let _ = w.child.wait();
     }
     Ok(ms)
+}
+
+/// The topics a failover run fills: what the mock cluster must keep whole.
+fn broker_topics() -> Vec<String> {
+    vec![
+        reference::INPUT.to_string(),
+        reference::OUTPUT.to_string(),
+        topology::Topology::changelog_topic(APP, reference::STORE),
+        topology::Topology::changelog_topic(APP, &topology::Topology::offsets_store(0)),
+    ]
+}
+
+/// Fails if the embedded broker dropped the head of any partition of `topics` (it keeps at
+/// most 5 MiB and 100,000 records per partition): a restore would then be shorter than
+/// the store it stands for, and the figure would flatter it.
+fn nothing_dropped(bootstrap: &str, topics: &[String]) -> Result<()> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    for topic in topics {
+        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        for p in md.topics().iter().flat_map(|t| t.partitions()) {
+            let (low, _) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(5))?;
+            if low > 0 {
+                bail!(
+                    "the embedded broker dropped the first {low} records of {topic} \
+                     partition {}: use fewer --keys or more --partitions",
+                    p.id()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Waits until every key of `want` has an output after `ends`.
