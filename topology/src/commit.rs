@@ -46,13 +46,13 @@
 //! records and the input offsets (`send_offsets_to_transaction`); stores apply their
 //! prepared changes only after the transaction commits, and drop them on abort. The
 //! offsets stores' records are sent once the rest is acknowledged here too: a reader that
-//! sees an aborted transaction's records (the embedded broker shows them) then never sees
-//! its positions without its state.
+//! sees an aborted transaction's records (a `read_uncommitted` one) then never sees its
+//! positions without its state.
 //!
-//! On a real broker `read_committed` consumers (our restore consumers and any downstream
-//! reader) also skip records of aborted transactions. The embedded broker does not filter
-//! them, which is why outputs are buffered until the commit instead of produced eagerly:
-//! a processor failure then leaves nothing in any topic, on any broker.
+//! `read_committed` consumers (our restore consumers and any downstream reader) skip
+//! records of aborted transactions, on Apache Kafka and on the embedded broker alike.
+//! Outputs are still buffered until the commit instead of produced eagerly: a processor
+//! failure then leaves nothing in any topic, not even for a `read_uncommitted` reader.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,13 +1,13 @@
 //! The embedded broker: librdkafka's mock cluster started inside the process.
 //!
 //! It speaks the Kafka protocol on a loopback port, so the stream workers, tests and any
-//! outside client (kcat, a Python client) can use it while it runs. What it lacks, and
-//! what the runtime does about it:
+//! outside client (kcat, a Python client) can use it while it runs. Transactions work as
+//! on Apache Kafka (markers, the last stable offset, aborted records hidden from
+//! `read_committed` readers, fencing by transactional id and by group generation, offsets
+//! stored on commit, the transaction timeout; a patch of ours, vendor/README.md). What it lacks, and what the runtime does about it:
 //!
 //! * no admin API — topics are created with [`EmbeddedBroker::create_topic`]; the worker
 //!   checks that internal topics exist (see `admin.rs`);
-//! * `read_committed` is not honoured — aborted transactional records stay visible, which
-//!   is why under exactly_once the runtime buffers outputs and store writes until commit;
 //! * no compaction and a bounded log (about 5 MiB or 100,000 batches per partition,
 //!   dropping the oldest batches beyond that without a word — see [`crate::truncation`]);
 //! * the first group join waits 3 s by default — set to 0 here.

@@ -1,12 +1,11 @@
 //! exactly_once on the embedded broker.
 //!
-//! The mock broker does not filter aborted records for `read_committed` readers, so these
-//! tests verify through store state and by reading what the transactions committed: the
-//! runtime buffers outputs and store writes until the transaction commits, so a failure
-//! leaves nothing in any topic or store. On a real broker, `read_committed` readers
-//! additionally skip records of transactions aborted after they were sent (a crash in
-//! the middle of `commit_transaction`), and zombie workers are fenced by the
-//! transactional id and consumer-group generation.
+//! These tests verify through store state and by reading what the transactions committed:
+//! the runtime buffers outputs and store writes until the transaction commits, so a
+//! failure leaves nothing in any topic or store. `read_committed` readers also skip
+//! records of transactions aborted after they were sent (a crash in the middle of
+//! `commit_transaction`), and zombie workers are fenced by the transactional id and the
+//! consumer-group generation (`embedded_transactions.rs` shows the broker's side).
 
 mod common;
 

@@ -40,6 +40,7 @@
 #include "rdkafka_transport_int.h"
 #include "rdkafka_mock.h"
 #include "rdunittest.h"
+#include "crc32c.h"
 
 #include <stdarg.h>
 
@@ -323,6 +324,287 @@ err_parse:
 static void
 rd_kafka_mock_partition_wake_fetchers(rd_kafka_mock_partition_t *mpart);
 
+/*
+ * RobotOrchestra patch: transactions as Apache Kafka keeps them, so that a
+ * read_committed consumer never sees an aborted record.
+ *
+ * - A transactional batch opens its producer's transaction in its partition
+ *   (an open span from the batch's first offset).
+ * - EndTxn writes a control batch (COMMIT or ABORT marker) into every
+ *   partition where the transaction is open; an aborted span is kept, from
+ *   its first offset to its marker.
+ * - InitProducerId for a TransactionalId that already has a producer id
+ *   aborts that producer's open transaction and bumps its epoch (fencing the
+ *   old instance), and a transaction open longer than its producer's
+ *   transaction timeout is aborted the same way.
+ * - The last stable offset (LSO) is the first offset of the oldest open
+ *   transaction, else the end of the log. A read_committed Fetch returns no
+ *   records at or past it, with the aborted spans that overlap what it
+ *   returns; a read_committed ListOffsets for the end answers the LSO.
+ */
+
+/** @returns the open span of \p pid in \p mpart, or NULL. */
+static rd_kafka_mock_txn_span_t *
+rd_kafka_mock_partition_open_txn(const rd_kafka_mock_partition_t *mpart,
+                                 int64_t pid) {
+        rd_kafka_mock_txn_span_t *span;
+        int i;
+        RD_LIST_FOREACH(span, &mpart->open_txns, i) {
+                if (span->pid == pid)
+                        return span;
+        }
+        return NULL;
+}
+
+static void rd_kafka_mock_partition_txn_add(rd_kafka_mock_partition_t *mpart,
+                                            int64_t pid,
+                                            int64_t first_offset) {
+        rd_kafka_mock_cluster_t *mcluster = mpart->topic->cluster;
+        rd_kafka_mock_pid_t skel          = {{.id = pid}};
+        rd_kafka_mock_pid_t *mpid;
+        rd_kafka_mock_txn_span_t *span;
+
+        if (rd_kafka_mock_partition_open_txn(mpart, pid))
+                return;
+        span               = rd_calloc(1, sizeof(*span));
+        span->pid          = pid;
+        span->first_offset = first_offset;
+        span->last_offset  = -1;
+        rd_list_add(&mpart->open_txns, span);
+
+        mtx_lock(&mcluster->lock);
+        mpid = rd_list_find(&mcluster->pids, &skel, rd_kafka_mock_pid_cmp_pid);
+        if (mpid && !mpid->txn_started)
+                mpid->txn_started = rd_clock();
+        mtx_unlock(&mcluster->lock);
+}
+
+int64_t rd_kafka_mock_partition_lso(const rd_kafka_mock_partition_t *mpart) {
+        const rd_kafka_mock_txn_span_t *span;
+        int64_t lso = mpart->end_offset;
+        int i;
+        RD_LIST_FOREACH(span, &mpart->open_txns, i) {
+                if (span->first_offset < lso)
+                        lso = span->first_offset;
+        }
+        return lso;
+}
+
+static void
+rd_kafka_mock_partition_wake_fetchers(rd_kafka_mock_partition_t *mpart);
+
+/**
+ * @brief Appends a transaction marker (a control batch of one record) of
+ *        \p pid to \p mpart.
+ * @returns the marker's offset.
+ */
+static int64_t
+rd_kafka_mock_partition_append_marker(rd_kafka_mock_partition_t *mpart,
+                                      rd_kafka_pid_t pid,
+                                      rd_bool_t committed) {
+        /* RecordBatch v2 header (61 bytes) and one control record (17). */
+        char buf[78];
+        rd_kafkap_bytes_t bytes = {sizeof(buf), buf};
+        const rd_kafka_mock_msgset_t *mset;
+        int64_t ts    = rd_uclock() / 1000;
+        int64_t be64;
+        int32_t be32;
+        int16_t be16;
+        uint32_t crc;
+        char *rec = buf + 61;
+
+        memset(buf, 0, sizeof(buf));
+        be32 = htobe32((int32_t)sizeof(buf) - 12); /* Length */
+        memcpy(buf + 8, &be32, 4);
+        buf[RD_KAFKAP_MSGSET_V2_OF_MagicByte] = 2;
+        be16 = htobe16(RD_KAFKA_MSGSET_V2_ATTR_TRANSACTIONAL |
+                       RD_KAFKA_MSGSET_V2_ATTR_CONTROL);
+        memcpy(buf + RD_KAFKAP_MSGSET_V2_OF_Attributes, &be16, 2);
+        /* LastOffsetDelta: 0 */
+        be64 = htobe64(ts);
+        memcpy(buf + RD_KAFKAP_MSGSET_V2_OF_BaseTimestamp, &be64, 8);
+        memcpy(buf + RD_KAFKAP_MSGSET_V2_OF_MaxTimestamp, &be64, 8);
+        be64 = htobe64(pid.id);
+        memcpy(buf + RD_KAFKAP_MSGSET_V2_OF_ProducerId, &be64, 8);
+        be16 = htobe16(pid.epoch);
+        memcpy(buf + RD_KAFKAP_MSGSET_V2_OF_ProducerEpoch, &be16, 2);
+        be32 = htobe32(-1);
+        memcpy(buf + RD_KAFKAP_MSGSET_V2_OF_BaseSequence, &be32, 4);
+        be32 = htobe32(1);
+        memcpy(buf + RD_KAFKAP_MSGSET_V2_OF_RecordCount, &be32, 4);
+
+        /* The record: varints are zigzag-encoded, all of these fit a byte. */
+        rec[0] = 16 << 1; /* Length of what follows */
+        rec[1] = 0;       /* Attributes */
+        rec[2] = 0;       /* TimestampDelta */
+        rec[3] = 0;       /* OffsetDelta */
+        rec[4] = 4 << 1;  /* KeyLength */
+        /* Key: Version int16 0, Type int16 (0 abort, 1 commit) */
+        rec[8] = committed ? 1 : 0;
+        rec[9] = 6 << 1; /* ValueLength */
+        /* Value: Version int16 0, CoordinatorEpoch int32 0 */
+        rec[16] = 0; /* Headers */
+
+        crc = rd_crc32c(0, buf + RD_KAFKAP_MSGSET_V2_OF_Attributes,
+                        sizeof(buf) - RD_KAFKAP_MSGSET_V2_OF_Attributes);
+        be32 = htobe32((int32_t)crc);
+        memcpy(buf + RD_KAFKAP_MSGSET_V2_OF_CRC, &be32, 4);
+
+        mset = rd_kafka_mock_msgset_new(mpart, &bytes, 1);
+        return mset->first_offset;
+}
+
+/**
+ * @brief Ends \p pid's transaction: a marker in every partition where it is
+ *        open, the spans of an abort kept for read_committed fetches.
+ */
+void rd_kafka_mock_txn_end(rd_kafka_mock_cluster_t *mcluster,
+                           rd_kafka_pid_t pid,
+                           rd_bool_t committed) {
+        rd_kafka_mock_topic_t *mtopic;
+        rd_kafka_mock_pid_t skel = {pid};
+        rd_kafka_mock_pid_t *mpid;
+
+        TAILQ_FOREACH(mtopic, &mcluster->topics, link) {
+                int i;
+                for (i = 0; i < mtopic->partition_cnt; i++) {
+                        rd_kafka_mock_partition_t *mpart =
+                            &mtopic->partitions[i];
+                        rd_kafka_mock_txn_span_t *span =
+                            rd_kafka_mock_partition_open_txn(mpart, pid.id);
+                        int64_t marker;
+                        if (!span)
+                                continue;
+                        rd_list_remove(&mpart->open_txns, span);
+                        marker = rd_kafka_mock_partition_append_marker(
+                            mpart, pid, committed);
+                        if (committed) {
+                                rd_free(span);
+                        } else {
+                                span->last_offset = marker;
+                                rd_list_add(&mpart->aborted_txns, span);
+                        }
+                        rd_kafka_mock_partition_wake_fetchers(mpart);
+                }
+        }
+
+        mtx_lock(&mcluster->lock);
+        mpid = rd_list_find(&mcluster->pids, &skel, rd_kafka_mock_pid_cmp_pid);
+        if (mpid) {
+                mpid->txn_started = 0;
+                if (mpid->txn_offsets) {
+                        rd_kafka_mock_txn_offset_t *toff;
+                        int i;
+                        if (committed) {
+                                RD_LIST_FOREACH(toff, mpid->txn_offsets, i)
+                                rd_kafka_mock_commit_offset(
+                                    toff->mpart, toff->group, toff->offset,
+                                    toff->metadata);
+                        }
+                        rd_list_destroy(mpid->txn_offsets);
+                        mpid->txn_offsets = NULL;
+                }
+        }
+        mtx_unlock(&mcluster->lock);
+
+        rd_kafka_dbg(mcluster->rk, MOCK, "MOCK", "Transaction of %s %s",
+                     rd_kafka_pid2str(pid),
+                     committed ? "committed" : "aborted");
+}
+
+static void rd_kafka_mock_txn_offset_destroy(void *arg) {
+        rd_kafka_mock_txn_offset_t *toff = arg;
+        rd_kafkap_str_destroy(toff->group);
+        rd_kafkap_str_destroy(toff->metadata);
+        rd_free(toff);
+}
+
+/** @brief Frees a cluster producer id (the pids list's element). */
+void rd_kafka_mock_pid_destroy(void *arg) {
+        rd_kafka_mock_pid_t *mpid = arg;
+        if (mpid->txn_offsets)
+                rd_list_destroy(mpid->txn_offsets);
+        rd_free(mpid);
+}
+
+/**
+ * @brief Keeps a group offset sent in \p pid's transaction until the
+ *        transaction ends: stored if it commits, dropped if it aborts.
+ */
+void rd_kafka_mock_txn_offset_add(rd_kafka_mock_cluster_t *mcluster,
+                                  rd_kafka_pid_t pid,
+                                  rd_kafka_mock_partition_t *mpart,
+                                  const rd_kafkap_str_t *group,
+                                  int64_t offset,
+                                  const rd_kafkap_str_t *metadata) {
+        rd_kafka_mock_pid_t skel = {pid};
+        rd_kafka_mock_pid_t *mpid;
+        rd_kafka_mock_txn_offset_t *toff;
+
+        mtx_lock(&mcluster->lock);
+        mpid = rd_list_find(&mcluster->pids, &skel, rd_kafka_mock_pid_cmp_pid);
+        if (mpid) {
+                toff           = rd_calloc(1, sizeof(*toff));
+                toff->mpart    = mpart;
+                toff->group    = rd_kafkap_str_copy(group);
+                toff->offset   = offset;
+                toff->metadata = rd_kafkap_str_copy(metadata);
+                if (!mpid->txn_offsets)
+                        mpid->txn_offsets = rd_list_new(
+                            0, rd_kafka_mock_txn_offset_destroy);
+                rd_list_add(mpid->txn_offsets, toff);
+                if (!mpid->txn_started)
+                        mpid->txn_started = rd_clock();
+        }
+        mtx_unlock(&mcluster->lock);
+}
+
+/**
+ * @brief The producer id of \p TransactionalId, or NULL.
+ * @locks_required mcluster->lock
+ */
+rd_kafka_mock_pid_t *
+rd_kafka_mock_pid_find_by_txnid(rd_kafka_mock_cluster_t *mcluster,
+                                const rd_kafkap_str_t *TransactionalId) {
+        rd_kafka_mock_pid_t *mpid;
+        int i;
+        RD_LIST_FOREACH(mpid, &mcluster->pids, i) {
+                if (!rd_kafkap_str_cmp_str(TransactionalId,
+                                           mpid->TransactionalId))
+                        return mpid;
+        }
+        return NULL;
+}
+
+/**
+ * @brief Aborts every transaction open longer than its producer's
+ *        transaction timeout, and fences that producer (epoch bump).
+ */
+void rd_kafka_mock_txn_tmr_cb(rd_kafka_timers_t *rkts, void *arg) {
+        rd_kafka_mock_cluster_t *mcluster = arg;
+        rd_kafka_mock_pid_t *mpid;
+        rd_kafka_pid_t expired[64];
+        int cnt = 0, i;
+        rd_ts_t now = rd_clock();
+
+        mtx_lock(&mcluster->lock);
+        RD_LIST_FOREACH(mpid, &mcluster->pids, i) {
+                if (cnt == (int)RD_ARRAYSIZE(expired))
+                        break;
+                if (mpid->txn_started && mpid->txn_timeout_ms > 0 &&
+                    now - mpid->txn_started >
+                        (rd_ts_t)mpid->txn_timeout_ms * 1000) {
+                        mpid->pid.epoch++;
+                        expired[cnt++] = mpid->pid;
+                }
+        }
+        mtx_unlock(&mcluster->lock);
+
+        for (i = 0; i < cnt; i++)
+                rd_kafka_mock_txn_end(mcluster, expired[i], rd_false);
+}
+
+
 /**
  * @brief Append the MessageSets in \p bytes to the \p mpart partition log.
  *
@@ -341,6 +623,7 @@ rd_kafka_mock_partition_log_append(rd_kafka_mock_partition_t *mpart,
         int16_t Attributes;
         rd_kafka_mock_msgset_t *mset;
         rd_bool_t is_dup = rd_false;
+        int64_t TxnPid   = -1;
 
         /* Partially parse the MessageSet in \p bytes to get
          * the message count. */
@@ -359,6 +642,13 @@ rd_kafka_mock_partition_log_append(rd_kafka_mock_partition_t *mpart,
                               &RecordCount);
         rd_kafka_buf_peek_i16(rkbuf, RD_KAFKAP_MSGSET_V2_OF_Attributes,
                               &Attributes);
+        /* RobotOrchestra patch: a transactional batch opens (or
+         * continues) its producer's transaction in this partition. */
+        if ((Attributes & RD_KAFKA_MSGSET_V2_ATTR_TRANSACTIONAL) &&
+            !(Attributes & RD_KAFKA_MSGSET_V2_ATTR_CONTROL) &&
+            TransactionalId && RD_KAFKAP_STR_LEN(TransactionalId) > 0)
+                rd_kafka_buf_peek_i64(rkbuf, RD_KAFKAP_MSGSET_V2_OF_ProducerId,
+                                      &TxnPid);
 
         if (RecordCount < 1 ||
             (!(Attributes & RD_KAFKA_MSG_ATTR_COMPRESSION_MASK) &&
@@ -381,6 +671,10 @@ rd_kafka_mock_partition_log_append(rd_kafka_mock_partition_t *mpart,
         mset = rd_kafka_mock_msgset_new(mpart, records, (size_t)RecordCount);
 
         *BaseOffset = mset->first_offset;
+
+        if (TxnPid != -1)
+                rd_kafka_mock_partition_txn_add(mpart, TxnPid,
+                                                mset->first_offset);
 
         rd_kafka_mock_partition_wake_fetchers(mpart);
 
@@ -622,6 +916,8 @@ static void rd_kafka_mock_partition_destroy(rd_kafka_mock_partition_t *mpart) {
         rd_kafka_mock_partition_leader_destroy(mpart, mpart_leader);
 
         rd_list_destroy(&mpart->pidstates);
+        rd_list_destroy(&mpart->open_txns);
+        rd_list_destroy(&mpart->aborted_txns);
 
         rd_free(mpart->replicas);
 }
@@ -650,6 +946,8 @@ static void rd_kafka_mock_partition_init(rd_kafka_mock_topic_t *mtopic,
         TAILQ_INIT(&mpart->leader_responses);
 
         rd_list_init(&mpart->pidstates, 0, rd_free);
+        rd_list_init(&mpart->open_txns, 0, rd_free);
+        rd_list_init(&mpart->aborted_txns, 0, rd_free);
 
         rd_kafka_mock_partition_assign_replicas(mpart, replication_factor);
 }
@@ -2846,6 +3144,8 @@ static void rd_kafka_mock_cluster_destroy0(rd_kafka_mock_cluster_t *mcluster) {
         int ret;
         size_t i;
 
+        rd_kafka_timer_stop(&mcluster->timers, &mcluster->txn_tmr, rd_true);
+
         while ((mtopic = TAILQ_FIRST(&mcluster->topics)))
                 rd_kafka_mock_topic_destroy(mtopic);
 
@@ -2977,7 +3277,7 @@ rd_kafka_mock_cluster_t *rd_kafka_mock_cluster_new(rd_kafka_t *rk,
 
         TAILQ_INIT(&mcluster->coords);
 
-        rd_list_init(&mcluster->pids, 16, rd_free);
+        rd_list_init(&mcluster->pids, 16, rd_kafka_mock_pid_destroy);
 
         TAILQ_INIT(&mcluster->errstacks);
 
@@ -2993,6 +3293,10 @@ rd_kafka_mock_cluster_t *rd_kafka_mock_cluster_new(rd_kafka_t *rk,
         mcluster->ops->rkq_opaque = mcluster;
 
         rd_kafka_timers_init(&mcluster->timers, rk, mcluster->ops);
+        /* RobotOrchestra patch: transaction timeouts. */
+        rd_kafka_timer_start(&mcluster->timers, &mcluster->txn_tmr,
+                             100 * 1000 /*100ms*/, rd_kafka_mock_txn_tmr_cb,
+                             mcluster);
 
         if ((r = rd_pipe_nonblocking(mcluster->wakeup_fds)) == -1) {
                 rd_kafka_log(rk, LOG_ERR, "MOCK",

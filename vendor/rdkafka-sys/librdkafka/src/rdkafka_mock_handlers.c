@@ -361,8 +361,8 @@ static int rd_kafka_mock_handle_Fetch(rd_kafka_mock_connection_t *mconn,
         rd_kafka_resp_err_t all_err;
         int32_t ReplicaId = -1, MaxWait, MinBytes, MaxBytes = -1,
                 SessionId = -1, Epoch, TopicsCnt;
-        int8_t IsolationLevel;
-        size_t totsize = 0;
+        int8_t IsolationLevel = 0;
+        size_t totsize        = 0;
 
         int32_t tags_to_write[1]   = {0};
         uint64_t tags_to_write_cnt = 0;
@@ -547,6 +547,13 @@ static int rd_kafka_mock_handle_Fetch(rd_kafka_mock_connection_t *mconn,
                                     mpart->end_offset, mpart->leader_epoch);
                         }
 
+                        /* RobotOrchestra patch: read_committed stops at
+                         * the last stable offset. */
+                        if (mset && IsolationLevel == 1 &&
+                            mset->first_offset >=
+                                rd_kafka_mock_partition_lso(mpart))
+                                mset = NULL;
+
 
                         /* Response: ErrorCode */
                         rd_kafka_buf_write_i16(resp, err);
@@ -561,7 +568,9 @@ static int rd_kafka_mock_handle_Fetch(rd_kafka_mock_connection_t *mconn,
                         if (rkbuf->rkbuf_reqhdr.ApiVersion >= 4) {
                                 /* Response: LastStableOffset */
                                 rd_kafka_buf_write_i64(
-                                    resp, mpart ? mpart->end_offset : -1);
+                                    resp,
+                                    mpart ? rd_kafka_mock_partition_lso(mpart)
+                                          : -1);
                         }
 
                         if (rkbuf->rkbuf_reqhdr.ApiVersion >= 5) {
@@ -575,8 +584,42 @@ static int rd_kafka_mock_handle_Fetch(rd_kafka_mock_connection_t *mconn,
                         }
 
                         if (rkbuf->rkbuf_reqhdr.ApiVersion >= 4) {
+                                /* RobotOrchestra patch: the aborted
+                                 * transactions that overlap the records
+                                 * returned, for the client to drop. */
+                                const rd_kafka_mock_txn_span_t *span;
+                                int a, aborted_cnt = 0;
+                                if (mset && IsolationLevel == 1) {
+                                        RD_LIST_FOREACH(
+                                            span, &mpart->aborted_txns, a) {
+                                                if (span->last_offset >=
+                                                        FetchOffset &&
+                                                    span->first_offset <=
+                                                        mset->last_offset)
+                                                        aborted_cnt++;
+                                        }
+                                }
                                 /* Response: #Aborted */
-                                rd_kafka_buf_write_arraycnt(resp, 0);
+                                rd_kafka_buf_write_arraycnt(resp, aborted_cnt);
+                                if (aborted_cnt > 0) {
+                                        RD_LIST_FOREACH(
+                                            span, &mpart->aborted_txns, a) {
+                                                if (span->last_offset <
+                                                        FetchOffset ||
+                                                    span->first_offset >
+                                                        mset->last_offset)
+                                                        continue;
+                                                /* ProducerId */
+                                                rd_kafka_buf_write_i64(
+                                                    resp, span->pid);
+                                                /* FirstOffset */
+                                                rd_kafka_buf_write_i64(
+                                                    resp, span->first_offset);
+                                                /* AbortedTransaction tags */
+                                                rd_kafka_buf_write_tags_empty(
+                                                    resp);
+                                        }
+                                }
                         }
 
 
@@ -735,7 +778,7 @@ static int rd_kafka_mock_handle_ListOffsets(rd_kafka_mock_connection_t *mconn,
         rd_kafka_buf_t *resp = rd_kafka_mock_buf_new_response(rkbuf);
         rd_kafka_resp_err_t all_err;
         int32_t ReplicaId, TopicsCnt;
-        int8_t IsolationLevel;
+        int8_t IsolationLevel = 0;
 
         rd_kafka_buf_read_i32(rkbuf, &ReplicaId);
         if (rkbuf->rkbuf_reqhdr.ApiVersion >= 2)
@@ -817,7 +860,13 @@ static int rd_kafka_mock_handle_ListOffsets(rd_kafka_mock_connection_t *mconn,
                                 if (Timestamp == RD_KAFKA_OFFSET_BEGINNING)
                                         Offset = mpart->start_offset;
                                 else if (Timestamp == RD_KAFKA_OFFSET_END)
-                                        Offset = mpart->end_offset;
+                                        /* RobotOrchestra patch: the LSO
+                                         * for read_committed. */
+                                        Offset =
+                                            IsolationLevel == 1
+                                                ? rd_kafka_mock_partition_lso(
+                                                      mpart)
+                                                : mpart->end_offset;
                                 else if (Timestamp < 0)
                                         Offset = -1;
                                 else /* FIXME: by timestamp */
@@ -1980,6 +2029,9 @@ rd_kafka_mock_pid_new(rd_kafka_mock_cluster_t *mcluster,
 
         mpid->pid.id    = rd_jitter(1, 900000) * 1000;
         mpid->pid.epoch = 0;
+        mpid->txn_timeout_ms = 0;
+        mpid->txn_started    = 0;
+        mpid->txn_offsets    = NULL;
 
         if (tidlen > 0)
                 memcpy(mpid->TransactionalId, TransactionalId->str, tidlen);
@@ -2142,9 +2194,37 @@ rd_kafka_mock_handle_InitProducerId(rd_kafka_mock_connection_t *mconn,
                          * bump the epoch. */
                         err = rd_kafka_mock_pid_bump(mcluster, &TransactionalId,
                                                      &current_pid);
-                        if (!err)
+                        if (!err) {
                                 pid = current_pid;
+                                /* RobotOrchestra patch: what the old epoch
+                                 * left open is aborted. */
+                                rd_kafka_mock_txn_end(mcluster, pid, rd_false);
+                        }
 
+                } else if (!RD_KAFKAP_STR_IS_NULL(&TransactionalId)) {
+                        /* RobotOrchestra patch: as Apache Kafka, a
+                         * TransactionalId keeps its producer id; a new
+                         * instance bumps the epoch (fencing the old one)
+                         * and aborts what the old one left open. */
+                        rd_kafka_mock_pid_t *mpid;
+                        mtx_lock(&mcluster->lock);
+                        mpid = rd_kafka_mock_pid_find_by_txnid(
+                            mcluster, &TransactionalId);
+                        if (mpid)
+                                mpid->pid.epoch++;
+                        mtx_unlock(&mcluster->lock);
+                        if (!mpid)
+                                pid = rd_kafka_mock_pid_new(mcluster,
+                                                            &TransactionalId);
+                        mtx_lock(&mcluster->lock);
+                        mpid = rd_kafka_mock_pid_find_by_txnid(
+                            mcluster, &TransactionalId);
+                        if (mpid) {
+                                mpid->txn_timeout_ms = TxnTimeoutMs;
+                                pid                  = mpid->pid;
+                        }
+                        mtx_unlock(&mcluster->lock);
+                        rd_kafka_mock_txn_end(mcluster, pid, rd_false);
                 } else {
                         /* Generate a new pid */
                         pid = rd_kafka_mock_pid_new(mcluster, &TransactionalId);
@@ -2320,6 +2400,8 @@ rd_kafka_mock_handle_TxnOffsetCommit(rd_kafka_mock_connection_t *mconn,
         rd_kafkap_str_t TransactionalId, GroupId;
         rd_kafka_pid_t pid;
         int32_t TopicsCnt;
+        int32_t GenerationId       = -1;
+        rd_kafkap_str_t kMemberId  = RD_KAFKAP_STR_INITIALIZER;
 
         /* Response: ThrottleTimeMs */
         rd_kafka_buf_write_i32(resp, 0);
@@ -2334,8 +2416,7 @@ rd_kafka_mock_handle_TxnOffsetCommit(rd_kafka_mock_connection_t *mconn,
         rd_kafka_buf_read_i16(rkbuf, &pid.epoch);
 
         if (rkbuf->rkbuf_reqhdr.ApiVersion >= 3) {
-                int32_t GenerationId;
-                rd_kafkap_str_t kMemberId, kGroupInstanceId;
+                rd_kafkap_str_t kGroupInstanceId;
 
                 /* GenerationId */
                 rd_kafka_buf_read_i32(rkbuf, &GenerationId);
@@ -2361,6 +2442,19 @@ rd_kafka_mock_handle_TxnOffsetCommit(rd_kafka_mock_connection_t *mconn,
 
         if (!err)
                 err = rd_kafka_mock_pid_check(mcluster, &TransactionalId, pid);
+
+        /* RobotOrchestra patch: as Apache Kafka (KIP-447), the offsets of a
+         * member that is not in the group's current generation are refused,
+         * so a worker the group expelled cannot commit its transaction. */
+        if (!err && GenerationId >= 0) {
+                rd_kafka_mock_cgrp_classic_t *mcgrp =
+                    rd_kafka_mock_cgrp_classic_find(mcluster, &GroupId);
+                if (mcgrp && !rd_kafka_mock_cgrp_classic_member_find(
+                                 mcgrp, &kMemberId))
+                        err = RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID;
+                else if (mcgrp && GenerationId != mcgrp->generation_id)
+                        err = RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION;
+        }
 
         while (TopicsCnt-- > 0) {
                 rd_kafkap_str_t Topic;
@@ -2411,6 +2505,13 @@ rd_kafka_mock_handle_TxnOffsetCommit(rd_kafka_mock_connection_t *mconn,
 
                         /* CommittedMetadata */
                         rd_kafka_buf_read_str(rkbuf, &Metadata);
+
+                        /* RobotOrchestra patch: stored when the transaction
+                         * commits (it was never stored). */
+                        if (!err && mpart)
+                                rd_kafka_mock_txn_offset_add(
+                                    mcluster, pid, mpart, &GroupId, Offset,
+                                    &Metadata);
 
                         /* Response: ErrorCode */
                         rd_kafka_buf_write_i16(resp, err);
@@ -2478,6 +2579,10 @@ static int rd_kafka_mock_handle_EndTxn(rd_kafka_mock_connection_t *mconn,
 
         if (!err)
                 err = rd_kafka_mock_pid_check(mcluster, &TransactionalId, pid);
+
+        /* RobotOrchestra patch: markers, and the aborted spans. */
+        if (!err)
+                rd_kafka_mock_txn_end(mcluster, pid, committed);
 
         /* ErrorCode */
         rd_kafka_buf_write_i16(resp, err);

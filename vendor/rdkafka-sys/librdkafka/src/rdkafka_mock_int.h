@@ -192,8 +192,36 @@ typedef struct rd_kafka_mock_pid_s {
         int8_t hi;      /**< Window high bucket: most recent */
         int32_t seq[5]; /**< Next expected BaseSequence for each bucket */
 
+        /* RobotOrchestra patch: transaction bookkeeping (cluster pids only). */
+        int32_t txn_timeout_ms; /**< InitProducerId's TransactionTimeoutMs */
+        rd_ts_t txn_started;    /**< When its open transaction first wrote
+                                 *   to a partition, 0 if none is open. */
+        rd_list_t *txn_offsets; /**< rd_kafka_mock_txn_offset_t*: offsets
+                                 *   sent in the open transaction, stored
+                                 *   when it commits (NULL if none). */
+
         char TransactionalId[1]; /**< Allocated after this structure */
 } rd_kafka_mock_pid_t;
+
+/**
+ * @brief RobotOrchestra patch: a group offset sent in a transaction.
+ */
+typedef struct rd_kafka_mock_txn_offset_s {
+        struct rd_kafka_mock_partition_s *mpart;
+        rd_kafkap_str_t *group;
+        int64_t offset;
+        rd_kafkap_str_t *metadata;
+} rd_kafka_mock_txn_offset_t;
+
+/**
+ * @brief RobotOrchestra patch: a transaction's records in one partition.
+ */
+typedef struct rd_kafka_mock_txn_span_s {
+        int64_t pid;          /**< ProducerId */
+        int64_t first_offset; /**< Offset of its first record here */
+        int64_t last_offset;  /**< Offset of its abort marker (aborted);
+                               *   -1 while the transaction is open. */
+} rd_kafka_mock_txn_span_t;
 
 /**
  * @brief rd_kafka_mock_pid_t.pid Pid (not epoch) comparator
@@ -364,6 +392,12 @@ typedef struct rd_kafka_mock_partition_s {
 
         rd_list_t pidstates; /**< PID states */
 
+        /* RobotOrchestra patch: read_committed. */
+        rd_list_t open_txns;    /**< rd_kafka_mock_txn_span_t*: open
+                                 *   transactions, by first offset. */
+        rd_list_t aborted_txns; /**< rd_kafka_mock_txn_span_t*: aborted
+                                 *   transactions, by first offset. */
+
         int32_t follower_id; /**< Preferred replica/follower */
 
         struct rd_kafka_mock_topic_s *topic;
@@ -451,6 +485,10 @@ struct rd_kafka_mock_cluster_s {
         /** Current transactional producer PIDs.
          *  Element type is a malloced rd_kafka_mock_pid_t*. */
         rd_list_t pids;
+
+        /** RobotOrchestra patch: aborts transactions older than their
+         *  producer's transaction timeout. */
+        rd_kafka_timer_t txn_tmr;
 
         char *bootstraps; /**< bootstrap.servers */
 
@@ -589,6 +627,23 @@ rd_kafka_mock_partition_log_append(rd_kafka_mock_partition_t *mpart,
 rd_kafka_resp_err_t rd_kafka_mock_partition_leader_epoch_check(
     const rd_kafka_mock_partition_t *mpart,
     int32_t leader_epoch);
+
+/* RobotOrchestra patch: transactions (read_committed, fencing, timeout). */
+int64_t rd_kafka_mock_partition_lso(const rd_kafka_mock_partition_t *mpart);
+void rd_kafka_mock_txn_end(rd_kafka_mock_cluster_t *mcluster,
+                           rd_kafka_pid_t pid,
+                           rd_bool_t committed);
+rd_kafka_mock_pid_t *
+rd_kafka_mock_pid_find_by_txnid(rd_kafka_mock_cluster_t *mcluster,
+                                const rd_kafkap_str_t *TransactionalId);
+void rd_kafka_mock_txn_tmr_cb(rd_kafka_timers_t *rkts, void *arg);
+void rd_kafka_mock_txn_offset_add(rd_kafka_mock_cluster_t *mcluster,
+                                  rd_kafka_pid_t pid,
+                                  rd_kafka_mock_partition_t *mpart,
+                                  const rd_kafkap_str_t *group,
+                                  int64_t offset,
+                                  const rd_kafkap_str_t *metadata);
+void rd_kafka_mock_pid_destroy(void *mpid);
 
 int64_t rd_kafka_mock_partition_offset_for_leader_epoch(
     const rd_kafka_mock_partition_t *mpart,
