@@ -100,6 +100,14 @@ fn recover_partition(
             )));
         }
         let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
+            // A transaction marker (exactly_once) takes an offset no message reports, and
+            // often the last one: the consumer's position passes it.
+            if let Some(at) = position(consumer, topic, partition)? {
+                next = next.max(at);
+                if next >= high {
+                    high = crate::watermarks::end_after_read(consumer, topic, partition, high);
+                }
+            }
             continue;
         };
         let msg = msg.map_err(|e| TopologyError::kafka("recovery read", e))?;
@@ -120,4 +128,24 @@ fn recover_partition(
     task.saw_sink_end(topic, next.max(high));
     tracing::info!(task = %task.id, %topic, partition, from = start, to = high, records = read, "recovered from own output");
     Ok(read)
+}
+
+/// The consumer's position in `topic[partition]`, if it has one.
+fn position(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+) -> Result<Option<i64>, TopologyError> {
+    let positions = consumer
+        .position()
+        .map_err(|e| TopologyError::kafka("recovery position", e))?;
+    Ok(
+        match positions
+            .find_partition(topic, partition)
+            .map(|e| e.offset())
+        {
+            Some(Offset::Offset(at)) => Some(at),
+            _ => None,
+        },
+    )
 }

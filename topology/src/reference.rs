@@ -64,6 +64,9 @@ pub struct Aggregate {
 pub struct Options {
     /// Fail (a processing error) on an event whose payload equals this text.
     pub fail_on_payload: Option<String>,
+    /// Declare the aggregates sink as the processor's own output to recover from
+    /// ([`ProcessorDef::recover_from`]; the aggregate's `recover` folds nothing).
+    pub recover_from_output: bool,
 }
 
 /// Most aggregates [`AggregateProcessor`] keeps decoded (emptied when full).
@@ -135,17 +138,21 @@ impl Processor for AggregateProcessor {
 /// Builds the reference topology.
 pub fn topology(options: Options) -> Topology {
     let mut b = TopologyBuilder::new();
-    b.add_processor(
-        ProcessorDef::new("aggregate", move |_| AggregateProcessor {
-            options: options.clone(),
-            updates: 0,
-            recent: FxHashMap::default(),
-        })
-        .input_json(INPUT, |e: RefEvent| e)
-        .store(STORE)
-        .sink("aggregates", OUTPUT)
-        .sink("summaries", SUMMARIES),
-    );
+    let recover = options.recover_from_output;
+    let def = ProcessorDef::new("aggregate", move |_| AggregateProcessor {
+        options: options.clone(),
+        updates: 0,
+        recent: FxHashMap::default(),
+    })
+    .input_json(INPUT, |e: RefEvent| e)
+    .store(STORE)
+    .sink("aggregates", OUTPUT)
+    .sink("summaries", SUMMARIES);
+    b.add_processor(if recover {
+        def.recover_from("aggregates")
+    } else {
+        def
+    });
     b.build().expect("the reference topology is valid")
 }
 

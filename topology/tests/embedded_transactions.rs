@@ -135,8 +135,7 @@ fn an_open_transaction_holds_read_committed_readers_at_its_first_record() {
 }
 
 #[test]
-fn a_new_producer_with_the_same_transactional_id_aborts_the_old_ones_transaction_and_fences_it(
-) {
+fn a_new_producer_with_the_same_transactional_id_aborts_the_old_ones_transaction_and_fences_it() {
     let broker = broker();
     let zombie = producer(&broker, Some("t-fence"));
     zombie.begin_transaction().unwrap();
@@ -152,7 +151,10 @@ fn a_new_producer_with_the_same_transactional_id_aborts_the_old_ones_transaction
         ["successor"]
     );
     let fenced = zombie.commit_transaction(WAIT);
-    assert!(fenced.is_err(), "the old producer committed after it was fenced");
+    assert!(
+        fenced.is_err(),
+        "the old producer committed after it was fenced"
+    );
 }
 
 #[test]
@@ -233,7 +235,10 @@ fn a_transaction_with_offsets_of_an_old_group_generation_cannot_commit() {
     let stale = p
         .send_offsets_to_transaction(&offsets, &old, WAIT)
         .and_then(|()| p.commit_transaction(WAIT));
-    assert!(stale.is_err(), "a transaction of an old generation committed");
+    assert!(
+        stale.is_err(),
+        "a transaction of an old generation committed"
+    );
     // The error is abortable, not fatal: the same producer commits with the current
     // generation, and the stale transaction's record is never read.
     p.abort_transaction(WAIT).unwrap();

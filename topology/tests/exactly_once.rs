@@ -31,6 +31,7 @@ fn a_processor_failing_mid_transaction_leaves_no_outputs_and_no_store_changes() 
 
     let failing = reference::topology(Options {
         fail_on_payload: Some("poison".into()),
+        ..Options::default()
     });
     let cfg = |worker: &str| {
         config(&broker, worker, dir.path())
@@ -208,4 +209,54 @@ fn wait_processed(worker: &topology::WorkerHandle, n: usize) {
         "processed {} of {n}",
         worker.stats().processed.load(Ordering::Relaxed)
     );
+}
+
+/// Every transaction ends with a marker that takes an offset of each partition it wrote,
+/// and no consumer ever receives it: a task recovering from its own output must know it
+/// reached the end by its position, not by the offset of the last record it read.
+#[test]
+fn a_task_recovering_from_its_own_output_reads_past_the_last_transaction_marker() {
+    let broker = broker(1);
+    let events = reference::events(200, 20, 0);
+    let (first, second) = events.split_at(150);
+    produce(&broker, first);
+    let topology = reference::topology(Options {
+        recover_from_output: true,
+        ..Options::default()
+    });
+    let cfg = |worker: &str, dir: &std::path::Path| {
+        config(&broker, worker, dir).processing_guarantee(ProcessingGuarantee::ExactlyOnce)
+    };
+    let first_dir = tempfile::tempdir().unwrap();
+    let w = StreamWorker::start(topology.clone(), cfg("recover-1", first_dir.path())).unwrap();
+    let outputs = testing::read_topic(
+        &broker.bootstrap_servers(),
+        reference::OUTPUT,
+        first.len(),
+        WAIT,
+    )
+    .unwrap();
+    assert_eq!(outputs.len(), first.len());
+    w.shutdown().unwrap();
+
+    // A new worker on an empty state dir restores, then reads its output partition from
+    // the recorded position: the commit marker is all that is left there.
+    produce(&broker, second);
+    let second_dir = tempfile::tempdir().unwrap();
+    let w = StreamWorker::start(topology, cfg("recover-2", second_dir.path())).unwrap();
+    assert!(
+        testing::wait_until(WAIT, || w.stats().processed.load(Ordering::Relaxed)
+            >= second.len() as u64),
+        "the new owner never processed: {:?}",
+        w.stats().failure()
+    );
+    w.shutdown().unwrap();
+    let outputs = testing::read_topic(
+        &broker.bootstrap_servers(),
+        reference::OUTPUT,
+        events.len(),
+        WAIT,
+    )
+    .unwrap();
+    assert_outputs_exactly_once(&outputs, &events);
 }
