@@ -488,6 +488,10 @@ fn run_view(consumer: Reader, shared: Arc<Shared>) {
             if let Some(at) = position.filter(|at| *at >= 0) {
                 let r = p.reached.entry(partition).or_insert(0);
                 *r = (*r).max(at);
+                // Past a transaction marker no record reports (exactly_once): the lag
+                // below counts from here.
+                let n = next.entry(partition).or_insert(0);
+                *n = (*n).max(at);
             }
             p.events += 1;
             drop(p);

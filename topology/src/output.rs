@@ -163,17 +163,41 @@ pub(crate) fn purge_unacknowledged(producer: &OutProducer) {
     use rdkafka::producer::PurgeConfig;
     let queued = producer.in_flight_count();
     producer.purge(PurgeConfig::default().queue().inflight());
-    // The purged records come back as failed deliveries through the producer's polling
-    // thread; wait for them before dropping them.
-    if let Err(e) = await_deliveries(producer, Duration::from_secs(10)) {
-        tracing::warn!(error = %e, "purged records still pending after 10 s");
-    }
-    let dropped = producer.context().take_errors().len();
+    let dropped = drop_failed_deliveries(producer);
     tracing::warn!(
         queued,
         dropped,
         "purged the producer's unacknowledged records"
     );
+}
+
+/// Aborts `producer`'s open transaction for a lost assignment (exactly_once): its records
+/// never become visible to `read_committed` readers. librdkafka purges what the
+/// transaction still held; those records come back as failed deliveries, consumed here
+/// with the others of the dropped work, so they fail no later commit.
+pub(crate) fn abort_for_lost_assignment(producer: &OutProducer) {
+    use rdkafka::producer::Producer as _;
+    let queued = producer.in_flight_count();
+    if let Err(e) = producer.abort_transaction(Duration::from_secs(10)) {
+        // The next commit's `begin_transaction` fails too, and the worker exits for its
+        // supervisor to restart it.
+        tracing::warn!(error = %e, "aborting the transaction of the lost assignment");
+    }
+    let dropped = drop_failed_deliveries(producer);
+    tracing::warn!(
+        queued,
+        dropped,
+        "aborted the transaction of the lost assignment"
+    );
+}
+
+/// Waits for the failed deliveries of purged or aborted records (they come back through
+/// the producer's polling thread) and drops them; returns how many there were.
+fn drop_failed_deliveries(producer: &OutProducer) -> usize {
+    if let Err(e) = await_deliveries(producer, Duration::from_secs(10)) {
+        tracing::warn!(error = %e, "dropped records still pending after 10 s");
+    }
+    producer.context().take_errors().len()
 }
 
 /// Commits `producer`'s open transaction (librdkafka's `rd_kafka_commit_transaction`,

@@ -439,10 +439,7 @@ impl TaskManager {
             let _ = sender.drain();
         }
         if self.eos() {
-            use rdkafka::producer::Producer as _;
-            let _ = self
-                .producer
-                .abort_transaction(std::time::Duration::from_secs(10));
+            crate::output::abort_for_lost_assignment(&self.producer);
         } else {
             crate::output::purge_unacknowledged(&self.producer);
         }

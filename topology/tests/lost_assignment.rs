@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::*;
 use topology::{
-    testing, Context, ProcessError, Processor, ProcessorDef, StreamWorker, Topology,
-    TopologyBuilder,
+    testing, Context, ProcessError, ProcessingGuarantee, Processor, ProcessorDef, StreamWorker,
+    Topology, TopologyBuilder,
 };
 
 const INPUT: &str = "work";
@@ -89,6 +89,20 @@ fn outputs(broker: &topology::EmbeddedBroker, at_least: usize) -> Vec<(String, S
 
 #[test]
 fn a_worker_that_lost_its_assignment_delivers_none_of_its_uncommitted_work() {
+    lost_assignment(ProcessingGuarantee::AtLeastOnce);
+}
+
+/// Under exactly_once the lost work is an open transaction, aborted; the worker carries on
+/// and commits again once it owns the partition again. (When the aborted transaction's
+/// records were already in the producer, their failed deliveries belong to the dropped
+/// work and fail no later commit: the exactly_once fault suite meets that with the broker
+/// down.)
+#[test]
+fn under_exactly_once_a_worker_that_lost_its_assignment_aborts_it_and_carries_on() {
+    lost_assignment(ProcessingGuarantee::ExactlyOnce);
+}
+
+fn lost_assignment(guarantee: ProcessingGuarantee) {
     let broker = common::broker(1);
     for t in [INPUT, OUTPUT] {
         broker.create_topic(t, 1).unwrap();
@@ -102,6 +116,7 @@ fn a_worker_that_lost_its_assignment_delivers_none_of_its_uncommitted_work() {
     let w1 = StreamWorker::start(
         slow,
         config(&broker, "w1", d1.path())
+            .processing_guarantee(guarantee)
             .kafka("session.timeout.ms", "3000")
             .kafka("max.poll.interval.ms", "3000"),
     )
@@ -125,7 +140,11 @@ fn a_worker_that_lost_its_assignment_delivers_none_of_its_uncommitted_work() {
         .unwrap()
         .is_some()));
     let staller = stalled.lock().unwrap().clone().unwrap();
-    let w2 = StreamWorker::start(stamping("w2", None), config(&broker, "w2", d2.path())).unwrap();
+    let w2 = StreamWorker::start(
+        stamping("w2", None),
+        config(&broker, "w2", d2.path()).processing_guarantee(guarantee),
+    )
+    .unwrap();
     assert!(
         testing::wait_until(WAIT, || w1.stats().assignments_lost.load(Ordering::Relaxed)
             >= 1),
@@ -163,6 +182,17 @@ fn a_worker_that_lost_its_assignment_delivers_none_of_its_uncommitted_work() {
             "{k}: {all:?}"
         );
     }
+    // w2 leaves: w1 owns the partition again and carries on (under exactly_once k4's
+    // output is read only once its transaction committed).
     w2.shutdown().unwrap();
+    produce(&broker, &["k4"]);
+    assert!(
+        testing::wait_until(WAIT, || outputs(&broker, 0)
+            .iter()
+            .any(|(k, by)| k == "k4" && by.starts_with("w1#"))),
+        "w1 never processed k4 after it got the partition back: {:?}",
+        w1.stats().failure()
+    );
+    assert!(w1.is_running(), "{:?}", w1.stats().failure());
     w1.shutdown().unwrap();
 }
