@@ -238,21 +238,15 @@ fn broker_topics() -> Vec<String> {
 }
 
 /// Fails if the embedded broker dropped the head of any partition of `topics` (it keeps at
-/// most 5 MiB and 100,000 records per partition): a restore would then be shorter than
+/// most 5 MiB and 100,000 batches per partition): a restore would then be shorter than
 /// the store it stands for, and the figure would flatter it.
 fn nothing_dropped(bootstrap: &str, topics: &[String]) -> Result<()> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
     for topic in topics {
-        let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        for p in md.topics().iter().flat_map(|t| t.partitions()) {
-            let (low, _) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(5))?;
+        for (partition, (low, _)) in testing::watermarks(bootstrap, topic)? {
             if low > 0 {
                 bail!(
                     "the embedded broker dropped the first {low} records of {topic} \
-                     partition {}: use fewer --keys or more --partitions",
-                    p.id()
+                     partition {partition}: use fewer --keys or more --partitions"
                 );
             }
         }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::TopicPartitionList;
 
 use crate::TopologyError;
 
@@ -53,12 +53,7 @@ impl Backlog {
             let (low, high) = consumer
                 .fetch_watermarks(t, partition, Duration::from_secs(10))
                 .map_err(|e| TopologyError::kafka(format!("watermarks of {t}[{partition}]"), e))?;
-            let group = committed
-                .find_partition(t, partition)
-                .and_then(|e| match e.offset() {
-                    Offset::Offset(o) => Some(o),
-                    _ => None,
-                });
+            let group = crate::watermarks::offset_in(&committed, t, partition);
             let start = next.get(t).copied().or(group).unwrap_or(low).max(low);
             if start < high {
                 ends.insert(t.clone(), high);

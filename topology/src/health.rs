@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::Offset;
 
 use crate::stats::{TaskHealth, WorkerState, WorkerStats};
 use crate::task_id::TaskId;
@@ -91,11 +90,7 @@ impl HealthTracker {
                     let next = task.next_offsets.get(topic).copied().or_else(|| {
                         positions
                             .as_ref()
-                            .and_then(|p| p.find_partition(topic, id.partition))
-                            .and_then(|e| match e.offset() {
-                                Offset::Offset(o) => Some(o),
-                                _ => None,
-                            })
+                            .and_then(|p| crate::watermarks::offset_in(p, topic, id.partition))
                     });
                     if let (Some(next), Some(high)) = (
                         next,

@@ -139,13 +139,5 @@ fn position(
     let positions = consumer
         .position()
         .map_err(|e| TopologyError::kafka("recovery position", e))?;
-    Ok(
-        match positions
-            .find_partition(topic, partition)
-            .map(|e| e.offset())
-        {
-            Some(Offset::Offset(at)) => Some(at),
-            _ => None,
-        },
-    )
+    Ok(crate::watermarks::offset_in(&positions, topic, partition))
 }

@@ -335,10 +335,7 @@ impl TaskManager {
                     |topic| {
                         let list = positions
                             .get_or_insert_with(|| consumer.position().unwrap_or_default());
-                        match list.find_partition(topic, id.partition)?.offset() {
-                            rdkafka::Offset::Offset(o) => Some(o),
-                            _ => None,
-                        }
+                        crate::watermarks::offset_in(list, topic, id.partition)
                     },
                     |topic| crate::watermarks::cached_high(consumer, topic, id.partition),
                 );
@@ -672,13 +669,8 @@ fn position_from_state<C: ConsumerContext>(
         .committed_offsets(tpl, std::time::Duration::from_secs(10))
         .map_err(|e| TopologyError::kafka("committed offsets", e))?;
     for (topic, offset) in stored {
-        let group = committed
-            .find_partition(&topic, task.id.partition)
-            .and_then(|e| match e.offset() {
-                rdkafka::Offset::Offset(o) => Some(o),
-                _ => None,
-            })
-            .unwrap_or(-1);
+        let group =
+            crate::watermarks::offset_in(&committed, &topic, task.id.partition).unwrap_or(-1);
         tracing::debug!(task = %task.id, %topic, group, state = offset, "restored task's input offsets");
         if offset > group {
             tracing::info!(task = %task.id, %topic, group, state = offset, "starting from the offset recorded in state");

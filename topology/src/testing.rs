@@ -177,10 +177,7 @@ pub fn read_topic(
             let (low, high) = consumer
                 .fetch_watermarks(topic, *p, Duration::from_secs(5))
                 .map_err(|e| TopologyError::kafka("watermarks", e))?;
-            let at = match positions.find_partition(topic, *p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o,
-                _ => low,
-            };
+            let at = crate::watermarks::offset_in(&positions, topic, *p).unwrap_or(low);
             // An empty partition (low == high) has no position to report: it is at its end.
             if at < high {
                 consumed_to_end = false;
@@ -210,8 +207,16 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Sum of high watermarks of every partition of `topic`.
+/// High watermark of every partition of `topic` (partition → end offset).
 pub fn end_offsets(bootstrap: &str, topic: &str) -> Result<HashMap<i32, i64>, TopologyError> {
+    Ok(watermarks(bootstrap, topic)?
+        .into_iter()
+        .map(|(p, (_, high))| (p, high))
+        .collect())
+}
+
+/// Low and high watermarks of every partition of `topic` (partition → (start, end)).
+pub fn watermarks(bootstrap: &str, topic: &str) -> Result<HashMap<i32, (i64, i64)>, TopologyError> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "orchestra-test-offsets")
@@ -223,10 +228,10 @@ pub fn end_offsets(bootstrap: &str, topic: &str) -> Result<HashMap<i32, i64>, To
     let mut out = HashMap::new();
     for t in md.topics() {
         for p in t.partitions() {
-            let (_, high) = consumer
+            let marks = consumer
                 .fetch_watermarks(topic, p.id(), Duration::from_secs(5))
                 .map_err(|e| TopologyError::kafka("watermarks", e))?;
-            out.insert(p.id(), high);
+            out.insert(p.id(), marks);
         }
     }
     Ok(out)

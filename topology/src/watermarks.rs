@@ -76,6 +76,19 @@ pub(crate) fn probe_end<C: ConsumerContext>(
     Ok(seen.map(|s| end_after_read(consumer, topic, partition, s)))
 }
 
+/// The offset `list` holds for `topic[partition]`, if it is an offset (not a logical one
+/// such as "invalid" or "beginning").
+pub(crate) fn offset_in(
+    list: &rdkafka::TopicPartitionList,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    match list.find_partition(topic, partition)?.offset() {
+        rdkafka::Offset::Offset(o) => Some(o),
+        _ => None,
+    }
+}
+
 /// `topic[partition]=offset, …` of a partition list (for logs).
 pub(crate) fn describe(list: &rdkafka::TopicPartitionList) -> String {
     list.elements()
